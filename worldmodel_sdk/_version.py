@@ -1,0 +1,3 @@
+"""Version of worldmodel-sdk."""
+
+__version__ = "0.1.0"

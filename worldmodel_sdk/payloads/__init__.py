@@ -1,0 +1,1 @@
+"""Typed containers that cross every boundary."""

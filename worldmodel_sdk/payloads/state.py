@@ -1,0 +1,190 @@
+"""`State`: named tensors sharing a leading batch axis, plus JSON-able metadata."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from ..errors import ContractError
+
+if TYPE_CHECKING:
+    from ..wire.shared_memory import SharedStateDescriptor, SharedStateHandle
+
+__all__ = ["State"]
+
+
+@dataclass(slots=True, eq=False)
+class State:
+    """A world model's state: a dict of named tensors plus JSON-able metadata.
+
+    Every tensor shares the leading batch axis; ``validate()`` checks that on
+    demand (the hot path does not). ``meta`` holds small JSON-able facts about
+    the state (for example the model that produced it).
+
+    Example:
+        >>> s = State(tensors={"h": torch.zeros(4, 8)}, meta={"step": 0})
+        >>> s.batch_size
+        4
+    """
+
+    tensors: dict[str, torch.Tensor]
+    meta: dict[str, Any] | None = None
+    _shm: SharedStateHandle | None = field(default=None, repr=False)
+
+    def __getitem__(self, key: str) -> torch.Tensor:
+        try:
+            return self.tensors[key]
+        except KeyError:
+            known = ", ".join(sorted(self.tensors)) or "none"
+            raise KeyError(f"State has no tensor {key!r}; it holds: {known}") from None
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.tensors
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tensors)
+
+    def __len__(self) -> int:
+        return len(self.tensors)
+
+    def keys(self) -> list[str]:
+        """Names of the tensors, in insertion order."""
+        return list(self.tensors)
+
+    @property
+    def batch_size(self) -> int:
+        """The leading size of the first tensor (0 for an empty state)."""
+        for value in self.tensors.values():
+            return int(value.shape[0]) if value.dim() > 0 else 0
+        return 0
+
+    @property
+    def device(self) -> torch.device:
+        """Device of the first tensor (CPU for an empty state)."""
+        for value in self.tensors.values():
+            return value.device
+        return torch.device("cpu")
+
+    def validate(self) -> State:
+        """Check tensor types, the shared batch axis and JSON-able metadata.
+
+        Returns:
+            The state itself, so calls can be chained.
+
+        Raises:
+            ContractError: naming the offending key, what was expected and what arrived.
+        """
+        if not isinstance(self.tensors, Mapping):
+            raise ContractError(
+                f"State.tensors must be a dict of str to Tensor; got {type(self.tensors).__name__}"
+            )
+        batch: int | None = None
+        first = ""
+        for key, value in self.tensors.items():
+            if not isinstance(key, str) or not key:
+                raise ContractError(f"State keys must be non-empty str; got {key!r}")
+            if not isinstance(value, torch.Tensor):
+                raise ContractError(
+                    f"State[{key!r}] must be a torch.Tensor; got {type(value).__name__}"
+                )
+            if value.dim() == 0:
+                raise ContractError(
+                    f"State[{key!r}] is 0-dimensional; every state tensor needs a leading "
+                    "batch axis (B, ...)"
+                )
+            if batch is None:
+                batch, first = int(value.shape[0]), key
+            elif int(value.shape[0]) != batch:
+                raise ContractError(
+                    f"State[{key!r}] has batch size {int(value.shape[0])}; expected {batch} "
+                    f"(the batch size of State[{first!r}]), shape {tuple(value.shape)}"
+                )
+        if self.meta is not None:
+            _check_json_able(self.meta)
+        return self
+
+    def to(self, device: torch.device | str) -> State:
+        """Return a state with every tensor moved to ``device`` (metadata shared)."""
+        return State({k: v.to(device) for k, v in self.tensors.items()}, self.meta)
+
+    def detach(self) -> State:
+        """Return a state whose tensors are detached from the autograd graph."""
+        return State({k: v.detach() for k, v in self.tensors.items()}, self.meta)
+
+    def clone(self) -> State:
+        """Return a deep copy: cloned tensors and a copied metadata dict."""
+        meta = json.loads(json.dumps(self.meta)) if self.meta is not None else None
+        return State({k: v.clone() for k, v in self.tensors.items()}, meta)
+
+    def replace(self, **tensors: torch.Tensor) -> State:
+        """Return a state with some tensors replaced or added (metadata shared)."""
+        return State({**self.tensors, **tensors}, self.meta)
+
+    # Wire format and shared memory: implemented in worldmodel_sdk.wire.
+
+    def serialize(self, version: str = "v1", format: str = "binary") -> bytes:
+        """Encode this state as one wire-format envelope (see the wire format docs)."""
+        from ..wire.envelope import serialize_state
+
+        return serialize_state(self, version=version, format=format)
+
+    @classmethod
+    def deserialize(
+        cls,
+        payload: bytes | bytearray | memoryview,
+        *,
+        copy: bool = False,
+        verify: bool = True,
+        map_location: torch.device | str | None = None,
+    ) -> State:
+        """Decode an envelope made by `serialize` (views of a writable buffer unless ``copy``)."""
+        from ..wire.envelope import deserialize_state
+
+        return deserialize_state(payload, copy=copy, verify=verify, map_location=map_location)
+
+    def to_shared_memory(
+        self, *, namespace: str = "wmsdk-state", allow_copy_from_cuda: bool = False
+    ) -> SharedStateDescriptor:
+        """Publish this state as one envelope in one shared-memory segment."""
+        from ..wire.shared_memory import publish_state
+
+        return publish_state(
+            self, namespace=namespace, allow_copy_from_cuda=allow_copy_from_cuda
+        )
+
+    @classmethod
+    def from_shared_memory(
+        cls, descriptor: SharedStateDescriptor, *, copy: bool = False, verify: bool = True
+    ) -> State:
+        """Attach a state published by `to_shared_memory` (zero-copy views unless ``copy``)."""
+        from ..wire.shared_memory import attach_state
+
+        return attach_state(descriptor, copy=copy, verify=verify)
+
+    def close_shared_memory(self, *, unlink: bool = False) -> None:
+        """Release this state's shared-memory handle, unlinking the segment if asked."""
+        from ..wire.shared_memory import close_state
+
+        close_state(self, unlink=unlink)
+
+    @staticmethod
+    def unlink_shared_memory(descriptor: SharedStateDescriptor) -> None:
+        """Remove the segment named by ``descriptor`` (owners call this when done)."""
+        from ..wire.shared_memory import unlink_descriptor
+
+        unlink_descriptor(descriptor)
+
+
+def _check_json_able(meta: Mapping[str, Any]) -> None:
+    if not isinstance(meta, Mapping):
+        raise ContractError(f"State.meta must be a dict; got {type(meta).__name__}")
+    try:
+        json.dumps(meta, allow_nan=False, sort_keys=True)
+    except (TypeError, ValueError) as exc:
+        raise ContractError(
+            f"State.meta must be JSON-able (str keys, finite numbers): {exc}"
+        ) from None
