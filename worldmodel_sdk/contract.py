@@ -1,0 +1,327 @@
+"""I/O contracts: `TensorSpec`, `ActionSpec`, `ConditionSpec`, `IOContract`.
+
+A contract says which tensors a model takes and returns. Shapes mix fixed sizes
+(ints) and symbolic axes (strings): ``"B"`` batch, ``"T"`` time, ``"A"`` agents, or
+any other name. One validation call binds each symbol to one size, so
+``("B", 8)`` and ``("B", 4)`` in two specs must agree on ``B``.
+
+Contracts are frozen pydantic models. `IOContract.fingerprint` hashes the
+canonical JSON of the contract with fields left at their defaults omitted, so
+adding an optional field later does not change existing fingerprints.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+
+from .errors import ContractError
+
+__all__ = [
+    "ActionKind",
+    "ActionSpec",
+    "ConditionSpec",
+    "FINGERPRINT_PREFIX",
+    "IOContract",
+    "TensorSpec",
+    "dtype_from_name",
+    "natural_sort_key",
+    "show_shape",
+]
+
+FINGERPRINT_PREFIX = "wmc1:"
+ActionKind = Literal["continuous", "discrete", "multi_discrete", "joint"]
+Axis = int | str
+
+_DTYPES: dict[str, torch.dtype] = {
+    name: value
+    for name in dir(torch)
+    if isinstance(value := getattr(torch, name), torch.dtype) and name == str(value)[6:]
+}
+
+
+def dtype_from_name(name: str) -> torch.dtype:
+    """Return the torch dtype called ``name`` (``"float32"``, ``"int64"``, ``"bool"``...).
+
+    Raises:
+        ContractError: if torch has no dtype of that name.
+    """
+    try:
+        return _DTYPES[name]
+    except KeyError:
+        raise ContractError(
+            f"unknown dtype {name!r}; expected a torch dtype name such as "
+            "'float32', 'int64' or 'bool'"
+        ) from None
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """Return the canonical name of a torch dtype (``torch.float32`` -> ``"float32"``)."""
+    return str(dtype).removeprefix("torch.")
+
+
+def show_shape(shape: tuple[Axis, ...]) -> str:
+    """Render a shape as in messages: ``(B, 8)``, ``(B,)``, ``()``."""
+    return "(" + ", ".join(str(a) for a in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def natural_sort_key(name: str) -> tuple[tuple[int, int | str], ...]:
+    """Sort key that orders ``agent_2`` before ``agent_10``."""
+    return tuple(
+        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part
+    )
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class TensorSpec(_Frozen):
+    """Shape and dtype of one tensor.
+
+    Attributes:
+        shape: Sizes per axis: ints are fixed, strings are symbolic (``"B"``, ``"T"``...).
+        dtype: A torch dtype name.
+        allow_nonfinite: Whether NaN/inf may appear (floating dtypes only).
+        description: Free text for docs and error messages.
+    """
+
+    shape: tuple[Axis, ...]
+    dtype: str = "float32"
+    allow_nonfinite: bool = False
+    description: str = ""
+
+    @field_validator("shape")
+    @classmethod
+    def _check_shape(cls, shape: tuple[Axis, ...]) -> tuple[Axis, ...]:
+        for axis in shape:
+            if isinstance(axis, int) and axis < 0:
+                raise ValueError(f"fixed axis sizes must be >= 0; got {axis} in {shape}")
+            if isinstance(axis, str) and not axis.isidentifier():
+                raise ValueError(f"symbolic axes must be identifiers; got {axis!r} in {shape}")
+        return shape
+
+    @field_validator("dtype")
+    @classmethod
+    def _check_dtype(cls, dtype: str) -> str:
+        dtype_from_name(dtype)
+        return dtype
+
+    @property
+    def torch_dtype(self) -> torch.dtype:
+        """The spec's dtype as a ``torch.dtype``."""
+        return _DTYPES[self.dtype]
+
+    def show(self) -> str:
+        """Render the shape as in messages: ``(B, 8)``."""
+        return show_shape(self.shape)
+
+    def check(
+        self,
+        where: str,
+        value: object,
+        bindings: dict[str, int],
+        *,
+        time_axis: bool = False,
+    ) -> None:
+        """Check one tensor against this spec, binding symbolic axes as it goes.
+
+        Args:
+            where: How to name the tensor in messages, e.g. ``obs['agent_0']``.
+            value: What arrived.
+            bindings: Symbol sizes bound so far in this validation (updated in place).
+            time_axis: Expect a ``T`` axis after ``B`` even if the spec has none.
+
+        Raises:
+            ContractError: naming ``where``, the expected shape/dtype and what arrived.
+        """
+        shape = self.shape
+        if time_axis and "T" not in shape:
+            shape = (shape[0], "T", *shape[1:]) if shape else ("T",)
+        if not isinstance(value, torch.Tensor):
+            raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
+        got = tuple(int(s) for s in value.shape)
+        shown = show_shape(shape)
+        if len(got) != len(shape):
+            raise ContractError(f"{where} has shape {got}; contract expects {shown}")
+        for axis, size in zip(shape, got, strict=True):
+            if isinstance(axis, int):
+                if axis != size:
+                    raise ContractError(f"{where} has shape {got}; contract expects {shown}")
+            elif bindings.setdefault(axis, size) != size:
+                raise ContractError(
+                    f"{where} has shape {got}; contract expects {shown} with {axis}="
+                    f"{bindings[axis]} (bound by an earlier tensor)"
+                )
+        if value.dtype != self.torch_dtype:
+            raise ContractError(
+                f"{where} has dtype {dtype_name(value.dtype)}; contract expects {self.dtype}"
+            )
+        if (
+            not self.allow_nonfinite
+            and (value.is_floating_point() or value.is_complex())
+            and value.numel()
+            and not bool(torch.isfinite(value).all())
+        ):
+            raise ContractError(f"{where} contains NaN or inf; contract expects finite values")
+
+
+class ActionSpec(_Frozen):
+    """What actions a model takes, per sample (the batch axis is implicit).
+
+    Attributes:
+        kind: ``continuous`` (float vector), ``discrete`` (one index), ``multi_discrete``
+            (one index per component) or ``joint`` (one sub-spec per agent).
+        shape: Per-sample shape for continuous actions, e.g. ``(2,)``.
+        num_actions: Number of choices for a discrete action.
+        nvec: Choices per component for a multi-discrete action.
+        low: Optional lower bound of continuous actions.
+        high: Optional upper bound of continuous actions.
+        agents: Per-agent specs of a joint action, keyed by agent name.
+    """
+
+    kind: ActionKind
+    shape: tuple[int, ...] = ()
+    num_actions: int | None = None
+    nvec: tuple[int, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    agents: dict[str, ActionSpec] | None = None
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> ActionSpec:
+        if self.kind == "continuous" and (not self.shape or any(s <= 0 for s in self.shape)):
+            raise ValueError(f"a continuous ActionSpec needs a positive shape; got {self.shape}")
+        if self.kind == "discrete" and (self.num_actions is None or self.num_actions < 1):
+            raise ValueError(
+                f"a discrete ActionSpec needs num_actions >= 1; got {self.num_actions}"
+            )
+        if self.kind == "multi_discrete" and (not self.nvec or min(self.nvec) < 1):
+            raise ValueError(
+                f"a multi_discrete ActionSpec needs nvec of sizes >= 1; got {self.nvec}"
+            )
+        if self.kind == "joint":
+            if not self.agents:
+                raise ValueError("a joint ActionSpec needs a non-empty agents mapping")
+            if any(spec.kind == "joint" for spec in self.agents.values()):
+                raise ValueError("a joint ActionSpec cannot nest another joint spec")
+        return self
+
+    @property
+    def agent_names(self) -> tuple[str, ...]:
+        """Agent names of a joint spec in natural order (empty otherwise)."""
+        return tuple(sorted(self.agents or {}, key=natural_sort_key))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of a single-agent action tensor."""
+        return torch.float32 if self.kind == "continuous" else torch.int64
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        """Per-sample shape of a single-agent action tensor."""
+        if self.kind == "continuous":
+            return self.shape
+        if self.kind == "multi_discrete":
+            return (len(self.nvec or ()),)
+        return ()
+
+    @property
+    def flat_size(self) -> int:
+        """Width of the canonical flat encoding (one-hot for discrete parts)."""
+        if self.kind == "continuous":
+            size = 1
+            for s in self.shape:
+                size *= s
+            return size
+        if self.kind == "discrete":
+            return int(self.num_actions or 0)
+        if self.kind == "multi_discrete":
+            return sum(self.nvec or ())
+        return sum(spec.flat_size for spec in (self.agents or {}).values())
+
+
+class ConditionSpec(_Frozen):
+    """Side conditions a model accepts.
+
+    Attributes:
+        tensors: Condition tensors by name.
+        required: Names among ``tensors`` that must be present.
+        allowed_extra_keys: Namespaced extra keys allowed (``None``: any namespaced key).
+    """
+
+    tensors: dict[str, TensorSpec] = {}
+    required: tuple[str, ...] = ()
+    allowed_extra_keys: tuple[str, ...] | None = None
+
+
+class IOContract(_Frozen):
+    """The declared inputs and outputs of a world model.
+
+    Attributes:
+        observation: Observation tensors by name. For a multi-agent model the keys are
+            the agent names and each agent may have its own shape.
+        action: The action spec (``None`` for models that take no action).
+        state: Tensors every State of the model holds.
+        prediction: Tensors ``decode`` returns.
+        condition: Accepted side conditions.
+        agents: Agent names of a multi-agent model (kept in natural order).
+    """
+
+    observation: dict[str, TensorSpec] = {}
+    action: ActionSpec | None = None
+    state: dict[str, TensorSpec] = {}
+    prediction: dict[str, TensorSpec] = {}
+    condition: ConditionSpec | None = None
+    agents: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_agents(self) -> IOContract:
+        if not self.agents:
+            return self
+        ordered = tuple(sorted(self.agents, key=natural_sort_key))
+        if ordered != self.agents or len(set(self.agents)) != len(self.agents):
+            raise ValueError(
+                f"agents must be unique and in natural order {ordered}; got {self.agents}"
+            )
+        if set(self.observation) != set(self.agents):
+            raise ValueError(
+                f"a multi-agent contract keys observation by agent: expected {self.agents}, "
+                f"got {tuple(self.observation)}"
+            )
+        if self.action is not None and (
+            self.action.kind != "joint" or self.action.agent_names != self.agents
+        ):
+            raise ValueError(
+                f"a multi-agent contract needs a joint action over {self.agents}; got kind "
+                f"{self.action.kind!r} over {self.action.agent_names}"
+            )
+        return self
+
+    def canonical_json(self) -> str:
+        """Canonical JSON: sorted keys, no whitespace, defaults omitted."""
+        data: dict[str, Any] = self.model_dump(mode="json", exclude_defaults=True)
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+
+    @property
+    def fingerprint(self) -> str:
+        """Versioned hash of the canonical contract, e.g. ``wmc1:3fa2...``."""
+        digest = hashlib.sha256(self.canonical_json().encode("ascii")).hexdigest()
+        return FINGERPRINT_PREFIX + digest
+
+    def observation_mapping(self, obs: object, where: str = "obs") -> Mapping[str, object]:
+        """Return ``obs`` as a mapping, accepting a bare tensor for one-key observations."""
+        if isinstance(obs, Mapping):
+            return obs
+        if isinstance(obs, torch.Tensor) and len(self.observation) == 1:
+            return {next(iter(self.observation)): obs}
+        expected = ", ".join(repr(k) for k in self.observation) or "none"
+        raise ContractError(
+            f"{where} must be a mapping with keys {expected}; got {type(obs).__name__}"
+        )

@@ -1,0 +1,394 @@
+"""`WorldModel`: the abstract base every world model subclasses.
+
+A subclass declares ``capabilities`` (a class-level ``frozenset[Capability]``),
+returns its `IOContract` from ``io_contract()``, implements ``loss`` and the
+protocol methods its capabilities promise. The base ties each protocol method
+to its capability: calling one the class did not declare raises
+`CapabilityError`, and declaring one without implementing its method is a
+`TypeError` at the first instantiation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from os import PathLike
+from typing import Any, ClassVar, TypeVar, cast
+
+import torch
+from pydantic import BaseModel, ValidationError
+
+from . import persistence
+from . import rollout as _rollout
+from .capabilities import DECODE_CAPABILITIES, Capability
+from .contract import IOContract
+from .errors import CapabilityError, ContractError
+from .payloads.action import ActionPayload
+from .payloads.condition import ConditionPayload
+from .payloads.outputs import LossOutput, ModelOutput, WorldModelInput
+from .payloads.state import State
+from .payloads.trajectory import Trajectory
+from .validation import check_action, check_batch, check_observation, check_state
+
+__all__ = ["WorldModel"]
+
+Obs = Mapping[str, torch.Tensor] | torch.Tensor
+Action = ActionPayload | torch.Tensor
+M = TypeVar("M", bound="WorldModel")
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Protocol method -> the capabilities that make it available (any one suffices).
+GUARDED: dict[str, frozenset[Capability]] = {
+    "encode": frozenset({Capability.REPRESENTATION}),
+    "transition": frozenset({Capability.LATENT_DYNAMICS}),
+    "update": frozenset({Capability.POSTERIOR_UPDATE}),
+    "decode": DECODE_CAPABILITIES,
+}
+
+
+def _guard(method: str, needs: frozenset[Capability], fn: F) -> F:
+    @functools.wraps(fn)
+    def guarded(self: WorldModel, *args: Any, **kwargs: Any) -> Any:
+        if not (type(self).capabilities & needs):
+            raise CapabilityError(self._missing_capability(method, needs))
+        return fn(self, *args, **kwargs)
+
+    guarded.__wm_impl__ = fn  # type: ignore[attr-defined]
+    return cast(F, guarded)
+
+
+def implementation(model: WorldModel, method: str) -> Callable[..., Any]:
+    """The bound, unguarded implementation of a protocol method (for hot loops)."""
+    fn = getattr(type(model), method)
+    return cast(Callable[..., Any], getattr(fn, "__wm_impl__", fn).__get__(model))
+
+
+class WorldModel(torch.nn.Module, ABC):
+    """Base class for all world models.
+
+    Class attributes a subclass sets:
+
+    * ``capabilities``: a ``frozenset[Capability]``, declared once per class.
+    * ``config_class``: the pydantic config model its ``__init__(config)`` takes,
+      or ``None`` for models built without arguments.
+    * ``model_type``: the registry name (defaults to the lower-cased class name).
+
+    Example:
+        ```python
+        class Tiny(WorldModel):
+            capabilities = frozenset({Capability.REPRESENTATION})
+
+            def io_contract(self) -> IOContract:
+                return IOContract(observation={"obs": TensorSpec(shape=("B", 3))},
+                                  state={"z": TensorSpec(shape=("B", 3))})
+
+            def encode(self, obs, deterministic=False):
+                return State({"z": obs if isinstance(obs, torch.Tensor) else obs["obs"]})
+
+            def loss(self, batch):
+                return LossOutput(total=torch.zeros(()))
+        ```
+    """
+
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    config_class: ClassVar[type[BaseModel] | None] = None
+    model_type: ClassVar[str] = "worldmodel"
+    api_version: ClassVar[str] = "v0.2"
+
+    config: BaseModel | None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        caps = cls.__dict__.get("capabilities", cls.capabilities)
+        if not isinstance(caps, frozenset) or not all(isinstance(c, Capability) for c in caps):
+            raise TypeError(
+                f"{cls.__name__}.capabilities must be a frozenset of Capability; got {caps!r}"
+            )
+        if "model_type" not in cls.__dict__:
+            cls.model_type = cls.__name__.lower()
+        for method, needs in GUARDED.items():
+            fn = cls.__dict__.get(method)
+            if fn is not None and not hasattr(fn, "__wm_impl__"):
+                setattr(cls, method, _guard(method, needs, fn))
+
+    def __init__(self, config: BaseModel | Mapping[str, Any] | None = None) -> None:
+        super().__init__()
+        cls = type(self)
+        _check_declarations(cls)
+        self.config = _coerce_config(cls, config)
+
+    # -- capabilities ---------------------------------------------------------------------
+
+    def supports(self, capability: Capability | str) -> bool:
+        """Return True if the model's class declares ``capability``."""
+        return _as_capability(capability) in type(self).capabilities
+
+    def require(self, capability: Capability | str, message: str | None = None) -> None:
+        """Raise `CapabilityError` unless the model declares ``capability``.
+
+        Args:
+            capability: The capability needed.
+            message: What the caller was doing, prepended to the error message.
+        """
+        cap = _as_capability(capability)
+        if cap not in type(self).capabilities:
+            text = self._missing_capability(None, frozenset({cap}))
+            raise CapabilityError(f"{message}: {text}" if message else text)
+
+    def _missing_capability(self, method: str | None, needs: frozenset[Capability]) -> str:
+        name = type(self).__name__
+        wanted = " or ".join(repr(c.value) for c in sorted(needs, key=lambda c: c.value))
+        declared = sorted(c.value for c in type(self).capabilities) or "none"
+        use = f", needed by {method}()" if method else ""
+        return (
+            f"{name} does not declare capability {wanted}{use}; declared: {declared}. "
+            f"Add it to {name}.capabilities and implement the method, or check "
+            f"model.supports(...) first."
+        )
+
+    # -- contract -------------------------------------------------------------------------
+
+    @abstractmethod
+    def io_contract(self) -> IOContract:
+        """Return the model's I/O contract (computed once per instance and cached)."""
+
+    def contract(self) -> IOContract:
+        """The cached result of ``io_contract()``."""
+        cached = self.__dict__.get("_wm_contract")
+        if cached is None:
+            cached = self.io_contract()
+            if not isinstance(cached, IOContract):
+                raise ContractError(
+                    f"{type(self).__name__}.io_contract() must return an IOContract; got "
+                    f"{type(cached).__name__}"
+                )
+            self.__dict__["_wm_contract"] = cached
+        return cast(IOContract, cached)
+
+    def contract_fingerprint(self) -> str:
+        """Return a stable, versioned fingerprint of the I/O contract (``wmc1:...``)."""
+        return self.contract().fingerprint
+
+    def validate_batch_contract(self, batch: WorldModelInput) -> None:
+        """Validate a training batch's keys, shapes, dtypes and values against the contract."""
+        check_batch(self.contract(), batch, where=f"{type(self).__name__}.loss")
+
+    def validate_state_contract(self, state: State) -> None:
+        """Validate a state's tensor keys, shapes and dtypes against the contract."""
+        check_state(self.contract(), state, where=f"{type(self).__name__}.state")
+
+    def validate_observation(self, obs: Obs) -> None:
+        """Validate observations (per agent for multi-agent models) against the contract."""
+        check_observation(self.contract(), obs, {}, where=f"{type(self).__name__}.encode")
+
+    def validate_action(self, action: Action) -> None:
+        """Validate one action batch (kind, shape, dtype, range) against the contract."""
+        where = f"{type(self).__name__}.transition"
+        check_action(self.contract().action, action, {}, where=where)
+
+    # -- protocol methods -----------------------------------------------------------------
+
+    def encode(self, obs: Obs, deterministic: bool = False) -> State:
+        """Encode observations into a latent state (needs ``representation``)."""
+        raise CapabilityError(self._missing_capability("encode", GUARDED["encode"]))
+
+    def transition(
+        self,
+        state: State,
+        action: Action,
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+    ) -> State:
+        """Predict the next state from a state and an action (needs ``latent_dynamics``)."""
+        raise CapabilityError(self._missing_capability("transition", GUARDED["transition"]))
+
+    def update(
+        self,
+        state: State,
+        action: Action,
+        obs: Obs,
+        conditions: ConditionPayload | None = None,
+    ) -> State:
+        """Fold an observation into the state (needs ``posterior_update``)."""
+        raise CapabilityError(self._missing_capability("update", GUARDED["update"]))
+
+    def decode(self, state: State, conditions: ConditionPayload | None = None) -> ModelOutput:
+        """Decode a state into predictions (needs a decoder capability)."""
+        raise CapabilityError(self._missing_capability("decode", GUARDED["decode"]))
+
+    def plan_step(
+        self,
+        state: State,
+        action: Action,
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+    ) -> State:
+        """Planner hook; by default one ``transition``."""
+        return self.transition(state, action, conditions, deterministic)
+
+    def sample_step(
+        self,
+        state: State,
+        action: Action | None = None,
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+    ) -> ModelOutput:
+        """Sampler hook: ``transition`` then ``decode`` if an action is given, else ``decode``."""
+        if action is not None:
+            state = self.transition(state, action, conditions, deterministic)
+        return self.decode(state, conditions)
+
+    def teacher_forcing_step(
+        self,
+        state: State,
+        action: Action,
+        obs: Obs,
+        conditions: ConditionPayload | None = None,
+    ) -> State:
+        """Training hook; by default ``update``."""
+        return self.update(state, action, obs, conditions)
+
+    @abstractmethod
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        """Compute the training loss of a batch."""
+
+    # -- rollout --------------------------------------------------------------------------
+
+    def rollout(
+        self,
+        initial_state: State,
+        action_sequence: torch.Tensor | ActionPayload | Sequence[ActionPayload],
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+        mode: str = "autoregressive",
+    ) -> Trajectory:
+        """Imagine ``T`` steps from ``initial_state`` under ``action_sequence``.
+
+        Inputs are validated once; the loop then calls ``transition`` (and ``decode``
+        in ``autoregressive`` mode when the model decodes) with no per-step checks.
+
+        Args:
+            initial_state: Where to start (batch ``B``).
+            action_sequence: A tensor ``[T, B, ...]``, an `ActionPayload` whose
+                tensors are ``[T, B, ...]``, or a sequence of ``T`` payloads.
+            conditions: Side conditions, passed to every step.
+            deterministic: No sampling: repeated calls give identical trajectories.
+            mode: ``"autoregressive"`` (transition + decode) or ``"latent"``
+                (transition only).
+
+        Returns:
+            A `Trajectory` with ``T + 1`` states.
+        """
+        plan = _rollout.prepare(
+            self, initial_state, action_sequence, conditions, deterministic, mode
+        )
+        return _rollout.run(plan)
+
+    # -- async twins ----------------------------------------------------------------------
+
+    async def async_encode(self, obs: Obs, deterministic: bool = False) -> State:
+        """Non-blocking ``encode``: runs in a worker thread."""
+        return await _in_thread(self.encode, obs, deterministic)
+
+    async def async_transition(
+        self,
+        state: State,
+        action: Action,
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+    ) -> State:
+        """Non-blocking ``transition``: runs in a worker thread."""
+        return await _in_thread(self.transition, state, action, conditions, deterministic)
+
+    async def async_decode(
+        self, state: State, conditions: ConditionPayload | None = None
+    ) -> ModelOutput:
+        """Non-blocking ``decode``: runs in a worker thread."""
+        return await _in_thread(self.decode, state, conditions)
+
+    async def async_rollout(
+        self,
+        initial_state: State,
+        action_sequence: torch.Tensor | ActionPayload | Sequence[ActionPayload],
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+        mode: str = "autoregressive",
+    ) -> Trajectory:
+        """Non-blocking ``rollout``: same result, computed in a worker thread."""
+        return await _in_thread(
+            self.rollout, initial_state, action_sequence, conditions, deterministic, mode
+        )
+
+    # -- persistence ----------------------------------------------------------------------
+
+    def save_pretrained(self, path: str | PathLike[str]) -> None:
+        """Write ``config.json`` and ``model.safetensors`` into directory ``path``."""
+        persistence.save(self, path)
+
+    @classmethod
+    def from_pretrained(cls: type[M], path: str | PathLike[str]) -> M:
+        """Load a model saved by `save_pretrained`, checking type and contract fingerprint."""
+        return persistence.load(cls, path)
+
+
+T = TypeVar("T")
+
+
+async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+    # Grad mode is thread-local: carry the caller's into the worker thread.
+    grad = torch.is_grad_enabled()
+
+    def call() -> T:
+        with torch.set_grad_enabled(grad):
+            return fn(*args)
+
+    return await asyncio.to_thread(call)
+
+
+def _as_capability(value: Capability | str) -> Capability:
+    try:
+        return Capability(value)
+    except ValueError:
+        known = ", ".join(c.value for c in Capability)
+        raise CapabilityError(f"unknown capability {value!r}; known: {known}") from None
+
+
+_CHECKED: set[type] = set()
+
+
+def _check_declarations(cls: type[WorldModel]) -> None:
+    if cls in _CHECKED:
+        return
+    for method, needs in GUARDED.items():
+        declared = cls.capabilities & needs
+        if declared and getattr(cls, method) is getattr(WorldModel, method):
+            raise TypeError(
+                f"{cls.__name__} declares {sorted(c.value for c in declared)} but does not "
+                f"implement {method}()"
+            )
+    _CHECKED.add(cls)
+
+
+def _coerce_config(
+    cls: type[WorldModel], config: BaseModel | Mapping[str, Any] | None
+) -> BaseModel | None:
+    wanted = cls.config_class
+    if wanted is None:
+        if config is not None:
+            raise ContractError(f"{cls.__name__} takes no config; got {type(config).__name__}")
+        return None
+    if config is None:
+        return wanted()
+    if isinstance(config, wanted):
+        return config
+    if isinstance(config, Mapping):
+        try:
+            return wanted.model_validate(dict(config))
+        except ValidationError as exc:
+            raise ContractError(f"invalid {wanted.__name__} for {cls.__name__}: {exc}") from None
+    raise ContractError(
+        f"{cls.__name__} expects a {wanted.__name__} (or a dict of its fields); got "
+        f"{type(config).__name__}"
+    )

@@ -1,0 +1,89 @@
+"""`Trajectory`: the result of a rollout, with its invariants checked at construction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import ContractError
+from .state import State
+
+__all__ = ["Trajectory"]
+
+
+@dataclass(slots=True, eq=False)
+class Trajectory:
+    """An imagined trajectory: the initial state plus one state per action.
+
+    Attributes:
+        states: ``T + 1`` states (initial state first).
+        actions: Actions ``[T, B, ...]`` (joint actions packed, see `ActionPayload.packed`).
+        rewards: Predicted rewards ``[T, B]``, if the model predicts them.
+        values: Predicted values ``[T + 1, B]``, if the model predicts them.
+        continues: Predicted continue probabilities ``[T, B]``, if predicted.
+        predictions: Other decoded predictions by name, each ``[T, B, ...]`` (for
+            ``states[1:]``).
+
+    Raises:
+        ContractError: at construction, if the lengths or shapes disagree.
+    """
+
+    states: list[State]
+    actions: torch.Tensor
+    rewards: torch.Tensor | None = None
+    values: torch.Tensor | None = None
+    continues: torch.Tensor | None = None
+    predictions: dict[str, torch.Tensor] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.actions, torch.Tensor) or self.actions.dim() < 2:
+            got = (
+                tuple(self.actions.shape)
+                if isinstance(self.actions, torch.Tensor)
+                else type(self.actions).__name__
+            )
+            raise ContractError(f"Trajectory.actions must be a tensor [T, B, ...]; got {got}")
+        horizon, batch = int(self.actions.shape[0]), int(self.actions.shape[1])
+        if len(self.states) != horizon + 1:
+            raise ContractError(
+                f"Trajectory has {len(self.states)} states and {horizon} actions; expected "
+                f"len(states) == T + 1 = {horizon + 1}"
+            )
+        for i, state in enumerate(self.states):
+            if state.tensors and state.batch_size != batch:
+                raise ContractError(
+                    f"Trajectory.states[{i}] has batch size {state.batch_size}; expected {batch} "
+                    f"(actions are {tuple(self.actions.shape)})"
+                )
+        _check_series("rewards", self.rewards, (horizon, batch))
+        _check_series("values", self.values, (horizon + 1, batch))
+        _check_series("continues", self.continues, (horizon, batch))
+        for name, value in (self.predictions or {}).items():
+            if value.dim() < 2 or tuple(value.shape[:2]) != (horizon, batch):
+                raise ContractError(
+                    f"Trajectory.predictions[{name!r}] has shape {tuple(value.shape)}; expected "
+                    f"({horizon}, {batch}, ...)"
+                )
+
+    @property
+    def horizon(self) -> int:
+        """Number of steps ``T``."""
+        return int(self.actions.shape[0])
+
+    @property
+    def batch_size(self) -> int:
+        """Batch size ``B``."""
+        return int(self.actions.shape[1])
+
+    def stacked(self, key: str) -> torch.Tensor:
+        """Stack state tensor ``key`` over time: ``[T + 1, B, ...]``."""
+        return torch.stack([state.tensors[key] for state in self.states])
+
+
+def _check_series(name: str, value: torch.Tensor | None, expected: tuple[int, int]) -> None:
+    if value is None:
+        return
+    if not isinstance(value, torch.Tensor) or tuple(value.shape) != expected:
+        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise ContractError(f"Trajectory.{name} has shape {got}; expected {expected}")

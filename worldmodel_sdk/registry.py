@@ -1,0 +1,181 @@
+"""The model registry: names to `WorldModel` classes, built in or from plugins.
+
+Third-party packages register models with `register_model` or through the
+``worldmodel_sdk.models`` entry-point group, whose entries point at a
+`WorldModel` subclass::
+
+    [project.entry-points."worldmodel_sdk.models"]
+    my-model = "my_pkg.models:MyModel"
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Callable, Mapping
+from importlib import metadata
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from pydantic import BaseModel
+
+from .errors import RegistryError
+
+if TYPE_CHECKING:
+    from .model import WorldModel
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "create_model",
+    "describe_models",
+    "list_models",
+    "load_pretrained",
+    "register_model",
+    "unregister_model",
+]
+
+ENTRY_POINT_GROUP = "worldmodel_sdk.models"
+C = TypeVar("C", bound="type[WorldModel]")
+
+_MODELS: dict[str, type[WorldModel]] = {}
+
+
+@overload
+def register_model(name: C, cls: None = None, *, overwrite: bool = False) -> C: ...
+@overload
+def register_model(
+    name: str | None = None, cls: None = None, *, overwrite: bool = False
+) -> Callable[[C], C]: ...
+@overload
+def register_model(name: str, cls: C, *, overwrite: bool = False) -> C: ...
+
+
+def register_model(name: Any = None, cls: Any = None, *, overwrite: bool = False) -> Any:
+    """Register a `WorldModel` subclass under a name.
+
+    Use as ``register_model(MyModel)``, ``register_model("name", MyModel)`` or as a
+    decorator, ``@register_model`` / ``@register_model("name")``. The name defaults
+    to the class's ``model_type``; registering records that name as its model type.
+
+    Raises:
+        RegistryError: if the name is taken by another class and ``overwrite`` is False.
+        TypeError: if ``cls`` is not a `WorldModel` subclass.
+    """
+    if isinstance(name, type):
+        return _register(None, name, overwrite)
+    if cls is not None:
+        return _register(name, cls, overwrite)
+
+    def decorator(target: C) -> C:
+        return _register(name, target, overwrite)
+
+    return decorator
+
+
+def _register(name: str | None, cls: C, overwrite: bool) -> C:
+    from .model import WorldModel
+
+    if not (isinstance(cls, type) and issubclass(cls, WorldModel)):
+        raise TypeError(f"register_model expects a WorldModel subclass; got {cls!r}")
+    key = name or cls.model_type
+    current = _MODELS.get(key)
+    if current is not None and current is not cls and not overwrite:
+        raise RegistryError(
+            f"model name {key!r} is already registered to {_target(current)}; pass "
+            f"overwrite=True to replace it with {_target(cls)}"
+        )
+    cls.model_type = key
+    _MODELS[key] = cls
+    return cls
+
+
+def unregister_model(name: str) -> None:
+    """Remove a registered name (mainly for tests)."""
+    _MODELS.pop(name, None)
+
+
+def _target(cls: type) -> str:
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
+def _entry_points() -> dict[str, metadata.EntryPoint]:
+    if os.environ.get("WMSDK_DISABLE_PLUGINS") == "1":
+        return {}
+    return {ep.name: ep for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _builtins() -> None:
+    from . import models  # noqa: F401  (registers the built-in models)
+
+
+def _lookup(name: str) -> type[WorldModel]:
+    _builtins()
+    if name in _MODELS:
+        return _MODELS[name]
+    ep = _entry_points().get(name)
+    if ep is None:
+        known = sorted(set(_MODELS) | set(_entry_points()))
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise RegistryError(
+            f"unknown model {name!r}; registered: {', '.join(known) or 'none'}.{hint}"
+        )
+    try:
+        target = ep.load()
+    except Exception as exc:  # a plugin's import error must not look like ours
+        raise RegistryError(
+            f"entry point {name!r} ({ep.value}) in group {ENTRY_POINT_GROUP!r} failed to "
+            f"load: {type(exc).__name__}: {exc}"
+        ) from exc
+    registered: type[WorldModel] = _register(name, target, overwrite=False)
+    return registered
+
+
+def list_models() -> list[str]:
+    """Names of every registered model, entry-point plugins included, sorted."""
+    _builtins()
+    return sorted(set(_MODELS) | set(_entry_points()))
+
+
+def describe_models() -> list[tuple[str, str, str]]:
+    """``(name, class or entry point, capabilities)`` rows for ``wmsdk models list``."""
+    _builtins()
+    rows = []
+    for name in list_models():
+        if name in _MODELS:
+            cls = _MODELS[name]
+            caps = ", ".join(sorted(c.value for c in cls.capabilities))
+            rows.append((name, _target(cls), caps))
+        else:
+            rows.append((name, _entry_points()[name].value, "(plugin, not loaded)"))
+    return rows
+
+
+def create_model(
+    name: str, config: BaseModel | Mapping[str, Any] | None = None, **overrides: Any
+) -> WorldModel:
+    """Build a registered model by name.
+
+    Args:
+        name: A registered name (see `list_models`).
+        config: The model's config (pydantic model or dict); defaults to its defaults.
+        **overrides: Config fields to set on top of ``config``.
+
+    Raises:
+        RegistryError: for an unknown name, with the closest known name as a hint.
+        ContractError: for a config that does not validate.
+    """
+    cls = _lookup(name)
+    if overrides:
+        base: dict[str, Any] = (
+            config.model_dump() if isinstance(config, BaseModel) else dict(config or {})
+        )
+        config = {**base, **overrides}
+    return cls(config) if cls.config_class is not None or config is not None else cls()
+
+
+def load_pretrained(path: str | os.PathLike[str]) -> WorldModel:
+    """Load a saved model directory, finding its class through the registry."""
+    from .persistence import read_config
+
+    record = read_config(path)
+    return _lookup(str(record["model_type"])).from_pretrained(path)

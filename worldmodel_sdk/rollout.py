@@ -1,0 +1,150 @@
+"""The rollout engine behind `WorldModel.rollout` and `WorldModel.async_rollout`.
+
+`prepare` validates everything once and resolves the callables; `run` is the hot
+loop: no validation, no contract rebuilding, no device-to-host synchronisation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from .capabilities import DECODE_CAPABILITIES, Capability
+from .errors import ContractError
+from .payloads.action import ActionPayload
+from .payloads.condition import ConditionPayload
+from .payloads.state import State
+from .payloads.trajectory import Trajectory
+from .validation import check_action, check_conditions, check_state
+
+if TYPE_CHECKING:
+    from .model import WorldModel
+
+__all__ = ["MODES", "RolloutPlan", "prepare", "run"]
+
+MODES = ("autoregressive", "latent")
+_SERIES = ("reward", "continue")
+
+
+@dataclass(slots=True)
+class RolloutPlan:
+    """Everything the hot loop needs, resolved and validated up front."""
+
+    transition: Callable[..., State]
+    decode: Callable[..., Any] | None
+    initial_state: State
+    steps: Sequence[ActionPayload | torch.Tensor]
+    actions: torch.Tensor
+    conditions: ConditionPayload | None
+    deterministic: bool
+
+
+def prepare(
+    model: WorldModel,
+    initial_state: State,
+    action_sequence: torch.Tensor | ActionPayload | Sequence[ActionPayload],
+    conditions: ConditionPayload | None,
+    deterministic: bool,
+    mode: str,
+) -> RolloutPlan:
+    """Validate the rollout's inputs once and resolve the step functions."""
+    from .model import implementation
+
+    where = f"{type(model).__name__}.rollout"
+    if mode not in MODES:
+        raise ContractError(f"unknown rollout mode {mode!r}; expected one of {MODES} [{where}]")
+    model.require(Capability.LATENT_DYNAMICS, f"{where} steps with transition()")
+    contract = model.contract()
+    check_state(contract, initial_state, where=where)
+    batch = initial_state.batch_size
+    steps, actions = _split_actions(action_sequence, where)
+    bindings: dict[str, int] = {"B": batch}
+    for t, step in enumerate(steps):
+        check_action(contract.action, step, bindings, where=f"{where}, step {t}")
+    check_conditions(contract.condition, conditions, bindings, where=where)
+    decodes = mode == "autoregressive" and bool(type(model).capabilities & DECODE_CAPABILITIES)
+    return RolloutPlan(
+        transition=implementation(model, "transition"),
+        decode=implementation(model, "decode") if decodes else None,
+        initial_state=initial_state,
+        steps=steps,
+        actions=actions,
+        conditions=conditions,
+        deterministic=deterministic,
+    )
+
+
+def _split_actions(
+    sequence: torch.Tensor | ActionPayload | Sequence[ActionPayload], where: str
+) -> tuple[Sequence[ActionPayload | torch.Tensor], torch.Tensor]:
+    if isinstance(sequence, torch.Tensor):
+        if sequence.dim() < 2:
+            raise ContractError(
+                f"action_sequence has shape {tuple(sequence.shape)}; expected [T, B, ...] [{where}]"
+            )
+        return sequence.unbind(0), sequence
+    if isinstance(sequence, ActionPayload):
+        sequence.validate()
+        horizon = sequence.batch_size
+        if sequence.kind == "joint":
+            agents = sequence.agents or {}
+            steps: list[ActionPayload] = [
+                ActionPayload(kind="joint", agents={k: v[t] for k, v in agents.items()})
+                for t in range(horizon)
+            ]
+        else:
+            assert sequence.tensor is not None
+            steps = [ActionPayload(kind=sequence.kind, tensor=v) for v in sequence.tensor]
+        sequence = steps
+    if not isinstance(sequence, Sequence) or not sequence:
+        raise ContractError(
+            f"action_sequence must be a tensor [T, B, ...], an ActionPayload over [T, B, ...] "
+            f"or a non-empty sequence of ActionPayload; got {type(sequence).__name__} [{where}]"
+        )
+    for t, step in enumerate(sequence):
+        if not isinstance(step, ActionPayload):
+            raise ContractError(
+                f"action_sequence[{t}] must be an ActionPayload; got {type(step).__name__} "
+                f"[{where}]"
+            )
+        step.validate()
+    packed = torch.stack([step.packed() for step in sequence])
+    return list(sequence), packed
+
+
+def run(plan: RolloutPlan) -> Trajectory:
+    """Run a prepared rollout (the hot loop)."""
+    transition, decode = plan.transition, plan.decode
+    conditions, deterministic = plan.conditions, plan.deterministic
+    state = plan.initial_state
+    states = [state]
+    outputs: list[dict[str, torch.Tensor]] = []
+    for action in plan.steps:
+        state = transition(state, action, conditions, deterministic)
+        states.append(state)
+        if decode is not None:
+            outputs.append(decode(state, conditions).predictions)
+    if decode is None or not outputs:
+        return Trajectory(states=states, actions=plan.actions)
+    stacked = {key: torch.stack([o[key] for o in outputs]) for key in outputs[0]}
+    series = {key: _squeeze(stacked.pop(key)) for key in _SERIES if key in stacked}
+    values = None
+    if "value" in stacked:
+        first = decode(plan.initial_state, conditions).predictions["value"]
+        values = _squeeze(torch.cat([first.unsqueeze(0), stacked.pop("value")]))
+    return Trajectory(
+        states=states,
+        actions=plan.actions,
+        rewards=series.get("reward"),
+        values=values,
+        continues=series.get("continue"),
+        predictions=stacked or None,
+    )
+
+
+def _squeeze(value: torch.Tensor) -> torch.Tensor:
+    """``[T, B, 1]`` -> ``[T, B]``; other shapes unchanged."""
+    return value.squeeze(-1) if value.dim() == 3 and value.shape[-1] == 1 else value

@@ -1,0 +1,242 @@
+"""Checks of tensors and payloads against an `IOContract`.
+
+Each function raises `ContractError` naming the key, the expected shape or dtype
+and what arrived, with the calling method in brackets, e.g.
+``obs['agent_0'] has shape (4, 7); contract expects (B, 6) [JOPM.encode]``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+
+from .contract import ActionSpec, ConditionSpec, IOContract, show_shape
+from .errors import ContractError
+from .payloads.action import ActionPayload
+from .payloads.condition import ConditionPayload
+from .payloads.outputs import WorldModelInput
+from .payloads.state import State
+
+__all__ = [
+    "check_action",
+    "check_batch",
+    "check_conditions",
+    "check_observation",
+    "check_state",
+]
+
+
+def _tag(where: str, message: str) -> str:
+    return f"{message} [{where}]" if where else message
+
+
+def _named_keys(kind: str, got: Mapping[str, object], expected: Mapping[str, object]) -> None:
+    missing = [k for k in expected if k not in got]
+    extra = [k for k in got if k not in expected]
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing}")
+        if extra:
+            parts.append(f"unexpected {extra}")
+        raise ContractError(
+            f"{kind} keys do not match the contract: {', '.join(parts)}; expected "
+            f"{list(expected)}, got {list(got)}"
+        )
+
+
+def check_observation(
+    contract: IOContract,
+    obs: object,
+    bindings: dict[str, int],
+    *,
+    where: str = "",
+    time_axis: bool = False,
+) -> None:
+    """Check observations (a mapping, or a bare tensor for one-key contracts)."""
+    try:
+        mapping = contract.observation_mapping(obs)
+        label = "obs agent" if contract.agents else "obs"
+        _named_keys(label, mapping, contract.observation)
+        for key, spec in contract.observation.items():
+            spec.check(f"obs[{key!r}]", mapping[key], bindings, time_axis=time_axis)
+    except ContractError as exc:
+        raise ContractError(_tag(where, str(exc))) from None
+
+
+def check_action(
+    spec: ActionSpec | None,
+    action: object,
+    bindings: dict[str, int],
+    *,
+    where: str = "",
+    time_axis: bool = False,
+) -> None:
+    """Check an action (tensor or `ActionPayload`) against ``spec``, ranges included."""
+    try:
+        if spec is None:
+            raise ContractError(f"the model takes no action; got {type(action).__name__}")
+        if spec.kind == "joint":
+            if not isinstance(action, ActionPayload) or action.kind != "joint":
+                raise ContractError(
+                    f"action must be a joint ActionPayload over {list(spec.agent_names)}; got "
+                    f"{_describe(action)}"
+                )
+            action.validate()
+            agents = action.agents or {}
+            sub = spec.agents or {}
+            _named_keys("action agent", agents, {n: sub[n] for n in spec.agent_names})
+            for name in spec.agent_names:
+                _check_single(sub[name], f"action[{name!r}]", agents[name], bindings, time_axis)
+            return
+        if isinstance(action, ActionPayload):
+            if action.kind != spec.kind:
+                raise ContractError(
+                    f"action kind is {action.kind!r}; contract expects {spec.kind!r}"
+                )
+            action.validate()
+            action = action.tensor
+        _check_single(spec, "action", action, bindings, time_axis)
+    except ContractError as exc:
+        raise ContractError(_tag(where, str(exc))) from None
+
+
+def _describe(value: object) -> str:
+    if isinstance(value, ActionPayload):
+        return f"ActionPayload(kind={value.kind!r})"
+    if isinstance(value, torch.Tensor):
+        return f"Tensor{tuple(value.shape)}"
+    return type(value).__name__
+
+
+def _check_single(
+    spec: ActionSpec, where: str, value: object, bindings: dict[str, int], time_axis: bool
+) -> None:
+    if not isinstance(value, torch.Tensor):
+        raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
+    lead: tuple[str, ...] = ("B", "T") if time_axis else ("B",)
+    expected: tuple[int | str, ...] = (*lead, *spec.sample_shape)
+    got = tuple(int(s) for s in value.shape)
+    shown = show_shape(expected)
+    if len(got) != len(expected):
+        raise ContractError(f"{where} has shape {got}; contract expects {shown}")
+    for axis, size in zip(expected, got, strict=True):
+        if isinstance(axis, int):
+            if axis != size:
+                raise ContractError(f"{where} has shape {got}; contract expects {shown}")
+        elif bindings.setdefault(axis, size) != size:
+            raise ContractError(
+                f"{where} has shape {got}; contract expects {shown} with {axis}={bindings[axis]}"
+            )
+    if spec.kind == "continuous":
+        if not value.is_floating_point():
+            raise ContractError(f"{where} has dtype {value.dtype}; a continuous action is floating")
+        if value.numel() and not bool(torch.isfinite(value).all()):
+            raise ContractError(f"{where} contains NaN or inf; expected finite values")
+        if spec.low is not None and value.numel() and float(value.min()) < spec.low:
+            raise ContractError(
+                f"{where} has values below low={spec.low}: min {float(value.min())}"
+            )
+        if spec.high is not None and value.numel() and float(value.max()) > spec.high:
+            raise ContractError(
+                f"{where} has values above high={spec.high}: max {float(value.max())}"
+            )
+        return
+    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+        raise ContractError(f"{where} has dtype {value.dtype}; a {spec.kind} action holds integers")
+    limits = (
+        torch.tensor([spec.num_actions]) if spec.kind == "discrete" else torch.tensor(spec.nvec)
+    )
+    if value.numel() and (bool((value < 0).any()) or bool((value >= limits).any())):
+        bound = spec.num_actions if spec.kind == "discrete" else list(spec.nvec or ())
+        raise ContractError(
+            f"{where} is out of range: expected 0 <= action < {bound}; got min "
+            f"{int(value.min())}, max {int(value.max())}"
+        )
+
+
+def check_state(contract: IOContract, state: object, *, where: str = "") -> None:
+    """Check that ``state`` holds every declared state tensor with the declared layout."""
+    try:
+        if not isinstance(state, State):
+            raise ContractError(f"state must be a State; got {type(state).__name__}")
+        state.validate()
+        bindings: dict[str, int] = {}
+        missing = [k for k in contract.state if k not in state.tensors]
+        if missing:
+            raise ContractError(
+                f"State is missing {missing}; contract expects {list(contract.state)}, got "
+                f"{list(state.tensors)}"
+            )
+        for key, spec in contract.state.items():
+            spec.check(f"State[{key!r}]", state.tensors[key], bindings)
+    except ContractError as exc:
+        raise ContractError(_tag(where, str(exc))) from None
+
+
+def check_conditions(
+    spec: ConditionSpec | None,
+    conditions: object,
+    bindings: dict[str, int],
+    *,
+    where: str = "",
+    time_axis: bool = False,
+) -> None:
+    """Check side conditions against ``spec`` (``None`` conditions are fine if none required)."""
+    try:
+        if conditions is None:
+            if spec is not None and spec.required:
+                raise ContractError(f"conditions {list(spec.required)} are required; got None")
+            return
+        if not isinstance(conditions, ConditionPayload):
+            raise ContractError(
+                f"conditions must be a ConditionPayload; got {type(conditions).__name__}"
+            )
+        if spec is None:
+            if conditions.tensors or conditions.extras:
+                raise ContractError("the model takes no conditions; got a non-empty payload")
+            return
+        conditions.validate(
+            strict=spec.allowed_extra_keys is not None,
+            allowed_extra_keys=spec.allowed_extra_keys,
+        )
+        missing = [k for k in spec.required if k not in conditions.tensors]
+        unknown = [k for k in conditions.tensors if k not in spec.tensors]
+        if missing or unknown:
+            raise ContractError(
+                f"condition tensors do not match the contract: missing {missing}, unexpected "
+                f"{unknown}; expected {list(spec.tensors)}"
+            )
+        for key, value in conditions.tensors.items():
+            spec.tensors[key].check(f"conditions[{key!r}]", value, bindings, time_axis=time_axis)
+    except ContractError as exc:
+        raise ContractError(_tag(where, str(exc))) from None
+
+
+def check_batch(contract: IOContract, batch: object, *, where: str = "") -> None:
+    """Check a `WorldModelInput` training batch against the contract."""
+    if not isinstance(batch, WorldModelInput):
+        raise ContractError(
+            _tag(where, f"batch must be a WorldModelInput; got {type(batch).__name__}")
+        )
+    seq = batch.sequence
+    bindings: dict[str, int] = {}
+    check_observation(contract, batch.obs, bindings, where=where, time_axis=seq)
+    if batch.actions is not None:
+        check_action(contract.action, batch.actions, bindings, where=where, time_axis=seq)
+    check_conditions(contract.condition, batch.conditions, bindings, where=where, time_axis=seq)
+    lead = ("B", "T") if seq else ("B",)
+    for name in ("rewards", "continues", "mask"):
+        value = getattr(batch, name)
+        if value is None:
+            continue
+        expected = tuple(bindings.get(a, a) for a in lead)
+        got = tuple(int(s) for s in value.shape) if isinstance(value, torch.Tensor) else None
+        if (
+            got is None
+            or len(got) != len(lead)
+            or any(isinstance(e, int) and e != g for e, g in zip(expected, got, strict=True))
+        ):
+            message = f"batch.{name} has shape {got}; expected {show_shape(expected)}"
+            raise ContractError(_tag(where, message))
