@@ -131,7 +131,11 @@ def check_episode(episode: Episode, spec: DatasetSpec, *, where: str = "episode"
         label = f"obs[{agent.name!r}]"
         shape = (steps + 1, agent.obs_size)
         obs = _check_tensor(
-            episode.obs[agent.name], shape, torch.float32, where=where, label=label,
+            episode.obs[agent.name],
+            shape,
+            torch.float32,
+            where=where,
+            label=label,
             axes="(T+1, obs_size)",
         )
         check_finite(obs, where=where, label=label)

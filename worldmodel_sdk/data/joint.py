@@ -77,9 +77,7 @@ def encode_joint_action(actions: Mapping[str, torch.Tensor], spec: DatasetSpec) 
         if value.dtype != torch.int64:
             raise ContractError(f"{where}: {label} has dtype {value.dtype}; expected torch.int64")
         if bool(((value < 0) | (value >= agent.action_size)).any()):
-            raise ContractError(
-                f"{where}: {label} holds an index outside [0, {agent.action_size})"
-            )
+            raise ContractError(f"{where}: {label} holds an index outside [0, {agent.action_size})")
         parts.append(torch.nn.functional.one_hot(value, agent.action_size).to(torch.float32))
     return torch.cat(parts, dim=-1)
 
