@@ -33,9 +33,7 @@ def test_valid_episode_passes(mixed_spec: DatasetSpec, make_episode: EpisodeFact
 def test_unknown_agent(mixed_spec: DatasetSpec, make_episode: EpisodeFactory) -> None:
     episode = make_episode(3)
     episode.obs["agent_3"] = episode.obs.pop("agent_2")
-    with raises(
-        "episode 0: obs has unknown agent 'agent_3'; expected agents: agent_2, agent_10"
-    ):
+    with raises("episode 0: obs has unknown agent 'agent_3'; expected agents: agent_2, agent_10"):
         check_episode(episode, mixed_spec, where="episode 0")
 
 
@@ -77,9 +75,7 @@ def test_discrete_action_out_of_range(
 ) -> None:
     episode = make_episode(4)
     episode.actions["agent_2"][2] = 4
-    with raises(
-        "episode: actions['agent_2'] has value 4 at step 2; expected an integer in [0, 4)"
-    ):
+    with raises("episode: actions['agent_2'] has value 4 at step 2; expected an integer in [0, 4)"):
         check_episode(episode, mixed_spec)
 
 

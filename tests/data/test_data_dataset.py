@@ -30,7 +30,9 @@ def test_split_is_seeded_and_by_episode(ragged_dataset: EpisodeDataset) -> None:
     assert len(train) == 3 and len(val) == 2
     ids = {id(e) for e in train} | {id(e) for e in val}
     assert ids == {id(e) for e in ragged_dataset}
-    others = {tuple(id(e) for e in ragged_dataset.split(val_fraction=0.4, seed=s)[1]) for s in range(8)}
+    others = {
+        tuple(id(e) for e in ragged_dataset.split(val_fraction=0.4, seed=s)[1]) for s in range(8)
+    }
     assert len(others) > 1
 
 
@@ -60,7 +62,9 @@ def test_windows_content(ragged_dataset: EpisodeDataset) -> None:
         obs = episode.obs["agent_10"]
         assert torch.equal(batch.obs["agent_10"][row], obs[start : start + 3])
         assert torch.equal(batch.next_obs["agent_10"][row], obs[start + 1 : start + 4])
-        assert torch.equal(batch.actions["agent_2"][row], episode.actions["agent_2"][start : start + 3])
+        assert torch.equal(
+            batch.actions["agent_2"][row], episode.actions["agent_2"][start : start + 3]
+        )
 
 
 def test_windows_stride_and_select(ragged_dataset: EpisodeDataset) -> None:

@@ -18,7 +18,9 @@ def test_from_agents_sorts_naturally(mixed_spec: DatasetSpec) -> None:
 
 
 def test_unknown_agent_lists_known(mixed_spec: DatasetSpec) -> None:
-    with pytest.raises(ContractError, match="unknown agent 'agent_3'; expected one of: agent_2, agent_10"):
+    with pytest.raises(
+        ContractError, match="unknown agent 'agent_3'; expected one of: agent_2, agent_10"
+    ):
         mixed_spec.agent("agent_3")
 
 
@@ -37,4 +39,6 @@ def test_spec_is_frozen_and_strict() -> None:
     with pytest.raises(ValidationError):
         AgentSpec(name="a", obs_size=1, action_kind="multi", action_size=2)  # type: ignore[arg-type]
     with pytest.raises(ValidationError):
-        AgentSpec.model_validate({"name": "a", "obs_size": 1, "action_kind": "discrete", "action_size": 2, "x": 1})
+        AgentSpec.model_validate(
+            {"name": "a", "obs_size": 1, "action_kind": "discrete", "action_size": 2, "x": 1}
+        )

@@ -44,22 +44,24 @@ __all__ = [
 TRACE_PREFIX = "joint_history_"
 
 
+def _a(value: object) -> str:
+    name = type(value).__name__
+    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
+
+
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _numbers(values: object, size: int, *, where: str, label: str) -> list[float]:
     if not isinstance(values, list):
-        raise ContractError(
-            f"{where}: {label} is a {type(values).__name__}; expected a list of {size} numbers"
-        )
+        raise ContractError(f"{where}: {label} is {_a(values)}; expected a list of {size} numbers")
     if len(values) != size:
         raise ContractError(f"{where}: {label} has {len(values)} values; expected {size}")
     for position, value in enumerate(values):
         if not _is_number(value):
             raise ContractError(
-                f"{where}: {label} holds a {type(value).__name__} at index {position}; "
-                "expected numbers"
+                f"{where}: {label} holds {_a(value)} at index {position}; expected numbers"
             )
         if not math.isfinite(value):
             raise ContractError(
@@ -81,20 +83,14 @@ def _discrete(value: object, agent: AgentSpec, *, where: str) -> int:
 
 def _pair(entry: object, spec: DatasetSpec, *, where: str) -> tuple[list[object], list[object]]:
     if not isinstance(entry, list) or len(entry) != 2:
-        got = (
-            f"a list of {len(entry)} items"
-            if isinstance(entry, list)
-            else f"a {type(entry).__name__}"
-        )
+        got = f"a list of {len(entry)} items" if isinstance(entry, list) else f"{_a(entry)}"
         raise ContractError(
             f"{where}: expected a [joint observation, joint action] pair; got {got}"
         )
     names = ", ".join(spec.agent_names)
     for part, label in zip(entry, ("joint observation", "joint action"), strict=True):
         if not isinstance(part, list):
-            raise ContractError(
-                f"{where}: {label} is a {type(part).__name__}; expected a list per agent"
-            )
+            raise ContractError(f"{where}: {label} is {_a(part)}; expected a list per agent")
         if len(part) != len(spec.agents):
             raise ContractError(
                 f"{where}: {label} has {len(part)} agents; expected {len(spec.agents)} ({names})"
@@ -104,7 +100,7 @@ def _pair(entry: object, spec: DatasetSpec, *, where: str) -> tuple[list[object]
 
 def _steps(raw: object, path: Path) -> list[object]:
     if not isinstance(raw, list) or not raw:
-        got = "an empty list" if raw == [] else f"a {type(raw).__name__}"
+        got = "an empty list" if raw == [] else f"{_a(raw)}"
         raise ContractError(
             f"{path}: expected a non-empty list of [joint observation, joint action] pairs; "
             f"got {got}"
