@@ -120,3 +120,25 @@ def test_step_observations(mixed_spec: DatasetSpec) -> None:
         "step 0: observation is missing agent 'agent_10'; expected agents: agent_2, agent_10"
     ):
         check_step_observations({"agent_2": good["agent_2"]}, mixed_spec, where="step 0")
+
+
+def test_observations_must_be_tensors(
+    mixed_spec: DatasetSpec, make_episode: EpisodeFactory
+) -> None:
+    episode = make_episode(2)
+    episode.obs["agent_2"] = [[0.0] * 3] * 3  # type: ignore[assignment]
+    with raises(
+        "episode: obs['agent_2'] is a list; "
+        "expected a [T+1, obs_size] tensor with at least one observation"
+    ):
+        check_episode(episode, mixed_spec)
+    episode.obs["agent_2"] = torch.zeros(0, 3)
+    with raises(
+        "episode: obs['agent_2'] is a tensor of shape (0, 3); "
+        "expected a [T+1, obs_size] tensor with at least one observation"
+    ):
+        check_episode(episode, mixed_spec)
+    episode.obs["agent_2"] = torch.zeros(3, 3)
+    episode.obs["agent_10"] = "oops"  # type: ignore[assignment]
+    with raises("episode: obs['agent_10'] is a str; expected a tensor"):
+        check_episode(episode, mixed_spec)

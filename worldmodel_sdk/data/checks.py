@@ -63,6 +63,12 @@ def check_finite(values: torch.Tensor, *, where: str, label: str) -> None:
     raise ContractError(f"{where}: {label} contains {kind} at step {step}; expected finite values")
 
 
+def _describe(value: object) -> str:
+    if isinstance(value, torch.Tensor):
+        return f"a tensor of shape {tuple(value.shape)}"
+    return f"a {type(value).__name__}"
+
+
 def _check_tensor(
     value: object, shape: tuple[int, ...], dtype: torch.dtype, *, where: str, label: str, axes: str
 ) -> torch.Tensor:
@@ -124,9 +130,13 @@ def check_episode(episode: Episode, spec: DatasetSpec, *, where: str = "episode"
     check_agent_names(episode.obs, spec, where=where, key="obs")
     check_agent_names(episode.actions, spec, where=where, key="actions")
     first = spec.agent_names[0]
-    steps = int(episode.obs[first].shape[0]) - 1 if episode.obs[first].dim() > 0 else -1
-    if steps < 0:
-        raise ContractError(f"{where}: obs[{first!r}] is empty; expected at least one observation")
+    first_obs = episode.obs[first]
+    if not isinstance(first_obs, torch.Tensor) or first_obs.dim() == 0 or not len(first_obs):
+        raise ContractError(
+            f"{where}: obs[{first!r}] is {_describe(first_obs)}; "
+            "expected a [T+1, obs_size] tensor with at least one observation"
+        )
+    steps = int(first_obs.shape[0]) - 1
     for agent in spec.agents:
         label = f"obs[{agent.name!r}]"
         shape = (steps + 1, agent.obs_size)

@@ -35,7 +35,8 @@ def concat_joint_obs(obs: Mapping[str, torch.Tensor], spec: DatasetSpec) -> torc
         ContractError: on a missing or unknown agent, or a wrong last dimension.
 
     Example:
-        >>> joint = concat_joint_obs({"agent_0": torch.zeros(4, 18), ...}, spec)
+        >>> obs = {name: episode.obs[name] for name in spec.agent_names}
+        >>> concat_joint_obs(obs, spec).shape  # [T+1, spec.joint_obs_size]
     """
     where = "concat_joint_obs"
     check_agent_names(obs, spec, where=where, key="obs")
