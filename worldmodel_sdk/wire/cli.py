@@ -1,0 +1,102 @@
+"""``wmsdk inspect`` and ``wmsdk shm list|gc``: look at envelopes and state segments."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["inspect_command", "shm_app", "shm_gc", "shm_list"]
+
+console = Console()
+shm_app = typer.Typer(help="Shared-memory segments holding published states.", no_args_is_help=True)
+
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option("--namespace", "-n", help="Only segments of this namespace."),
+]
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} B"
+    value, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
+
+
+def inspect_command(
+    file: Annotated[Path, typer.Argument(help="A file holding one wire envelope.")],
+    verify: Annotated[
+        bool, typer.Option("--verify/--no-verify", help="Hash the file to check its checksum.")
+    ] = True,
+) -> None:
+    """Print an envelope's header (tensors, dtypes, shapes, sizes, checksum status)."""
+    from ..errors import SerializationError
+    from .stream import inspect_file
+
+    try:
+        info = inspect_file(file, verify=verify)
+    except (SerializationError, OSError) as exc:
+        console.print(f"[red]{file}: {exc}[/red]")
+        raise typer.Exit(code=1) from None
+    table = Table(title=f"{file} — wire v{info.version}, {_size(info.total)}")
+    for column in ("tensor", "dtype", "shape", "bytes", "offset"):
+        table.add_column(column, justify="right" if column in ("bytes", "offset") else "left")
+    for e in info.tensors:
+        shape = "(" + ", ".join(map(str, e.shape)) + ("," if len(e.shape) == 1 else "") + ")"
+        table.add_row(e.name, e.dtype_name, shape, str(e.length), str(e.offset))
+    console.print(table)
+    console.print(f"header: {info.header_length} bytes; data: {info.data_length} bytes")
+    console.print(f"meta: {info.meta!r}")
+    color = {"ok": "green", "mismatch": "red"}.get(info.checksum, "yellow")
+    console.print(f"checksum: [{color}]{info.checksum}[/{color}]")
+    if info.checksum == "mismatch":
+        raise typer.Exit(code=2)
+
+
+@shm_app.command("list")
+def shm_list(namespace: NamespaceOption = None) -> None:
+    """List state segments in /dev/shm with their owner process and whether it lives."""
+    from ._segments import list_segments
+
+    table = Table(title="State segments")
+    for column in ("name", "owner pid", "owner", "size", "envelope"):
+        table.add_column(column)
+    for seg in list_segments(namespace):
+        owner = "alive" if seg.owner_alive else "[red]dead[/red]"
+        table.add_row(
+            seg.name, str(seg.owner_pid), owner, _size(seg.size), "yes" if seg.is_envelope else "no"
+        )
+    console.print(table)
+
+
+@shm_app.command("gc")
+def shm_gc(
+    namespace: NamespaceOption = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only print what would be removed.")
+    ] = False,
+) -> None:
+    """Remove state segments whose owner process is dead (orphans of killed processes).
+
+    Only segments named ``<namespace>.<pid>.<hex>`` that hold an envelope are touched.
+    """
+    from ._segments import list_segments, unlink_segment
+
+    removed = 0
+    for seg in list_segments(namespace):
+        if seg.owner_alive or not seg.is_envelope:
+            continue
+        if not dry_run:
+            unlink_segment(seg.name, missing_ok=True)
+        removed += 1
+        verb = "would remove" if dry_run else "removed"
+        console.print(f"{verb} {seg.name} (owner pid {seg.owner_pid}, {_size(seg.size)})")
+    console.print(f"{removed} orphaned segment(s) {'found' if dry_run else 'removed'}")

@@ -1,0 +1,438 @@
+"""Encode and decode a `State` as one version-1 wire envelope.
+
+The layout is documented byte by byte in ``docs/wire-format.md``. In short::
+
+    [0, 24)        preamble: magic, version, flags, header length H, data length D
+    [24, 24+H)     canonical JSON header: tensors (name, dtype, shape, offset, length), meta
+    [.., S)        zero padding up to S = align64(24 + H)
+    [S, S+D)       tensor data, each tensor 64-byte aligned, little-endian, C-contiguous
+    [S+D, S+D+8)   XXH3-64 of bytes [0, S+D), when the checksum flag is set
+
+Writing copies each tensor's bytes exactly once, straight into the destination
+(``bytes``, a writable buffer, a file or a shared-memory segment). Reading from a
+writable buffer returns tensors that are views of it.
+
+Aliasing rules for `deserialize_state`:
+
+* writable buffer (``bytearray``, writable ``memoryview``, ``mmap``) and ``copy=False``:
+  the tensors are views of the buffer. Writes through either side are visible to the
+  other, and the buffer cannot be resized while a tensor is alive.
+* read-only buffer (``bytes``, read-only ``memoryview``): the data section is copied
+  once into a private buffer shared by the returned tensors; the input is not aliased.
+* ``copy=True``: as for read-only buffers, whatever the input.
+* ``map_location`` other than CPU: the tensors are copied to that device.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import struct
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+import numpy as np
+import torch
+import xxhash
+
+from ..errors import SerializationError
+from ..payloads.state import State
+from ._layout import (
+    ALIGNMENT,
+    CHECKSUM_BYTES,
+    FLAG_CHECKSUM,
+    FORMAT_VERSION,
+    MAGIC,
+    MAX_HEADER_BYTES,
+    NAME_BY_DTYPE,
+    PREAMBLE,
+    Layout,
+    Preamble,
+    align,
+    canonical_json,
+    parse_header,
+    plan_layout,
+    read_preamble,
+)
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+__all__ = [
+    "as_byte_view",
+    "deserialize_state",
+    "envelope_length",
+    "serialize_into",
+    "serialize_state",
+    "serialized_size",
+    "write_pieces",
+]
+
+_CHECKSUM = struct.Struct("<Q")
+_PADS = tuple(bytes(n) for n in range(ALIGNMENT))
+_CACHE_LIMIT = 256
+_ARRAY_TYPES: dict[int, type[ctypes.Array[ctypes.c_char]]] = {}
+_PLANS: dict[tuple[Any, ...], _Plan] = {}
+_LAYOUTS: dict[tuple[bytes, int], Layout] = {}
+_NUMPY_DTYPES: dict[torch.dtype, np.dtype[Any]] = {
+    getattr(torch, name): np.dtype(name)
+    for name in ("bool", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64",
+                 "uint64", "float16", "float32", "float64", "complex64", "complex128")
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """Everything about an envelope that depends only on names, dtypes, shapes and meta."""
+
+    prefix: bytes  # preamble + header + zero padding up to the data section
+    nbytes: tuple[int, ...]
+    pads: tuple[int, ...]
+    data_end: int
+    total: int
+    checksum: bool
+
+
+def _check_target(version: str, format: str) -> None:
+    if version != "v1":
+        raise SerializationError(f"unknown wire version {version!r}: only 'v1' is supported")
+    if format != "binary":
+        raise SerializationError(f"unknown wire format {format!r}: only 'binary' is supported")
+
+
+def _prepare(name: object, value: object) -> torch.Tensor:
+    """Return ``value`` as a CPU, strided, C-contiguous tensor with plain bits."""
+    if not isinstance(value, torch.Tensor):
+        raise SerializationError(f"State[{name!r}] is a {type(value).__name__}, not a torch.Tensor")
+    t = value
+    if t.layout is not torch.strided:
+        raise SerializationError(
+            f"State[{name!r}] has layout {t.layout}; only strided tensors serialize"
+        )
+    if not t.is_cpu:
+        if t.is_meta:
+            raise SerializationError(f"State[{name!r}] is on the meta device and holds no data")
+        t = t.cpu()
+    if t.is_conj():
+        t = t.resolve_conj()
+    if t.is_neg():
+        t = t.resolve_neg()
+    return t if t.is_contiguous() else t.contiguous()
+
+
+def _prepare_state(state: State, checksum: bool) -> tuple[_Plan, list[torch.Tensor]]:
+    tensors = state.tensors
+    if not isinstance(tensors, dict):
+        raise SerializationError(f"State.tensors must be a dict; got {type(tensors).__name__}")
+    prepared = [_prepare(k, v) for k, v in tensors.items()]
+    signature = tuple((k, t.dtype, t.shape) for k, t in zip(tensors, prepared, strict=True))
+    meta_json = "null" if state.meta is None else _meta_json(state.meta)
+    key = (signature, meta_json, checksum)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _build_plan(signature, meta_json, checksum)
+        if len(_PLANS) >= _CACHE_LIMIT:
+            _PLANS.clear()
+        _PLANS[key] = plan
+    return plan, prepared
+
+
+def _meta_json(meta: object) -> str:
+    if not isinstance(meta, dict):
+        raise SerializationError(f"State.meta must be a dict or None; got {type(meta).__name__}")
+    try:
+        return canonical_json(meta)
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(f"State.meta must be JSON-able: {exc}") from None
+
+
+def _build_plan(signature: tuple[Any, ...], meta_json: str, checksum: bool) -> _Plan:
+    specs = []
+    for name, dtype, shape in signature:
+        if not isinstance(name, str) or not name:
+            raise SerializationError(f"State keys must be non-empty str; got {name!r}")
+        dtype_name = NAME_BY_DTYPE.get(dtype)
+        if dtype_name is None:
+            raise SerializationError(
+                f"State[{name!r}] has dtype {dtype}, which the wire format cannot represent"
+            )
+        specs.append((name, dtype_name, tuple(shape), shape.numel() * dtype.itemsize))
+    layout = plan_layout(specs)
+    tensors_json = canonical_json([e.as_json() for e in layout.entries])
+    try:
+        header = f'{{"meta":{meta_json},"tensors":{tensors_json}}}'.encode()
+    except UnicodeEncodeError as exc:
+        raise SerializationError(f"State metadata or names are not valid UTF-8: {exc}") from None
+    if len(header) > MAX_HEADER_BYTES:
+        raise SerializationError(
+            f"header too large: {len(header)} bytes exceeds the cap of {MAX_HEADER_BYTES} bytes"
+        )
+    flags = FLAG_CHECKSUM if checksum else 0
+    preamble = PREAMBLE.pack(MAGIC, FORMAT_VERSION, flags, len(header), layout.data_length)
+    start = align(PREAMBLE.size + len(header))
+    prefix = preamble + header + bytes(start - PREAMBLE.size - len(header))
+    ends = [e.offset + e.length for e in layout.entries]
+    nexts = [e.offset for e in layout.entries[1:]] + [layout.data_length]
+    data_end = start + layout.data_length
+    total = data_end + (CHECKSUM_BYTES if checksum else 0)
+    pads = tuple(n - e for n, e in zip(nexts, ends, strict=True))
+    nbytes = tuple(e.length for e in layout.entries)
+    return _Plan(prefix, nbytes, pads, data_end, total, checksum)
+
+
+def _raw(t: torch.Tensor, nbytes: int) -> ctypes.Array[ctypes.c_char]:
+    """A buffer over a contiguous CPU tensor's bytes (valid while ``t`` is alive)."""
+    kind = _ARRAY_TYPES.get(nbytes)
+    if kind is None:
+        if len(_ARRAY_TYPES) >= _CACHE_LIMIT:
+            _ARRAY_TYPES.clear()
+        kind = _ARRAY_TYPES[nbytes] = ctypes.c_char * nbytes
+    return kind.from_address(t.data_ptr())
+
+
+def _pieces(plan: _Plan, prepared: list[torch.Tensor]) -> list[Buffer]:
+    """The envelope as a list of buffers, checksum trailer included when planned."""
+    pieces: list[Buffer] = [plan.prefix]
+    for t, n, pad in zip(prepared, plan.nbytes, plan.pads, strict=True):
+        if n:
+            pieces.append(_raw(t, n))
+        if pad:
+            pieces.append(_PADS[pad])
+    if plan.checksum:
+        hasher = xxhash.xxh3_64()
+        for piece in pieces:
+            hasher.update(piece)
+        pieces.append(_CHECKSUM.pack(hasher.intdigest()))
+    return pieces
+
+
+def _check_host() -> None:
+    if sys.byteorder != "little":  # pragma: no cover - no big-endian CI
+        raise SerializationError("the wire format needs a little-endian host")
+
+
+def serialize_state(
+    state: State, *, version: str = "v1", format: str = "binary", checksum: bool = True
+) -> bytes:
+    """Encode ``state`` as one envelope, copying each tensor's bytes once.
+
+    Args:
+        state: the state to encode. Tensors are made CPU and C-contiguous on the way.
+        version: wire version; only ``"v1"``.
+        format: only ``"binary"``.
+        checksum: append an XXH3-64 checksum over preamble, header and data.
+
+    Returns:
+        The envelope bytes.
+
+    Raises:
+        SerializationError: unsupported dtype or layout, non-JSON-able metadata.
+    """
+    _check_target(version, format)
+    _check_host()
+    plan, prepared = _prepare_state(state, checksum)
+    return b"".join(_pieces(plan, prepared))
+
+
+def serialized_size(state: State, *, checksum: bool = True) -> int:
+    """Number of bytes `serialize_state` would produce for ``state``."""
+    return _prepare_state(state, checksum)[0].total
+
+
+def write_pieces(state: State, *, checksum: bool = True) -> tuple[list[Buffer], int, object]:
+    """The envelope as buffers to write in order, its size, and a keep-alive token.
+
+    The buffers point into the state's tensors: keep the token alive until the
+    buffers are written. Used by the streaming and shared-memory writers.
+    """
+    _check_host()
+    plan, prepared = _prepare_state(state, checksum)
+    return _pieces(plan, prepared), plan.total, prepared
+
+
+def serialize_into(state: State, buffer: Buffer, offset: int = 0, *, checksum: bool = True) -> int:
+    """Write ``state``'s envelope into a writable buffer at ``offset``, without a temporary.
+
+    Returns:
+        The number of bytes written.
+
+    Raises:
+        SerializationError: the buffer is read-only or too small, or the state cannot be
+            encoded.
+    """
+    pieces, total, keep = write_pieces(state, checksum=checksum)
+    view = as_byte_view(buffer)
+    if view.readonly:
+        raise SerializationError("serialize_into needs a writable buffer; got a read-only one")
+    if offset < 0 or view.nbytes - offset < total:
+        raise SerializationError(
+            f"buffer has {view.nbytes - offset} bytes from offset {offset}; "
+            f"the envelope needs {total}"
+        )
+    base = ctypes.addressof((ctypes.c_char * total).from_buffer(view, offset))
+    position = base
+    for piece in pieces:
+        size = memoryview(piece).nbytes
+        ctypes.memmove(position, cast(Any, piece), size)
+        position += size
+    del keep
+    return total
+
+
+def envelope_length(preamble: Buffer) -> int:
+    """Total envelope size announced by its first 24 bytes (for framing on streams).
+
+    Raises:
+        SerializationError: the preamble is invalid.
+    """
+    view = as_byte_view(preamble)
+    pre = read_preamble(view[: PREAMBLE.size], min(view.nbytes, PREAMBLE.size))
+    return pre.total
+
+
+def as_byte_view(payload: object) -> memoryview:
+    """A flat byte view of any contiguous buffer, or a `SerializationError`."""
+    try:
+        view = memoryview(payload)  # type: ignore[arg-type]
+        if view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(
+            f"payload must be bytes, bytearray, memoryview or another contiguous buffer; "
+            f"got {type(payload).__name__} ({exc})"
+        ) from None
+    return view
+
+
+def _layout_for(header: bytes, data_length: int) -> tuple[Layout, dict[str, Any] | None]:
+    key = (header, data_length)
+    layout = _LAYOUTS.get(key)
+    if layout is None:
+        layout, meta = parse_header(header, data_length)
+        if len(header) <= 4096:
+            if len(_LAYOUTS) >= _CACHE_LIMIT:
+                _LAYOUTS.clear()
+            _LAYOUTS[key] = layout
+        return layout, meta
+    if not layout.has_meta:
+        return layout, None
+    return layout, json.loads(header)["meta"]
+
+
+def open_envelope(
+    view: memoryview, *, verify: bool
+) -> tuple[Preamble, Layout, dict[str, Any] | None]:
+    """Check an envelope's structure (and, if ``verify``, its checksum and padding)."""
+    size = view.nbytes
+    pre = read_preamble(view, size)
+    total = pre.total
+    if size < total:
+        raise SerializationError(f"truncated at offset {size}: the envelope needs {total} bytes")
+    if size > total:
+        raise SerializationError(
+            f"{size - total} trailing bytes after the envelope, which ends at offset {total}"
+        )
+    header_end = PREAMBLE.size + pre.header_length
+    layout, meta = _layout_for(bytes(view[PREAMBLE.size : header_end]), pre.data_length)
+    if verify:
+        _verify(view, pre, layout)
+    return pre, layout, meta
+
+
+def checksum_status(view: memoryview, pre: Preamble) -> tuple[int, int] | None:
+    """(stored, computed) checksum of an envelope, or None when it has none."""
+    if not pre.has_checksum:
+        return None
+    (stored,) = _CHECKSUM.unpack_from(view, pre.data_end)
+    return stored, xxhash.xxh3_64_intdigest(view[: pre.data_end])
+
+
+def _verify(view: memoryview, pre: Preamble, layout: Layout) -> None:
+    status = checksum_status(view, pre)
+    if status is not None and status[0] != status[1]:
+        raise SerializationError(
+            f"checksum mismatch: stored 0x{status[0]:016x}, computed 0x{status[1]:016x} "
+            f"over bytes [0, {pre.data_end})"
+        )
+    header_end = PREAMBLE.size + pre.header_length
+    runs = [(header_end, pre.data_start - header_end)]
+    runs += [(pre.data_start + at, n) for at, n in layout.pads]
+    for at, n in runs:
+        if n and view[at : at + n] != _PADS[n]:
+            raise SerializationError(f"padding bytes [{at}, {at + n}) are not all zero")
+
+
+def _views(view: memoryview, start: int, layout: Layout, copy: bool) -> dict[str, torch.Tensor]:
+    base, origin = view, start
+    if (copy or view.readonly) and layout.data_length:
+        base, origin = memoryview(bytearray(view[start : start + layout.data_length])), 0
+    tensors: dict[str, torch.Tensor] = {}
+    for e in layout.entries:
+        np_dtype = _NUMPY_DTYPES.get(e.dtype)
+        if not e.length:
+            t = torch.empty(0, dtype=torch.uint8).view(e.dtype).reshape(e.shape)
+        elif np_dtype is not None:
+            # The quickest zero-copy route. np.frombuffer keeps a memoryview (hence a
+            # buffer export) alive, so the buffer can be neither resized nor unmapped
+            # while the tensor lives; np.ndarray(buffer=...) would not guarantee that.
+            array = np.frombuffer(base, np_dtype, e.numel, origin + e.offset)
+            t = torch.from_numpy(array.reshape(e.shape))
+        else:
+            t = torch.frombuffer(base, dtype=e.dtype, count=e.numel, offset=origin + e.offset)
+            if len(e.shape) != 1:
+                t = t.view(e.shape)
+        tensors[e.name] = t
+    return tensors
+
+
+def _check_bools(tensors: dict[str, torch.Tensor]) -> None:
+    for name, t in tensors.items():
+        if t.dtype is torch.bool and t.numel():
+            bad = t.view(torch.uint8) > 1
+            if bool(bad.any()):
+                index = int(bad.reshape(-1).nonzero()[0])
+                raise SerializationError(
+                    f"tensor {name!r} (bool) holds a byte other than 0 or 1 at element {index}"
+                )
+
+
+def _move(
+    tensors: dict[str, torch.Tensor], map_location: torch.device | str
+) -> dict[str, torch.Tensor]:
+    try:
+        device = torch.device(map_location)
+    except (RuntimeError, TypeError) as exc:
+        raise SerializationError(f"invalid map_location {map_location!r}: {exc}") from None
+    if device.type == "cpu":
+        return tensors
+    return {k: v.to(device) for k, v in tensors.items()}
+
+
+def deserialize_state(
+    payload: Buffer,
+    *,
+    copy: bool = False,
+    verify: bool = True,
+    map_location: torch.device | str | None = None,
+) -> State:
+    """Decode one envelope; tensors are views of a writable ``payload`` unless ``copy``.
+
+    Args:
+        payload: the envelope, exactly (bytes, bytearray, memoryview, mmap, ...).
+        copy: copy the tensor data even when views would be possible.
+        verify: check the checksum, zero padding and bool bytes (structure and bounds
+            are always checked).
+        map_location: device to move the tensors to.
+
+    Raises:
+        SerializationError: the bytes are not a valid envelope; the message says why.
+    """
+    view = as_byte_view(payload)
+    pre, layout, meta = open_envelope(view, verify=verify)
+    tensors = _views(view, pre.data_start, layout, copy)
+    if verify:
+        _check_bools(tensors)
+    if map_location is not None:
+        tensors = _move(tensors, map_location)
+    return State(tensors, meta)

@@ -1,0 +1,287 @@
+"""Publish a `State` in POSIX shared memory and attach to it from other processes.
+
+One state is one segment holding one envelope (the same bytes `State.serialize`
+returns). The owner writes it with a single ``writev`` and unmaps at once;
+attachers map it privately (copy-on-write) and get zero-copy tensor views, so an
+attacher's in-place writes never reach the owner or other attachers.
+
+Lifetime rules:
+
+* the owner unlinks the segment (`unlink_descriptor`, ``close_state(unlink=True)``
+  or the `shared_state` context manager); segments the owner forgot are unlinked
+  when its interpreter exits normally, and ``wmsdk shm gc`` removes those left by
+  killed processes (their names carry the owner pid);
+* unlinking removes the name only: states already attached stay valid;
+* closing an attached state releases the SDK's handle; the mapping itself is
+  freed when the last tensor viewing it is garbage-collected, so a closed state's
+  tensors never dangle.
+
+Example:
+    >>> with shared_state(state) as descriptor:          # doctest: +SKIP
+    ...     send(descriptor.model_dump_json())            # another process attaches
+"""
+
+from __future__ import annotations
+
+import atexit
+import mmap
+import os
+import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, final
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import SerializationError
+from ..payloads.state import State
+from ._segments import create_segment, open_segment, unlink_segment
+from .envelope import deserialize_state, write_pieces
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+__all__ = [
+    "SharedStateDescriptor",
+    "SharedStateHandle",
+    "attach_state",
+    "attached_state",
+    "close_state",
+    "publish_state",
+    "shared_state",
+    "unlink_descriptor",
+]
+
+_IOV_BATCH = 512
+_OWNED: dict[str, int] = {}  # segments this process created and has not unlinked -> creator pid
+
+
+class SharedStateDescriptor(BaseModel):
+    """Where a published state lives: small, JSON-able, safe to send to another process.
+
+    Attributes:
+        name: segment name, ``<namespace>.<owner pid>.<8 hex digits>``.
+        size: envelope size in bytes.
+        checksum: the envelope's XXH3-64 as 16 hex digits, or None if published without one.
+        owner_pid: the publishing process.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}\.[0-9]{1,10}\.[0-9a-f]{8}$")
+    size: int = Field(gt=0)
+    checksum: str | None = Field(default=None, pattern=r"^[0-9a-f]{16}$")
+    owner_pid: int = Field(ge=0)
+
+
+@final
+class SharedStateHandle:
+    """A state's link to its segment: owners may unlink, attachers hold the mapping.
+
+    Usable as a context manager: leaving it closes the handle and, for owners,
+    unlinks the segment.
+    """
+
+    __slots__ = ("_mapping", "descriptor", "owner")
+
+    def __init__(
+        self, descriptor: SharedStateDescriptor, *, owner: bool, mapping: mmap.mmap | None = None
+    ) -> None:
+        self.descriptor = descriptor
+        self.owner = owner
+        self._mapping = mapping
+
+    @property
+    def closed(self) -> bool:
+        """Whether this handle no longer holds a mapping (owners never hold one)."""
+        return self._mapping is None
+
+    def close(self, *, unlink: bool = False) -> None:
+        """Release the mapping (deferred while tensors still view it); unlink if asked."""
+        mapping, self._mapping = self._mapping, None
+        if mapping is not None:
+            try:
+                mapping.close()
+            except BufferError:
+                pass  # live tensors still view it; it unmaps when the last one goes
+        if unlink:
+            unlink_descriptor(self.descriptor)
+
+    def __enter__(self) -> SharedStateHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close(unlink=self.owner)
+
+    def __repr__(self) -> str:
+        role = "owner" if self.owner else "attached"
+        return f"SharedStateHandle({self.descriptor.name!r}, {role})"
+
+
+def _check_devices(state: State, allow_copy_from_cuda: bool) -> None:
+    if allow_copy_from_cuda or not isinstance(state.tensors, dict):
+        return
+    for key, value in state.tensors.items():
+        if isinstance(value, torch.Tensor) and not value.is_cpu:
+            raise SerializationError(
+                f"State[{key!r}] is on {value.device}; shared memory holds CPU bytes. "
+                "Pass allow_copy_from_cuda=True to copy it, or move the state to CPU first"
+            )
+
+
+def _write_all(fd: int, pieces: list[Buffer]) -> None:
+    """Write every piece to ``fd`` with ``writev``, resuming after partial writes."""
+    views = [memoryview(p).cast("B") for p in pieces]
+    views = [v for v in views if v.nbytes]
+    index = 0
+    while index < len(views):
+        written = os.writev(fd, views[index : index + _IOV_BATCH])
+        if written <= 0:
+            raise OSError("writev wrote nothing to the shared-memory segment")
+        while written and index < len(views):
+            size = views[index].nbytes
+            if written >= size:
+                written -= size
+                index += 1
+            else:
+                views[index] = views[index][written:]
+                written = 0
+
+
+def publish_state(
+    state: State,
+    *,
+    namespace: str = "wmsdk-state",
+    allow_copy_from_cuda: bool = False,
+    checksum: bool = True,
+) -> SharedStateDescriptor:
+    """Copy ``state`` into a new shared-memory segment and return its descriptor.
+
+    The state remembers the segment as its owner handle, so
+    ``state.close_shared_memory(unlink=True)`` removes it.
+
+    Raises:
+        SerializationError: a tensor is on an accelerator (unless allowed) or cannot be
+            encoded.
+        ValueError: ``namespace`` is not 1-64 characters of ``[A-Za-z0-9_-]``.
+    """
+    _check_devices(state, allow_copy_from_cuda)
+    pieces, total, keep = write_pieces(state, checksum=checksum)
+    name, fd = create_segment(namespace, total)
+    try:
+        _write_all(fd, pieces)
+    except BaseException:
+        unlink_segment(name, missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    del keep
+    _OWNED[name] = os.getpid()
+    digest = f"{int.from_bytes(bytes(pieces[-1]), 'little'):016x}" if checksum else None
+    descriptor = SharedStateDescriptor(
+        name=name, size=total, checksum=digest, owner_pid=os.getpid()
+    )
+    if state._shm is not None and not state._shm.owner:
+        state._shm.close()
+    state._shm = SharedStateHandle(descriptor, owner=True)
+    return descriptor
+
+
+def attach_state(
+    descriptor: SharedStateDescriptor | str, *, copy: bool = False, verify: bool = True
+) -> State:
+    """Map a published state; its tensors are zero-copy views of the segment.
+
+    Args:
+        descriptor: the descriptor, or its JSON.
+        copy: copy the tensors out and release the mapping at once.
+        verify: check the checksum and padding (trusted publishers may skip it;
+            bounds, dtypes and shapes are always checked).
+
+    Raises:
+        SerializationError: the segment is missing, has another size or checksum than
+            the descriptor says, or is not a valid envelope.
+    """
+    if isinstance(descriptor, str):
+        descriptor = SharedStateDescriptor.model_validate_json(descriptor)
+    mapping = open_segment(descriptor.name, descriptor.size)
+    view = memoryview(mapping)
+    try:
+        _check_stored_checksum(view, descriptor)
+        state = deserialize_state(view, copy=copy, verify=verify)
+    except BaseException:
+        view.release()
+        mapping.close()
+        raise
+    if copy:
+        view.release()
+        mapping.close()
+    else:
+        state._shm = SharedStateHandle(descriptor, owner=False, mapping=mapping)
+    return state
+
+
+def _check_stored_checksum(view: memoryview, descriptor: SharedStateDescriptor) -> None:
+    if descriptor.checksum is None:
+        return
+    (stored,) = struct.unpack_from("<Q", view, descriptor.size - 8)
+    if f"{stored:016x}" != descriptor.checksum:
+        raise SerializationError(
+            f"shared-memory segment {descriptor.name!r} holds checksum {stored:016x}; "
+            f"the descriptor expects {descriptor.checksum}"
+        )
+
+
+def close_state(state: State, *, unlink: bool = False) -> None:
+    """Release ``state``'s shared-memory handle (a no-op if it has none)."""
+    handle, state._shm = state._shm, None
+    if handle is not None:
+        handle.close(unlink=unlink)
+
+
+def unlink_descriptor(descriptor: SharedStateDescriptor) -> None:
+    """Remove the segment's name (idempotent); attached states stay valid."""
+    _OWNED.pop(descriptor.name, None)
+    unlink_segment(descriptor.name, missing_ok=True)
+
+
+@contextmanager
+def shared_state(
+    state: State,
+    *,
+    namespace: str = "wmsdk-state",
+    allow_copy_from_cuda: bool = False,
+    checksum: bool = True,
+) -> Iterator[SharedStateDescriptor]:
+    """Publish ``state`` for the duration of a ``with`` block, then unlink it."""
+    descriptor = publish_state(
+        state, namespace=namespace, allow_copy_from_cuda=allow_copy_from_cuda, checksum=checksum
+    )
+    try:
+        yield descriptor
+    finally:
+        if state._shm is not None and state._shm.descriptor == descriptor:
+            state._shm = None
+        unlink_descriptor(descriptor)
+
+
+@contextmanager
+def attached_state(
+    descriptor: SharedStateDescriptor | str, *, copy: bool = False, verify: bool = True
+) -> Iterator[State]:
+    """Attach a published state for the duration of a ``with`` block, then close it."""
+    state = attach_state(descriptor, copy=copy, verify=verify)
+    try:
+        yield state
+    finally:
+        close_state(state)
+
+
+@atexit.register
+def _unlink_owned() -> None:
+    pid = os.getpid()
+    for name, creator in list(_OWNED.items()):
+        if creator == pid:  # a forked child must not remove its parent's segments
+            unlink_segment(name, missing_ok=True)
+    _OWNED.clear()

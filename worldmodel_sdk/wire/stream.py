@@ -1,0 +1,197 @@
+"""Streaming envelopes: write to files and sockets, read back (files via mmap), inspect.
+
+`write_state` hands each piece of the envelope (header, then every tensor's own
+memory) straight to the sink: no intermediate copy of the payload is built.
+`read_state` maps regular files copy-on-write, so tensors are zero-copy views of
+the page cache; other sources (sockets, pipes, ``BytesIO``) are read into one
+buffer that grows only as bytes actually arrive. Several envelopes may follow one
+another in a file or on a socket: each call reads exactly one.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import socket
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import torch
+
+from ..errors import SerializationError
+from ..payloads.state import State
+from ._layout import PREAMBLE, TensorEntry, read_preamble
+from .envelope import as_byte_view, checksum_status, deserialize_state, open_envelope, write_pieces
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
+__all__ = ["EnvelopeInfo", "inspect_envelope", "inspect_file", "read_state", "write_state"]
+
+_CHUNK = 1 << 24
+
+
+def write_state(state: State, sink: IO[bytes] | socket.socket, *, checksum: bool = True) -> int:
+    """Write ``state`` as one envelope to a binary file object or a connected socket.
+
+    Returns:
+        The number of bytes written.
+    """
+    pieces, total, keep = write_pieces(state, checksum=checksum)
+    if isinstance(sink, socket.socket):
+        for piece in pieces:
+            sink.sendall(piece)
+    else:
+        for piece in pieces:
+            _write_all(sink, piece)
+    del keep
+    return total
+
+
+def _write_all(sink: IO[bytes], piece: Buffer) -> None:
+    view = memoryview(piece).cast("B")
+    while view.nbytes:
+        written = sink.write(view)
+        if written is None:
+            raise BlockingIOError("the sink is non-blocking and would block")
+        view = view[written:]
+
+
+def read_state(
+    source: str | os.PathLike[str] | IO[bytes] | socket.socket,
+    *,
+    copy: bool = False,
+    verify: bool = True,
+    map_location: torch.device | str | None = None,
+) -> State:
+    """Read one envelope from a path, a binary file object or a connected socket.
+
+    A path or a regular file is memory-mapped copy-on-write, so (unless ``copy``) the
+    tensors are views of the file's pages: the file must not be truncated while they
+    live. A file object is left positioned just after the envelope.
+
+    Raises:
+        SerializationError: the bytes are not a valid envelope, or the source ends early.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as fh:
+            return read_state(fh, copy=copy, verify=verify, map_location=map_location)
+    if isinstance(source, socket.socket):
+        buffer = _read_stream(lambda view: source.recv_into(view))
+    elif _is_regular_file(source):
+        return _read_mapped(source, copy=copy, verify=verify, map_location=map_location)
+    else:
+        buffer = _read_stream(_stream_reader(source))
+    return deserialize_state(buffer, copy=copy, verify=verify, map_location=map_location)
+
+
+def _is_regular_file(source: IO[bytes]) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(source.fileno()).st_mode) and source.seekable()
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _read_mapped(
+    fh: IO[bytes], *, copy: bool, verify: bool, map_location: torch.device | str | None
+) -> State:
+    start = fh.tell()
+    head = os.pread(fh.fileno(), PREAMBLE.size, start)
+    size = os.fstat(fh.fileno()).st_size - start
+    total = read_preamble(memoryview(head), len(head) if len(head) < PREAMBLE.size else size).total
+    if size < total:
+        raise SerializationError(f"truncated at offset {size}: the envelope needs {total} bytes")
+    base = start - start % mmap.ALLOCATIONGRANULARITY
+    mapping = mmap.mmap(fh.fileno(), start - base + total, access=mmap.ACCESS_COPY, offset=base)
+    view = memoryview(mapping)[start - base : start - base + total]
+    state = deserialize_state(view, copy=copy, verify=verify, map_location=map_location)
+    fh.seek(start + total)
+    return state
+
+
+def _stream_reader(source: IO[bytes]) -> Any:
+    readinto = getattr(source, "readinto", None)
+    if readinto is not None:
+        return readinto
+
+    def read(view: memoryview) -> int:
+        data = source.read(view.nbytes)
+        view[: len(data)] = data
+        return len(data)
+
+    return read
+
+
+def _read_stream(read_into: Any) -> bytearray:
+    """Read one envelope; the buffer grows only as fast as bytes arrive."""
+    buffer = bytearray(PREAMBLE.size)
+    _fill(read_into, buffer, 0, PREAMBLE.size)
+    total = read_preamble(memoryview(buffer), PREAMBLE.size).total
+    filled = PREAMBLE.size
+    while filled < total:
+        grow = min(total, max(2 * len(buffer), _CHUNK))
+        buffer.extend(bytes(grow - len(buffer)))
+        _fill(read_into, buffer, filled, len(buffer))
+        filled = len(buffer)
+    return buffer
+
+
+def _fill(read_into: Any, buffer: bytearray, start: int, stop: int) -> None:
+    with memoryview(buffer) as view:
+        position = start
+        while position < stop:
+            n = read_into(view[position:stop])
+            if not n:
+                raise SerializationError(
+                    f"truncated at offset {position}: the stream ended before byte {stop}"
+                )
+            position += n
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeInfo:
+    """What an envelope's preamble and header say, without touching tensor data."""
+
+    version: int
+    flags: int
+    header_length: int
+    data_length: int
+    total: int
+    tensors: tuple[TensorEntry, ...]
+    meta: dict[str, Any] | None
+    checksum: str
+    """``"ok"``, ``"mismatch"``, ``"absent"`` or ``"not checked"``."""
+
+
+def inspect_envelope(payload: Buffer, *, verify: bool = True) -> EnvelopeInfo:
+    """Describe an envelope; ``verify`` also hashes it to report the checksum status.
+
+    Raises:
+        SerializationError: the structure is invalid (a checksum mismatch is reported,
+            not raised).
+    """
+    view = as_byte_view(payload)
+    pre, layout, meta = open_envelope(view, verify=False)
+    status = "not checked"
+    if not pre.has_checksum:
+        status = "absent"
+    elif verify:
+        stored_computed = checksum_status(view, pre)
+        assert stored_computed is not None
+        status = "ok" if stored_computed[0] == stored_computed[1] else "mismatch"
+    return EnvelopeInfo(
+        pre.version, pre.flags, pre.header_length, pre.data_length, pre.total,
+        layout.entries, meta, status,
+    )  # fmt: skip
+
+
+def inspect_file(path: str | os.PathLike[str], *, verify: bool = True) -> EnvelopeInfo:
+    """`inspect_envelope` on a file, mapped read-only (tensor bytes are not loaded)."""
+    with open(Path(path), "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            raise SerializationError("truncated at offset 0: the preamble needs 24 bytes")
+        # Not closed explicitly: a traceback may still reference a view of it.
+        mapping = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        return inspect_envelope(mapping, verify=verify)
