@@ -60,10 +60,25 @@ def prepare(
     contract = model.contract()
     check_state(contract, initial_state, where=where)
     batch = initial_state.batch_size
-    steps, actions = _split_actions(action_sequence, where)
     bindings: dict[str, int] = {"B": batch}
-    for t, step in enumerate(steps):
-        check_action(contract.action, step, bindings, where=f"{where}, step {t}")
+    if isinstance(action_sequence, (torch.Tensor, ActionPayload)):
+        # One vectorised check of the whole [T, B, ...] sequence.
+        check_action(
+            contract.action,
+            action_sequence,
+            bindings,
+            where=where,
+            lead=("T", "B"),
+            name="action_sequence",
+        )
+    steps = _split_actions(action_sequence, where)
+    if not isinstance(action_sequence, (torch.Tensor, ActionPayload)):
+        for t, step in enumerate(steps):
+            check_action(contract.action, step, bindings, where=f"{where}, step {t}")
+    if isinstance(action_sequence, torch.Tensor):
+        actions = action_sequence
+    else:
+        actions = torch.stack([step.packed() for step in steps])  # type: ignore[union-attr]
     check_conditions(contract.condition, conditions, bindings, where=where)
     decodes = mode == "autoregressive" and bool(type(model).capabilities & DECODE_CAPABILITIES)
     return RolloutPlan(
@@ -79,26 +94,18 @@ def prepare(
 
 def _split_actions(
     sequence: torch.Tensor | ActionPayload | Sequence[ActionPayload], where: str
-) -> tuple[Sequence[ActionPayload | torch.Tensor], torch.Tensor]:
+) -> Sequence[ActionPayload | torch.Tensor]:
     if isinstance(sequence, torch.Tensor):
-        if sequence.dim() < 2:
-            raise ContractError(
-                f"action_sequence has shape {tuple(sequence.shape)}; expected [T, B, ...] [{where}]"
-            )
-        return sequence.unbind(0), sequence
+        return sequence.unbind(0)
     if isinstance(sequence, ActionPayload):
-        sequence.validate()
-        horizon = sequence.batch_size
         if sequence.kind == "joint":
             agents = sequence.agents or {}
-            steps: list[ActionPayload] = [
+            return [
                 ActionPayload(kind="joint", agents={k: v[t] for k, v in agents.items()})
-                for t in range(horizon)
+                for t in range(sequence.batch_size)
             ]
-        else:
-            assert sequence.tensor is not None
-            steps = [ActionPayload(kind=sequence.kind, tensor=v) for v in sequence.tensor]
-        sequence = steps
+        assert sequence.tensor is not None
+        return [ActionPayload(kind=sequence.kind, tensor=v) for v in sequence.tensor]
     if not isinstance(sequence, Sequence) or not sequence:
         raise ContractError(
             f"action_sequence must be a tensor [T, B, ...], an ActionPayload over [T, B, ...] "
@@ -110,9 +117,7 @@ def _split_actions(
                 f"action_sequence[{t}] must be an ActionPayload; got {type(step).__name__} "
                 f"[{where}]"
             )
-        step.validate()
-    packed = torch.stack([step.packed() for step in sequence])
-    return list(sequence), packed
+    return list(sequence)
 
 
 def run(plan: RolloutPlan) -> Trajectory:

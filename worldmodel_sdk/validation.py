@@ -71,33 +71,38 @@ def check_action(
     bindings: dict[str, int],
     *,
     where: str = "",
-    time_axis: bool = False,
+    lead: tuple[str, ...] = ("B",),
+    name: str = "action",
 ) -> None:
-    """Check an action (tensor or `ActionPayload`) against ``spec``, ranges included."""
+    """Check an action (tensor or `ActionPayload`) against ``spec``, ranges included.
+
+    ``lead`` names the axes before the per-sample shape: ``("B",)`` for one step,
+    ``("B", "T")`` for a training sequence, ``("T", "B")`` for a rollout's actions.
+    """
     try:
         if spec is None:
             raise ContractError(f"the model takes no action; got {type(action).__name__}")
         if spec.kind == "joint":
             if not isinstance(action, ActionPayload) or action.kind != "joint":
                 raise ContractError(
-                    f"action must be a joint ActionPayload over {list(spec.agent_names)}; got "
+                    f"{name} must be a joint ActionPayload over {list(spec.agent_names)}; got "
                     f"{_describe(action)}"
                 )
             action.validate()
             agents = action.agents or {}
             sub = spec.agents or {}
-            _named_keys("action agent", agents, {n: sub[n] for n in spec.agent_names})
-            for name in spec.agent_names:
-                _check_single(sub[name], f"action[{name!r}]", agents[name], bindings, time_axis)
+            _named_keys(f"{name} agent", agents, {n: sub[n] for n in spec.agent_names})
+            for agent in spec.agent_names:
+                _check_single(sub[agent], f"{name}[{agent!r}]", agents[agent], bindings, lead)
             return
         if isinstance(action, ActionPayload):
             if action.kind != spec.kind:
                 raise ContractError(
-                    f"action kind is {action.kind!r}; contract expects {spec.kind!r}"
+                    f"{name} kind is {action.kind!r}; contract expects {spec.kind!r}"
                 )
             action.validate()
             action = action.tensor
-        _check_single(spec, "action", action, bindings, time_axis)
+        _check_single(spec, name, action, bindings, lead)
     except ContractError as exc:
         raise ContractError(_tag(where, str(exc))) from None
 
@@ -111,11 +116,10 @@ def _describe(value: object) -> str:
 
 
 def _check_single(
-    spec: ActionSpec, where: str, value: object, bindings: dict[str, int], time_axis: bool
+    spec: ActionSpec, where: str, value: object, bindings: dict[str, int], lead: tuple[str, ...]
 ) -> None:
     if not isinstance(value, torch.Tensor):
         raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
-    lead: tuple[str, ...] = ("B", "T") if time_axis else ("B",)
     expected: tuple[int | str, ...] = (*lead, *spec.sample_shape)
     got = tuple(int(s) for s in value.shape)
     shown = show_shape(expected)
@@ -224,7 +228,8 @@ def check_batch(contract: IOContract, batch: object, *, where: str = "") -> None
     bindings: dict[str, int] = {}
     check_observation(contract, batch.obs, bindings, where=where, time_axis=seq)
     if batch.actions is not None:
-        check_action(contract.action, batch.actions, bindings, where=where, time_axis=seq)
+        lead = ("B", "T") if seq else ("B",)
+        check_action(contract.action, batch.actions, bindings, where=where, lead=lead)
     check_conditions(contract.condition, batch.conditions, bindings, where=where, time_axis=seq)
     lead = ("B", "T") if seq else ("B",)
     for name in ("rewards", "continues", "mask"):

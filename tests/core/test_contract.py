@@ -24,7 +24,9 @@ def test_tensor_spec_binds_symbols_across_tensors():
     spec_a, spec_b = TensorSpec(shape=("B", 8)), TensorSpec(shape=("B", 4))
     bindings: dict[str, int] = {}
     spec_a.check("a", torch.zeros(3, 8), bindings)
-    with pytest.raises(ContractError, match=re.escape("b has shape (5, 4); contract expects (B, 4) with B=3")):
+    with pytest.raises(
+        ContractError, match=re.escape("b has shape (5, 4); contract expects (B, 4) with B=3")
+    ):
         spec_b.check("b", torch.zeros(5, 4), bindings)
 
 
@@ -71,7 +73,14 @@ def test_action_spec_kinds_are_checked():
     with pytest.raises(ValidationError, match="nvec of sizes >= 1"):
         ActionSpec(kind="multi_discrete", nvec=(2, 0))
     with pytest.raises(ValidationError, match="cannot nest"):
-        ActionSpec(kind="joint", agents={"a": ActionSpec(kind="joint", agents={"b": ActionSpec(kind="discrete", num_actions=2)})})
+        ActionSpec(
+            kind="joint",
+            agents={
+                "a": ActionSpec(
+                    kind="joint", agents={"b": ActionSpec(kind="discrete", num_actions=2)}
+                )
+            },
+        )
     joint = ActionSpec(
         kind="joint",
         agents={
@@ -118,7 +127,11 @@ def test_fingerprint_ignores_optional_fields_left_at_default():
     base = _contract().fingerprint
     # Every optional field given explicitly at its default: same canonical form.
     explicit = IOContract(
-        observation={"obs": TensorSpec(shape=("B", 8), dtype="float32", allow_nonfinite=False, description="")},
+        observation={
+            "obs": TensorSpec(
+                shape=("B", 8), dtype="float32", allow_nonfinite=False, description=""
+            )
+        },
         action=ActionSpec(kind="continuous", shape=(2,), num_actions=None, low=None, high=None),
         state={"h": TensorSpec(shape=("B", 16))},
         prediction={},
@@ -134,9 +147,7 @@ def test_fingerprint_unchanged_by_a_new_optional_field(monkeypatch):
 
     Extended = create_model("Extended", __base__=TensorSpec, units=(str, ""))
     old = IOContract(observation={"obs": TensorSpec(shape=("B", 8))}).fingerprint
-    new = IOContract.model_construct(
-        observation={"obs": Extended(shape=("B", 8))}
-    ).fingerprint
+    new = IOContract.model_construct(observation={"obs": Extended(shape=("B", 8))}).fingerprint
     assert new == old
 
 
@@ -148,7 +159,9 @@ def test_fingerprint_stable_across_processes_and_hash_seeds():
     prints = set()
     for seed in ("0", "12345"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+        )
         prints.add(out.stdout.strip())
     from worldmodel_sdk.models import ExampleModel
 
@@ -156,7 +169,9 @@ def test_fingerprint_stable_across_processes_and_hash_seeds():
 
 
 def test_condition_spec_in_contract():
-    c = _contract(condition=ConditionSpec(tensors={"goal": TensorSpec(shape=("B", 2))}, required=("goal",)))
+    c = _contract(
+        condition=ConditionSpec(tensors={"goal": TensorSpec(shape=("B", 2))}, required=("goal",))
+    )
     assert c.condition is not None and c.condition.required == ("goal",)
 
 

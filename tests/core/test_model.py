@@ -26,9 +26,12 @@ def test_supports_and_require():
     assert m.supports(Capability.REPRESENTATION) and m.supports("representation")
     assert not m.supports(Capability.LATENT_DYNAMICS)
     m.require("representation")
-    with pytest.raises(CapabilityError, match=re.escape(
-        "planning ahead: EncodeOnly does not declare capability 'latent_dynamics'; declared: ['representation']"
-    )):
+    with pytest.raises(
+        CapabilityError,
+        match=re.escape(
+            "planning ahead: EncodeOnly does not declare capability 'latent_dynamics'; declared: ['representation']"
+        ),
+    ):
         m.require(Capability.LATENT_DYNAMICS, "planning ahead")
     with pytest.raises(CapabilityError, match="unknown capability 'flying'; known: representation"):
         m.require("flying")
@@ -38,11 +41,27 @@ def test_supports_and_require():
     ("call", "capability", "method"),
     [
         (lambda m, s: m.transition(s, torch.zeros(1, 1)), "'latent_dynamics'", "transition"),
-        (lambda m, s: m.update(s, torch.zeros(1, 1), torch.zeros(1, 3)), "'posterior_update'", "update"),
-        (lambda m, s: m.decode(s), "'continue_pred' or 'obs_decoder' or 'reward_pred' or 'value'", "decode"),
+        (
+            lambda m, s: m.update(s, torch.zeros(1, 1), torch.zeros(1, 3)),
+            "'posterior_update'",
+            "update",
+        ),
+        (
+            lambda m, s: m.decode(s),
+            "'continue_pred' or 'obs_decoder' or 'reward_pred' or 'value'",
+            "decode",
+        ),
         (lambda m, s: m.plan_step(s, torch.zeros(1, 1)), "'latent_dynamics'", "transition"),
-        (lambda m, s: m.sample_step(s), "'continue_pred' or 'obs_decoder' or 'reward_pred' or 'value'", "decode"),
-        (lambda m, s: m.teacher_forcing_step(s, torch.zeros(1, 1), torch.zeros(1, 3)), "'posterior_update'", "update"),
+        (
+            lambda m, s: m.sample_step(s),
+            "'continue_pred' or 'obs_decoder' or 'reward_pred' or 'value'",
+            "decode",
+        ),
+        (
+            lambda m, s: m.teacher_forcing_step(s, torch.zeros(1, 1), torch.zeros(1, 3)),
+            "'posterior_update'",
+            "update",
+        ),
         (lambda m, s: m.rollout(s, torch.zeros(2, 1, 1)), "'latent_dynamics'", None),
     ],
 )
@@ -50,7 +69,10 @@ def test_undeclared_capability_raises_capability_error(call, capability, method)
     m = EncodeOnly()
     s = m.encode(torch.zeros(1, 3))
     needed = f", needed by {method}()" if method else ""
-    with pytest.raises(CapabilityError, match=re.escape(f"EncodeOnly does not declare capability {capability}{needed}")):
+    with pytest.raises(
+        CapabilityError,
+        match=re.escape(f"EncodeOnly does not declare capability {capability}{needed}"),
+    ):
         call(m, s)
 
 
@@ -60,7 +82,12 @@ def test_implemented_but_undeclared_method_is_refused():
             return state
 
     m = Sneaky()
-    with pytest.raises(CapabilityError, match=re.escape("Sneaky does not declare capability 'latent_dynamics', needed by transition()")):
+    with pytest.raises(
+        CapabilityError,
+        match=re.escape(
+            "Sneaky does not declare capability 'latent_dynamics', needed by transition()"
+        ),
+    ):
         m.transition(m.encode(torch.zeros(1, 3)), torch.zeros(1, 1))
 
 
@@ -68,12 +95,16 @@ def test_declared_but_unimplemented_is_a_type_error():
     class Liar(EncodeOnly):
         capabilities = frozenset({Capability.REPRESENTATION, Capability.POSTERIOR_UPDATE})
 
-    with pytest.raises(TypeError, match=re.escape("Liar declares ['posterior_update'] but does not implement update()")):
+    with pytest.raises(
+        TypeError,
+        match=re.escape("Liar declares ['posterior_update'] but does not implement update()"),
+    ):
         Liar()
 
 
 def test_capabilities_must_be_a_frozenset_of_capability():
     with pytest.raises(TypeError, match="capabilities must be a frozenset of Capability"):
+
         class Bad(EncodeOnly):  # noqa: F841
             capabilities = {"representation"}  # type: ignore[assignment]
 
@@ -101,11 +132,25 @@ def test_protocol_signatures_are_kept():
         "plan_step": ["self", "state", "action", "conditions", "deterministic"],
         "sample_step": ["self", "state", "action", "conditions", "deterministic"],
         "teacher_forcing_step": ["self", "state", "action", "obs", "conditions"],
-        "rollout": ["self", "initial_state", "action_sequence", "conditions", "deterministic", "mode"],
+        "rollout": [
+            "self",
+            "initial_state",
+            "action_sequence",
+            "conditions",
+            "deterministic",
+            "mode",
+        ],
         "async_encode": ["self", "obs", "deterministic"],
         "async_transition": ["self", "state", "action", "conditions", "deterministic"],
         "async_decode": ["self", "state", "conditions"],
-        "async_rollout": ["self", "initial_state", "action_sequence", "conditions", "deterministic", "mode"],
+        "async_rollout": [
+            "self",
+            "initial_state",
+            "action_sequence",
+            "conditions",
+            "deterministic",
+            "mode",
+        ],
         "loss": ["self", "batch"],
         "save_pretrained": ["self", "path"],
         "contract_fingerprint": ["self"],
@@ -136,7 +181,9 @@ def test_io_contract_must_return_a_contract():
         def io_contract(self):
             return {"obs": 1}
 
-    with pytest.raises(ContractError, match="Wrong.io_contract\\(\\) must return an IOContract; got dict"):
+    with pytest.raises(
+        ContractError, match="Wrong.io_contract\\(\\) must return an IOContract; got dict"
+    ):
         Wrong().contract()
 
 
@@ -145,10 +192,19 @@ def test_multi_agent_observation_errors_name_the_agent():
     good = {"agent_2": torch.zeros(2, 4), "agent_10": torch.zeros(2, 6)}
     m.validate_observation(good)
     cases = [
-        ({"agent_2": torch.zeros(2, 4)}, "obs agent keys do not match the contract: missing ['agent_10']"),
+        (
+            {"agent_2": torch.zeros(2, 4)},
+            "obs agent keys do not match the contract: missing ['agent_10']",
+        ),
         ({**good, "agent_3": torch.zeros(2, 1)}, "unexpected ['agent_3']"),
-        ({**good, "agent_10": torch.zeros(2, 5)}, "obs['agent_10'] has shape (2, 5); contract expects (B, 6) [TwoAgents.encode]"),
-        ({**good, "agent_2": torch.full((2, 4), float("nan"))}, "obs['agent_2'] contains NaN or inf"),
+        (
+            {**good, "agent_10": torch.zeros(2, 5)},
+            "obs['agent_10'] has shape (2, 5); contract expects (B, 6) [TwoAgents.encode]",
+        ),
+        (
+            {**good, "agent_2": torch.full((2, 4), float("nan"))},
+            "obs['agent_2'] contains NaN or inf",
+        ),
         (torch.zeros(2, 10), "obs must be a mapping with keys 'agent_2', 'agent_10'; got Tensor"),
     ]
     for obs, message in cases:
@@ -159,25 +215,57 @@ def test_multi_agent_observation_errors_name_the_agent():
 def test_joint_action_errors_name_the_agent():
     m = TwoAgents()
     m.validate_action(joint_action(3))
-    bad_range = ActionPayload(kind="joint", agents={"agent_2": torch.tensor([3]), "agent_10": torch.zeros(1, 2)})
-    with pytest.raises(ContractError, match=re.escape("action['agent_2'] is out of range: expected 0 <= action < 3; got min 3, max 3")):
+    bad_range = ActionPayload(
+        kind="joint", agents={"agent_2": torch.tensor([3]), "agent_10": torch.zeros(1, 2)}
+    )
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "action['agent_2'] is out of range: expected 0 <= action < 3; got min 3, max 3"
+        ),
+    ):
         m.validate_action(bad_range)
-    bad_bound = ActionPayload(kind="joint", agents={"agent_2": torch.tensor([0]), "agent_10": torch.full((1, 2), 2.0)})
-    with pytest.raises(ContractError, match=re.escape("action['agent_10'] has values above high=1.0: max 2.0")):
+    bad_bound = ActionPayload(
+        kind="joint", agents={"agent_2": torch.tensor([0]), "agent_10": torch.full((1, 2), 2.0)}
+    )
+    with pytest.raises(
+        ContractError, match=re.escape("action['agent_10'] has values above high=1.0: max 2.0")
+    ):
         m.validate_action(bad_bound)
     missing = ActionPayload(kind="joint", agents={"agent_2": torch.tensor([0])})
-    with pytest.raises(ContractError, match=re.escape("action agent keys do not match the contract: missing ['agent_10']")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape("action agent keys do not match the contract: missing ['agent_10']"),
+    ):
         m.validate_action(missing)
-    with pytest.raises(ContractError, match=re.escape("action must be a joint ActionPayload over ['agent_2', 'agent_10']; got Tensor(1, 3)")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "action must be a joint ActionPayload over ['agent_2', 'agent_10']; got Tensor(1, 3)"
+        ),
+    ):
         m.validate_action(torch.zeros(1, 3))
 
 
 def test_validate_batch_contract_sequence():
     m = ExampleModel()
-    batch = WorldModelInput(obs=torch.zeros(2, 5, 8), actions=torch.zeros(2, 5, 2), rewards=torch.zeros(2, 5), sequence=True)
+    batch = WorldModelInput(
+        obs=torch.zeros(2, 5, 8),
+        actions=torch.zeros(2, 5, 2),
+        rewards=torch.zeros(2, 5),
+        sequence=True,
+    )
     m.validate_batch_contract(batch)
-    bad = WorldModelInput(obs=torch.zeros(2, 5, 8), actions=torch.zeros(2, 5, 2), rewards=torch.zeros(2, 4), sequence=True)
-    with pytest.raises(ContractError, match=re.escape("batch.rewards has shape (2, 4); expected (2, 5) [ExampleModel.loss]")):
+    bad = WorldModelInput(
+        obs=torch.zeros(2, 5, 8),
+        actions=torch.zeros(2, 5, 2),
+        rewards=torch.zeros(2, 4),
+        sequence=True,
+    )
+    with pytest.raises(
+        ContractError,
+        match=re.escape("batch.rewards has shape (2, 4); expected (2, 5) [ExampleModel.loss]"),
+    ):
         m.validate_batch_contract(bad)
     with pytest.raises(ContractError, match=re.escape("batch must be a WorldModelInput; got dict")):
         m.validate_batch_contract({"obs": 1})  # type: ignore[arg-type]
@@ -187,9 +275,14 @@ def test_validate_state_contract():
     m = ExampleModel()
     s = m.encode(torch.zeros(2, 8))
     m.validate_state_contract(s)
-    with pytest.raises(ContractError, match=re.escape("State is missing ['z']; contract expects ['h', 'z'], got ['h']")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape("State is missing ['z']; contract expects ['h', 'z'], got ['h']"),
+    ):
         m.validate_state_contract(State({"h": s["h"]}))
-    with pytest.raises(ContractError, match=re.escape("State['z'] has shape (2, 3); contract expects (B, 16)")):
+    with pytest.raises(
+        ContractError, match=re.escape("State['z'] has shape (2, 3); contract expects (B, 16)")
+    ):
         m.validate_state_contract(s.replace(z=torch.zeros(2, 3)))
 
 
@@ -205,7 +298,12 @@ def test_config_coercion():
 def test_loss_of_example_model_trains():
     torch.manual_seed(0)
     m = ExampleModel()
-    batch = WorldModelInput(obs=torch.randn(4, 6, 8), actions=torch.randn(4, 6, 2), rewards=torch.randn(4, 6), sequence=True)
+    batch = WorldModelInput(
+        obs=torch.randn(4, 6, 8),
+        actions=torch.randn(4, 6, 2),
+        rewards=torch.randn(4, 6),
+        sequence=True,
+    )
     loss = m.loss(batch)
     assert loss.total.dim() == 0 and torch.isfinite(loss.total)
     loss.total.backward()

@@ -29,8 +29,10 @@ def test_state_validate_and_helpers():
 @pytest.mark.parametrize(
     ("state", "message"),
     [
-        (State({"h": torch.zeros(4, 3), "z": torch.zeros(5, 2)}),
-         "State['z'] has batch size 5; expected 4 (the batch size of State['h']), shape (5, 2)"),
+        (
+            State({"h": torch.zeros(4, 3), "z": torch.zeros(5, 2)}),
+            "State['z'] has batch size 5; expected 4 (the batch size of State['h']), shape (5, 2)",
+        ),
         (State({"h": torch.tensor(1.0)}), "State['h'] is 0-dimensional"),
         (State({"h": [1, 2]}), "State['h'] must be a torch.Tensor; got list"),  # type: ignore[dict-item]
         (State({"h": torch.zeros(1)}, meta={"x": object()}), "State.meta must be JSON-able"),
@@ -51,12 +53,30 @@ def test_state_missing_key_names_known_keys():
     ("payload", "message"),
     [
         (ActionPayload(kind="teleport", tensor=torch.zeros(2)), "ActionPayload.kind is 'teleport'"),  # type: ignore[arg-type]
-        (ActionPayload(kind="discrete", tensor=torch.zeros(2)), "ActionPayload.tensor of a discrete action must hold integers"),
-        (ActionPayload(kind="continuous", tensor=torch.zeros(2, dtype=torch.long)), "of a continuous action must be floating"),
-        (ActionPayload(kind="continuous", tensor=None), "ActionPayload.tensor must be a torch.Tensor; got NoneType"),
-        (ActionPayload(kind="joint", tensor=torch.zeros(2)), "a joint ActionPayload carries agents"),
-        (ActionPayload(kind="joint", agents={"a": torch.zeros(2), "b": torch.zeros(3)}), "joint ActionPayload agents disagree on batch size: {'a': 2, 'b': 3}"),
-        (ActionPayload(kind="discrete", tensor=torch.zeros(2, dtype=torch.long), agents={}), "takes tensor=..., not agents=..."),
+        (
+            ActionPayload(kind="discrete", tensor=torch.zeros(2)),
+            "ActionPayload.tensor of a discrete action must hold integers",
+        ),
+        (
+            ActionPayload(kind="continuous", tensor=torch.zeros(2, dtype=torch.long)),
+            "of a continuous action must be floating",
+        ),
+        (
+            ActionPayload(kind="continuous", tensor=None),
+            "ActionPayload.tensor must be a torch.Tensor; got NoneType",
+        ),
+        (
+            ActionPayload(kind="joint", tensor=torch.zeros(2)),
+            "a joint ActionPayload carries agents",
+        ),
+        (
+            ActionPayload(kind="joint", agents={"a": torch.zeros(2), "b": torch.zeros(3)}),
+            "joint ActionPayload agents disagree on batch size: {'a': 2, 'b': 3}",
+        ),
+        (
+            ActionPayload(kind="discrete", tensor=torch.zeros(2, dtype=torch.long), agents={}),
+            "takes tensor=..., not agents=...",
+        ),
     ],
 )
 def test_action_payload_validate(payload, message):
@@ -65,8 +85,12 @@ def test_action_payload_validate(payload, message):
 
 
 def test_action_payload_api_version():
-    with pytest.raises(ContractError, match=re.escape("unsupported api_version 'v9'; expected one of ('v0.2',)")):
-        ActionPayload(kind="discrete", tensor=torch.zeros(2, dtype=torch.long)).validate(api_version="v9")
+    with pytest.raises(
+        ContractError, match=re.escape("unsupported api_version 'v9'; expected one of ('v0.2',)")
+    ):
+        ActionPayload(kind="discrete", tensor=torch.zeros(2, dtype=torch.long)).validate(
+            api_version="v9"
+        )
 
 
 def test_flatten_action_encodings():
@@ -94,14 +118,23 @@ def test_flatten_action_encodings():
 
 def test_condition_payload_validation():
     ok = ConditionPayload(tensors={"goal": torch.zeros(2, 3)}, extras={"acme.goal": "door"})
-    assert ok.validate(strict=True, allowed_extra_keys={"acme.goal"}, extra_schema={"acme.goal": str}) is ok
-    with pytest.raises(ContractError, match=re.escape("key 'goal' is not namespaced; expected 'namespace.name'")):
+    assert (
+        ok.validate(strict=True, allowed_extra_keys={"acme.goal"}, extra_schema={"acme.goal": str})
+        is ok
+    )
+    with pytest.raises(
+        ContractError, match=re.escape("key 'goal' is not namespaced; expected 'namespace.name'")
+    ):
         ConditionPayload(extras={"goal": 1}).validate()
-    with pytest.raises(ContractError, match=re.escape("key 'acme.x' is not allowed; allowed keys: none")):
+    with pytest.raises(
+        ContractError, match=re.escape("key 'acme.x' is not allowed; allowed keys: none")
+    ):
         ConditionPayload(extras={"acme.x": 1}).validate(strict=True)
     with pytest.raises(ContractError, match=re.escape("allowed keys: ['acme.y']")):
         ConditionPayload(extras={"acme.x": 1}).validate(allowed_extra_keys=["acme.y"])
-    with pytest.raises(ContractError, match=re.escape("extras['acme.x'] must be int | float; got str 'a'")):
+    with pytest.raises(
+        ContractError, match=re.escape("extras['acme.x'] must be int | float; got str 'a'")
+    ):
         ConditionPayload(extras={"acme.x": "a"}).validate(extra_schema={"acme.x": (int, float)})
     with pytest.raises(ContractError, match="must be JSON-able"):
         ConditionPayload(extras={"acme.x": {1, 2}}).validate()
@@ -114,28 +147,51 @@ def _states(n: int, batch: int = 2) -> list[State]:
 
 
 def test_trajectory_invariants():
-    t = Trajectory(states=_states(4), actions=torch.zeros(3, 2, 1), rewards=torch.zeros(3, 2),
-                   values=torch.zeros(4, 2), continues=torch.ones(3, 2))
+    t = Trajectory(
+        states=_states(4),
+        actions=torch.zeros(3, 2, 1),
+        rewards=torch.zeros(3, 2),
+        values=torch.zeros(4, 2),
+        continues=torch.ones(3, 2),
+    )
     assert t.horizon == 3 and t.batch_size == 2 and t.stacked("h").shape == (4, 2, 3)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"states": _states(3), "actions": torch.zeros(3, 2, 1)},
-         "Trajectory has 3 states and 3 actions; expected len(states) == T + 1 = 4"),
-        ({"states": _states(4), "actions": torch.zeros(3)},
-         "Trajectory.actions must be a tensor [T, B, ...]; got (3,)"),
-        ({"states": _states(4, batch=5), "actions": torch.zeros(3, 2)},
-         "Trajectory.states[0] has batch size 5; expected 2"),
-        ({"states": _states(4), "actions": torch.zeros(3, 2), "rewards": torch.zeros(4, 2)},
-         "Trajectory.rewards has shape (4, 2); expected (3, 2)"),
-        ({"states": _states(4), "actions": torch.zeros(3, 2), "values": torch.zeros(3, 2)},
-         "Trajectory.values has shape (3, 2); expected (4, 2)"),
-        ({"states": _states(4), "actions": torch.zeros(3, 2), "continues": torch.zeros(3)},
-         "Trajectory.continues has shape (3,); expected (3, 2)"),
-        ({"states": _states(4), "actions": torch.zeros(3, 2), "predictions": {"obs": torch.zeros(4, 2, 1)}},
-         "Trajectory.predictions['obs'] has shape (4, 2, 1); expected (3, 2, ...)"),
+        (
+            {"states": _states(3), "actions": torch.zeros(3, 2, 1)},
+            "Trajectory has 3 states and 3 actions; expected len(states) == T + 1 = 4",
+        ),
+        (
+            {"states": _states(4), "actions": torch.zeros(3)},
+            "Trajectory.actions must be a tensor [T, B, ...]; got (3,)",
+        ),
+        (
+            {"states": _states(4, batch=5), "actions": torch.zeros(3, 2)},
+            "Trajectory.states[0] has batch size 5; expected 2",
+        ),
+        (
+            {"states": _states(4), "actions": torch.zeros(3, 2), "rewards": torch.zeros(4, 2)},
+            "Trajectory.rewards has shape (4, 2); expected (3, 2)",
+        ),
+        (
+            {"states": _states(4), "actions": torch.zeros(3, 2), "values": torch.zeros(3, 2)},
+            "Trajectory.values has shape (3, 2); expected (4, 2)",
+        ),
+        (
+            {"states": _states(4), "actions": torch.zeros(3, 2), "continues": torch.zeros(3)},
+            "Trajectory.continues has shape (3,); expected (3, 2)",
+        ),
+        (
+            {
+                "states": _states(4),
+                "actions": torch.zeros(3, 2),
+                "predictions": {"obs": torch.zeros(4, 2, 1)},
+            },
+            "Trajectory.predictions['obs'] has shape (4, 2, 1); expected (3, 2, ...)",
+        ),
     ],
 )
 def test_trajectory_invariant_errors(kwargs, message):
@@ -144,5 +200,7 @@ def test_trajectory_invariant_errors(kwargs, message):
 
 
 def test_loss_output_items():
-    loss = LossOutput(total=torch.tensor(3.0), components={"a": torch.tensor(1.0), "b": torch.tensor(2.0)})
+    loss = LossOutput(
+        total=torch.tensor(3.0), components={"a": torch.tensor(1.0), "b": torch.tensor(2.0)}
+    )
     assert [k for k, _ in loss.items()] == ["total", "a", "b"]

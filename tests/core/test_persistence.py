@@ -69,7 +69,9 @@ def test_model_type_mismatch_shows_both(saved, tmp_path):
         def loss(self, batch):
             return LossOutput(total=torch.zeros(()))
 
-    with pytest.raises(ContractError, match=re.escape("holds model type 'example'; Other has model type 'other'")):
+    with pytest.raises(
+        ContractError, match=re.escape("holds model type 'example'; Other has model type 'other'")
+    ):
         Other.from_pretrained(path)
 
 
@@ -78,7 +80,12 @@ def test_fingerprint_mismatch_shows_both(saved):
     record = json.loads((path / "config.json").read_text())
     record["contract_fingerprint"] = "wmc1:" + "0" * 64
     (path / "config.json").write_text(json.dumps(record))
-    with pytest.raises(ContractError, match=re.escape(f"saved wmc1:{'0' * 64}, this class declares {model.contract_fingerprint()}")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            f"saved wmc1:{'0' * 64}, this class declares {model.contract_fingerprint()}"
+        ),
+    ):
         load_pretrained(path)
 
 
@@ -116,7 +123,10 @@ def test_pickle_payload_is_refused_not_executed(saved, tmp_path):
     [
         ("{not json", "is not valid UTF-8 JSON"),
         ("[1, 2]", "must hold a JSON object; got list"),
-        ('{"format": "worldmodel-sdk/pretrained-v1"}', "lacks fields ['model_type', 'config', 'contract_fingerprint']"),
+        (
+            '{"format": "worldmodel-sdk/pretrained-v1"}',
+            "lacks fields ['model_type', 'config', 'contract_fingerprint']",
+        ),
     ],
 )
 def test_bad_config_json(saved, text, message):
@@ -131,7 +141,10 @@ def test_wrong_format_and_missing_dir(saved, tmp_path):
     record = json.loads((path / "config.json").read_text())
     record["format"] = "other/1"
     (path / "config.json").write_text(json.dumps(record))
-    with pytest.raises(SerializationError, match=re.escape("has format 'other/1'; expected 'worldmodel-sdk/pretrained-v1'")):
+    with pytest.raises(
+        SerializationError,
+        match=re.escape("has format 'other/1'; expected 'worldmodel-sdk/pretrained-v1'"),
+    ):
         load_pretrained(path)
     with pytest.raises(SerializationError, match="not found: not a saved model directory"):
         load_pretrained(tmp_path / "nowhere")
@@ -150,8 +163,15 @@ def test_weights_of_wrong_shape_are_refused(saved, tmp_path):
     _, path = saved
     other = ExampleModel(ExampleConfig(obs_dim=5, hidden_dim=8))
     other.save_pretrained(tmp_path / "other")
-    (path / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
-    with pytest.raises(SerializationError, match=re.escape("tensor 'cell.bias_hh' is torch.float32 (24,); the model expects torch.float32 (96,)")):
+    (path / "model.safetensors").write_bytes(
+        (tmp_path / "other" / "model.safetensors").read_bytes()
+    )
+    with pytest.raises(
+        SerializationError,
+        match=re.escape(
+            "tensor 'cell.bias_hh' is torch.float32 (24,); the model expects torch.float32 (96,)"
+        ),
+    ):
         load_pretrained(path)
 
 

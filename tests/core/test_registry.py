@@ -17,8 +17,9 @@ def plugin_dist(tmp_path, monkeypatch):
     """A fake installed distribution exposing models through the entry-point group."""
     pkg = tmp_path / "acme_models"
     pkg.mkdir()
-    (pkg / "__init__.py").write_text(textwrap.dedent(
-        """
+    (pkg / "__init__.py").write_text(
+        textwrap.dedent(
+            """
         import torch
         from worldmodel_sdk import Capability, IOContract, LossOutput, State, TensorSpec, WorldModel
 
@@ -34,7 +35,8 @@ def plugin_dist(tmp_path, monkeypatch):
             def loss(self, batch):
                 return LossOutput(total=torch.zeros(()))
         """
-    ))
+        )
+    )
     (pkg / "broken.py").write_text("raise ImportError('no such backend')\n")
     info = tmp_path / "acme_models-1.0.dist-info"
     info.mkdir()
@@ -54,7 +56,12 @@ def test_builtin_models_are_listed():
 
 
 def test_unknown_name_suggests_the_closest():
-    with pytest.raises(RegistryError, match=re.escape("unknown model 'exampel'; registered: ") + ".*" + re.escape("Did you mean 'example'?")):
+    with pytest.raises(
+        RegistryError,
+        match=re.escape("unknown model 'exampel'; registered: ")
+        + ".*"
+        + re.escape("Did you mean 'example'?"),
+    ):
         create_model("exampel")
 
 
@@ -62,7 +69,12 @@ def test_register_forms_and_conflicts():
     try:
         register_model("enc-a", EncodeOnly)
         assert create_model("enc-a").__class__ is EncodeOnly
-        with pytest.raises(RegistryError, match=re.escape("model name 'example' is already registered to worldmodel_sdk.models.example:ExampleModel")):
+        with pytest.raises(
+            RegistryError,
+            match=re.escape(
+                "model name 'example' is already registered to worldmodel_sdk.models.example:ExampleModel"
+            ),
+        ):
             register_model("example", EncodeOnly)
 
         @register_model("enc-b")
@@ -70,7 +82,9 @@ def test_register_forms_and_conflicts():
             pass
 
         assert "enc-b" in list_models() and Sub.model_type == "enc-b"
-        with pytest.raises(TypeError, match="register_model expects a WorldModel subclass; got <class 'int'>"):
+        with pytest.raises(
+            TypeError, match="register_model expects a WorldModel subclass; got <class 'int'>"
+        ):
             register_model("x", int)  # type: ignore[type-var]
     finally:
         unregister_model("enc-a")
@@ -81,7 +95,12 @@ def test_entry_point_plugins(plugin_dist):
     assert {"acme", "acme-broken"} <= set(list_models())
     model = create_model("acme")
     assert type(model).__name__ == "AcmeModel" and type(model).model_type == "acme"
-    with pytest.raises(RegistryError, match=re.escape("entry point 'acme-broken' (acme_models.broken:Model) in group 'worldmodel_sdk.models' failed to load: ImportError: no such backend")):
+    with pytest.raises(
+        RegistryError,
+        match=re.escape(
+            "entry point 'acme-broken' (acme_models.broken:Model) in group 'worldmodel_sdk.models' failed to load: ImportError: no such backend"
+        ),
+    ):
         create_model("acme-broken")
 
 

@@ -103,18 +103,53 @@ def test_async_rollout_keeps_event_loop_responsive():
 
 def test_rollout_validates_inputs_once_with_clear_errors(model):
     state = model.encode(torch.randn(4, 8))
-    with pytest.raises(ContractError, match=re.escape("action has shape (3, 2); contract expects (B, 2) with B=4 [ExampleModel.rollout, step 0]")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "action_sequence has shape (5, 3, 2); contract expects (T, B, 2) with B=4 [ExampleModel.rollout]"
+        ),
+    ):
         model.rollout(state, torch.randn(5, 3, 2))
-    with pytest.raises(ContractError, match=re.escape("action contains NaN or inf; expected finite values [ExampleModel.rollout, step 1]")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "action_sequence contains NaN or inf; expected finite values [ExampleModel.rollout]"
+        ),
+    ):
         model.rollout(state, torch.stack([torch.zeros(4, 2), torch.full((4, 2), float("nan"))]))
-    with pytest.raises(ContractError, match=re.escape("unknown rollout mode 'beam'; expected one of ('autoregressive', 'latent')")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "unknown rollout mode 'beam'; expected one of ('autoregressive', 'latent')"
+        ),
+    ):
         model.rollout(state, torch.randn(5, 4, 2), mode="beam")
-    with pytest.raises(ContractError, match=re.escape("action_sequence has shape (4,); expected [T, B, ...]")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "action_sequence has shape (4,); contract expects (T, B, 2) [ExampleModel.rollout]"
+        ),
+    ):
         model.rollout(state, torch.randn(4))
     with pytest.raises(ContractError, match=re.escape("State is missing ['z']")):
         model.rollout(state.__class__({"h": state["h"]}), torch.randn(5, 4, 2))
-    with pytest.raises(ContractError, match=re.escape("action_sequence[1] must be an ActionPayload; got Tensor")):
-        model.rollout(state, [ActionPayload(kind="continuous", tensor=torch.zeros(4, 2)), torch.zeros(4, 2)])  # type: ignore[list-item]
+    steps = [
+        ActionPayload(kind="continuous", tensor=torch.zeros(4, 2)),
+        ActionPayload(kind="continuous", tensor=torch.zeros(3, 2)),
+    ]
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "action has shape (3, 2); contract expects (B, 2) with B=4 [ExampleModel.rollout, step 1]"
+        ),
+    ):
+        model.rollout(state, steps)
+    with pytest.raises(
+        ContractError, match=re.escape("action_sequence[1] must be an ActionPayload; got Tensor")
+    ):
+        model.rollout(
+            state, [ActionPayload(kind="continuous", tensor=torch.zeros(4, 2)), torch.zeros(4, 2)]
+        )  # type: ignore[list-item]
 
 
 def test_rollout_hot_loop_does_no_validation(model, monkeypatch):
@@ -145,7 +180,11 @@ def test_multi_agent_rollout_with_joint_actions_and_value_series():
     steps = [joint_action(3) for _ in range(5)]
     traj = m.rollout(state, steps, deterministic=True)
     assert traj.actions.shape == (5, 3, 3)
-    assert traj.rewards.shape == (5, 3) and traj.continues.shape == (5, 3) and traj.values.shape == (6, 3)
+    assert (
+        traj.rewards.shape == (5, 3)
+        and traj.continues.shape == (5, 3)
+        and traj.values.shape == (6, 3)
+    )
     assert set(traj.predictions) == {"agent_2", "agent_10"}
     # The same actions as one payload over [T, B, ...] give the same trajectory.
     stacked = ActionPayload(
