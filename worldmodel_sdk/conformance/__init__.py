@@ -1,0 +1,71 @@
+"""The conformance suite: small named checks that any `WorldModel` must pass.
+
+Run it from the command line (``wmsdk check pkg.mod:factory``), from pytest
+(`parametrize_with_checks`, or ``pytest contracts --wm-target pkg.mod:factory``)
+or from Python:
+
+Example:
+    ```python
+    from worldmodel_sdk.conformance import run_checks
+
+    report = run_checks("my_pkg.models:make_model")
+    assert report.ok, [r.message for r in report.failed]
+    ```
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .context import CheckContext
+from .registry import AREAS, Check, all_checks, check, get_check, select_checks
+from .reports import junit_xml, write_json, write_junit_xml
+from .results import CheckFailure, CheckResult, NotApplicable, Report, Status
+from .runner import run_check, run_checks
+from .target import PROFILES, Profile, Target, load_target, registered_targets
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+
+
+def parametrize_with_checks(
+    target: str | Callable[[], Any],
+    *,
+    only: Iterable[str] = (),
+    profile: str = "default",
+    xfail: Mapping[str, str] | None = None,
+) -> Any:
+    """A ``pytest.mark.parametrize`` over the checks (see `pytest_plugin.parametrize_with_checks`).
+
+    pytest is imported only when this is called, so the suite runs without it.
+    """
+    from .pytest_plugin import parametrize_with_checks as impl
+
+    return impl(target, only=only, profile=profile, xfail=xfail)
+
+
+__all__ = [
+    "AREAS",
+    "PROFILES",
+    "Check",
+    "CheckContext",
+    "CheckFailure",
+    "CheckResult",
+    "NotApplicable",
+    "Profile",
+    "Report",
+    "Status",
+    "Target",
+    "all_checks",
+    "check",
+    "get_check",
+    "junit_xml",
+    "load_target",
+    "parametrize_with_checks",
+    "registered_targets",
+    "run_check",
+    "run_checks",
+    "select_checks",
+    "write_json",
+    "write_junit_xml",
+]

@@ -1,0 +1,14 @@
+"""The built-in checks, one module per area (importing this package registers them)."""
+
+from . import (  # noqa: F401
+    capabilities,
+    contract,
+    determinism,
+    env,
+    interface,
+    loss,
+    outputs,
+    persistence,
+    rollout,
+    wire,
+)

@@ -1,0 +1,145 @@
+"""Determinism checks: ``deterministic=True`` repeats bit for bit; batch items are independent.
+
+Repeats run under different global seeds, so a model that samples from the global
+random generator when told to be deterministic is caught.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ...capabilities import DECODE_CAPABILITIES, Capability
+from ...payloads.outputs import ModelOutput
+from ...payloads.state import State
+from ..asserts import compare_outputs, compare_states, compare_tensors, expect_call
+from ..context import CheckContext, item
+from ..inputs import stack_actions
+from ..registry import check
+from ..results import CheckFailure
+
+Step = tuple[str, Callable[[Any, Any, Any], Any], Any, Any, Any]
+
+
+def _steps(ctx: CheckContext) -> list[Step]:
+    """(label, fn(obs, state, action), obs, state, action) for each declared method."""
+    m, cond = ctx.model, ctx.conditions
+    action = ctx.actions(1)[0] if ctx.contract.action is not None else None
+    steps: list[Step] = []
+    if ctx.has(Capability.REPRESENTATION):
+        steps.append(
+            (
+                "encode(obs, deterministic=True)",
+                lambda o, s, a: m.encode(o, True),
+                ctx.obs,
+                ctx.state,
+                action,
+            )
+        )
+    if ctx.has(Capability.LATENT_DYNAMICS):
+        steps.append(
+            (
+                "transition(state, action, deterministic=True)",
+                lambda o, s, a: m.transition(s, a, item_cond(cond, s), True),
+                ctx.obs,
+                ctx.state,
+                action,
+            )
+        )
+    if ctx.has(Capability.POSTERIOR_UPDATE):
+        steps.append(
+            (
+                "update(state, action, obs)",
+                lambda o, s, a: m.update(s, a, o, item_cond(cond, s)),
+                ctx.obs,
+                ctx.state,
+                action,
+            )
+        )
+    if ctx.capabilities & DECODE_CAPABILITIES:
+        steps.append(
+            (
+                "decode(state)",
+                lambda o, s, a: m.decode(s, item_cond(cond, s)),
+                ctx.obs,
+                ctx.state,
+                action,
+            )
+        )
+    return steps
+
+
+def item_cond(conditions: Any, state: State) -> Any:
+    """The conditions matching ``state``'s batch (item 0 for a one-item state)."""
+    if conditions is None or state.batch_size == _cond_batch(conditions):
+        return conditions
+    return type(conditions)(tensors=item(dict(conditions.tensors), 0), extras=conditions.extras)
+
+
+def _cond_batch(conditions: Any) -> int:
+    for value in conditions.tensors.values():
+        return int(value.shape[0])
+    return -1
+
+
+def _compare(call: str, got: Any, want: Any, *, exact: bool) -> None:
+    if isinstance(want, State) and isinstance(got, State):
+        compare_states(call, got, want, exact=exact)
+    elif isinstance(want, ModelOutput) and isinstance(got, ModelOutput):
+        compare_outputs(call, got, want, exact=exact)
+
+
+def _under_seed(seed: int, fn: Callable[..., Any], *args: Any) -> Any:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return fn(*args)
+
+
+@check("determinism.repeat")
+def repeat(ctx: CheckContext) -> None:
+    """Each protocol call with ``deterministic=True`` repeats bit for bit, whatever the seed."""
+    for label, fn, obs, state, action in _steps(ctx):
+        call = f"{ctx.name}.{label} twice"
+        first = expect_call(call, _under_seed, 1, fn, obs, state, action)
+        second = expect_call(call, _under_seed, 2, fn, obs, state, action)
+        _compare(call, second, first, exact=True)
+
+
+@check("determinism.rollout", requires=(Capability.LATENT_DYNAMICS,))
+def rollout(ctx: CheckContext) -> None:
+    """``rollout(..., deterministic=True)`` repeats bit for bit, whatever the seed."""
+    actions = stack_actions(ctx.actions())
+    call = f"{ctx.name}.rollout(state, actions[T={ctx.profile.horizon}], deterministic=True) twice"
+
+    def run() -> Any:
+        return ctx.model.rollout(ctx.state, actions, ctx.conditions, True)
+
+    first = expect_call(call, _under_seed, 1, run)
+    second = expect_call(call, _under_seed, 2, run)
+    for t, (a, b) in enumerate(zip(first.states, second.states, strict=True)):
+        compare_states(f"{call}, states[{t}]", b, a)
+    for name in ("rewards", "values", "continues"):
+        a_, b_ = getattr(first, name), getattr(second, name)
+        if a_ is not None and b_ is not None:
+            compare_tensors(call, f"trajectory.{name}", b_, a_)
+
+
+@check("determinism.batch_independence")
+def batch_independence(ctx: CheckContext) -> None:
+    """Item i of a batched call equals the call on item i alone (within tolerance)."""
+    if ctx.batch < 2:
+        raise CheckFailure("generated inputs", "a batch of at least 2", str(ctx.batch))
+    for label, fn, obs, state, action in _steps(ctx):
+        batched = expect_call(f"{ctx.name}.{label}", fn, obs, state, action)
+        for i in range(ctx.batch):
+            call = f"{ctx.name}.{label} on item {i} alone vs item {i} of the batch"
+            alone = expect_call(call, fn, ctx.obs_item(i), item(state, i), item(action, i))
+            _compare(call, alone, _item_of(batched, i), exact=False)
+
+
+def _item_of(value: Any, i: int) -> Any:
+    if isinstance(value, ModelOutput):
+        return ModelOutput({k: v[i : i + 1] for k, v in value.predictions.items()})
+    return item(value, i)

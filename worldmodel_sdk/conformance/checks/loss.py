@@ -1,0 +1,107 @@
+"""Loss checks: a finite scalar total, finite components, gradients that reach parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import torch
+
+from ...errors import ContractError
+from ...model import WorldModel
+from ...payloads.outputs import LossOutput
+from ..asserts import describe
+from ..context import CheckContext
+from ..registry import check
+from ..results import CheckFailure
+
+
+@contextmanager
+def _training(model: WorldModel) -> Iterator[None]:
+    was = model.training
+    model.train()
+    try:
+        with torch.enable_grad():
+            yield
+    finally:
+        model.train(was)
+        for p in model.parameters():
+            p.grad = None
+
+
+def compute_loss(ctx: CheckContext) -> tuple[str, LossOutput]:
+    """``loss`` on the first batch layout the model accepts (sample, sequence, then flat).
+
+    A batch the model refuses with `ContractError` moves on to the next layout; any
+    other error, or a refusal of every layout, fails the check.
+    """
+    refusals = []
+    for batch in ctx.batches():
+        layout = "[B, T, ...]" if batch.sequence else "[B, ...]"
+        call = f"{ctx.name}.loss(batch {layout})"
+        try:
+            out = ctx.model.loss(batch)
+        except ContractError as exc:
+            refusals.append(f"{layout}: {exc}")
+            continue
+        except Exception as exc:
+            raise CheckFailure(call, "no exception", f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(out, LossOutput):
+            raise CheckFailure(call, "a LossOutput", describe(out))
+        return call, out
+    raise CheckFailure(
+        f"{ctx.name}.loss(batch)",
+        "a batch layout it accepts",
+        "ContractError for each: " + " | ".join(refusals),
+    )
+
+
+@check("loss.scalar")
+def scalar(ctx: CheckContext) -> None:
+    """``loss(batch)`` returns a `LossOutput` whose total is a floating 0-dim tensor."""
+    with _training(ctx.model):
+        call, out = compute_loss(ctx)
+    total: object = out.total
+    if not isinstance(total, torch.Tensor) or total.dim() != 0 or not total.is_floating_point():
+        raise CheckFailure(call, "total: a floating 0-dim tensor", describe(total))
+
+
+@check("loss.finite")
+def finite(ctx: CheckContext) -> None:
+    """The total and every component are finite."""
+    with _training(ctx.model):
+        call, out = compute_loss(ctx)
+    for name, value in out.items():
+        if not isinstance(value, torch.Tensor):
+            raise CheckFailure(call, f"{name}: a tensor", describe(value))
+        if value.is_floating_point() and not bool(torch.isfinite(value.detach()).all()):
+            raise CheckFailure(call, f"{name}: finite values", str(value.detach().tolist()))
+
+
+def _has_parameters(ctx: CheckContext) -> str | None:
+    trainable = any(p.requires_grad for p in ctx.model.parameters())
+    return None if trainable else "the model has no trainable parameters"
+
+
+@check("loss.gradients", applies=_has_parameters)
+def gradients(ctx: CheckContext) -> None:
+    """``total.backward()`` gives finite gradients, some of them non-zero."""
+    with _training(ctx.model):
+        call, out = compute_loss(ctx)
+        if not out.total.requires_grad:
+            raise CheckFailure(
+                f"{call}.total", "a tensor attached to the parameters", "requires_grad=False"
+            )
+        torch.autograd.backward(out.total)
+        grads = {n: p.grad for n, p in ctx.model.named_parameters() if p.grad is not None}
+        bad = [n for n, g in grads.items() if not bool(torch.isfinite(g).all())]
+        nonzero = [n for n, g in grads.items() if bool(g.abs().sum() > 0)]
+    call = f"{call}.total.backward()"
+    if bad:
+        raise CheckFailure(call, "finite gradients", f"NaN or inf in {bad[:4]}")
+    if not nonzero:
+        raise CheckFailure(
+            call,
+            "a non-zero gradient on some parameter",
+            f"{len(grads)} parameters with a gradient, all zero",
+        )
