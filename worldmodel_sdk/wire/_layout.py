@@ -102,15 +102,15 @@ class Preamble:
 
 
 def read_preamble(buf: memoryview, size: int) -> Preamble:
-    """Decode and check the preamble of an envelope whose full length is ``size``.
+    """Decode and check the 24-byte preamble at the start of ``buf``.
 
     Args:
-        buf: at least the first 24 bytes of the envelope.
-        size: the number of bytes available for the whole envelope.
+        buf: the envelope, or at least its first 24 bytes.
+        size: how many bytes of ``buf`` are available.
 
     Raises:
-        SerializationError: bad magic, unknown version or flags, a header over the
-            cap, or a buffer shorter than the sizes the preamble announces.
+        SerializationError: too few bytes, bad magic, unknown version or flags, or a
+            header over the cap.
     """
     if size < PREAMBLE.size:
         raise SerializationError(
@@ -136,12 +136,7 @@ def read_preamble(buf: memoryview, size: int) -> Preamble:
         raise SerializationError(
             f"header too large: {header_length} bytes exceeds the cap of {MAX_HEADER_BYTES} bytes"
         )
-    pre = Preamble(version, flags, header_length, data_length)
-    if size < PREAMBLE.size + header_length:
-        raise SerializationError(
-            f"truncated at offset {size}: the header ends at offset {PREAMBLE.size + header_length}"
-        )
-    return pre
+    return Preamble(version, flags, header_length, data_length)
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,7 +320,7 @@ def _check_placement(
             )
         if e.offset > align(end):
             raise SerializationError(
-                f"{e.offset - end} unaccounted bytes before tensor {e.name!r} "
+                f"{e.offset - align(end)} unaccounted bytes before tensor {e.name!r} "
                 f"at data offset {e.offset}"
             )
         if e.offset > end:
@@ -333,7 +328,7 @@ def _check_placement(
         end, prev = e.offset + e.length, e.name
     if data_length > align(end):
         raise SerializationError(
-            f"{data_length - end} unaccounted bytes after the last tensor "
+            f"{data_length - align(end)} unaccounted bytes after the last tensor "
             f"(the data section must end at offset {align(end)}, got {data_length})"
         )
     if data_length < align(end):

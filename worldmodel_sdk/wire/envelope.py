@@ -173,7 +173,7 @@ def _build_plan(signature: tuple[Any, ...], meta_json: str, checksum: bool) -> _
     start = align(PREAMBLE.size + len(header))
     prefix = preamble + header + bytes(start - PREAMBLE.size - len(header))
     ends = [e.offset + e.length for e in layout.entries]
-    nexts = [e.offset for e in layout.entries[1:]] + [layout.data_length]
+    nexts = [e.offset for e in layout.entries[1:]] + [layout.data_length] * bool(ends)
     data_end = start + layout.data_length
     total = data_end + (CHECKSUM_BYTES if checksum else 0)
     pads = tuple(n - e for n, e in zip(nexts, ends, strict=True))
@@ -295,9 +295,11 @@ def as_byte_view(payload: object) -> memoryview:
     """A flat byte view of any contiguous buffer, or a `SerializationError`."""
     try:
         view = memoryview(payload)  # type: ignore[arg-type]
+        if not view.c_contiguous:
+            raise TypeError("the buffer is not C-contiguous")
         if view.ndim != 1 or view.format != "B":
             view = view.cast("B")
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, BufferError) as exc:
         raise SerializationError(
             f"payload must be bytes, bytearray, memoryview or another contiguous buffer; "
             f"got {type(payload).__name__} ({exc})"
@@ -327,13 +329,17 @@ def open_envelope(
     size = view.nbytes
     pre = read_preamble(view, size)
     total = pre.total
+    header_end = PREAMBLE.size + pre.header_length
+    if size < header_end:
+        raise SerializationError(
+            f"truncated at offset {size}: the header ends at offset {header_end}"
+        )
     if size < total:
         raise SerializationError(f"truncated at offset {size}: the envelope needs {total} bytes")
     if size > total:
         raise SerializationError(
             f"{size - total} trailing bytes after the envelope, which ends at offset {total}"
         )
-    header_end = PREAMBLE.size + pre.header_length
     layout, meta = _layout_for(bytes(view[PREAMBLE.size : header_end]), pre.data_length)
     if verify:
         _verify(view, pre, layout)
@@ -360,7 +366,11 @@ def _verify(view: memoryview, pre: Preamble, layout: Layout) -> None:
     runs += [(pre.data_start + at, n) for at, n in layout.pads]
     for at, n in runs:
         if n and view[at : at + n] != _PADS[n]:
-            raise SerializationError(f"padding bytes [{at}, {at + n}) are not all zero")
+            run = bytes(view[at : at + n])
+            first = n - len(run.lstrip(b"\0"))
+            raise SerializationError(
+                f"padding byte at offset {at + first} is 0x{run[first]:02x}; padding must be zero"
+            )
 
 
 def _views(view: memoryview, start: int, layout: Layout, copy: bool) -> dict[str, torch.Tensor]:
