@@ -31,6 +31,8 @@ __all__ = [
     "IOContract",
     "TensorSpec",
     "dtype_from_name",
+    "check_finite",
+    "check_shape",
     "natural_sort_key",
     "show_shape",
 ]
@@ -129,6 +131,7 @@ class TensorSpec(_Frozen):
         bindings: dict[str, int],
         *,
         time_axis: bool = False,
+        values: bool = True,
     ) -> None:
         """Check one tensor against this spec, binding symbolic axes as it goes.
 
@@ -137,6 +140,7 @@ class TensorSpec(_Frozen):
             value: What arrived.
             bindings: Symbol sizes bound so far in this validation (updated in place).
             time_axis: Expect a ``T`` axis after ``B`` even if the spec has none.
+            values: Also check values (finiteness), which reads the tensor.
 
         Raises:
             ContractError: naming ``where``, the expected shape/dtype and what arrived.
@@ -144,31 +148,49 @@ class TensorSpec(_Frozen):
         shape = self.shape
         if time_axis and "T" not in shape:
             shape = (shape[0], "T", *shape[1:]) if shape else ("T",)
-        if not isinstance(value, torch.Tensor):
-            raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
-        got = tuple(int(s) for s in value.shape)
-        shown = show_shape(shape)
-        if len(got) != len(shape):
-            raise ContractError(f"{where} has shape {got}; contract expects {shown}")
-        for axis, size in zip(shape, got, strict=True):
-            if isinstance(axis, int):
-                if axis != size:
-                    raise ContractError(f"{where} has shape {got}; contract expects {shown}")
-            elif bindings.setdefault(axis, size) != size:
-                raise ContractError(
-                    f"{where} has shape {got}; contract expects {shown} with {axis}="
-                    f"{bindings[axis]} (bound by an earlier tensor)"
-                )
-        if value.dtype != self.torch_dtype:
+        tensor = check_shape(where, value, shape, bindings)
+        if tensor.dtype != self.torch_dtype:
             raise ContractError(
-                f"{where} has dtype {dtype_name(value.dtype)}; contract expects {self.dtype}"
+                f"{where} has dtype {dtype_name(tensor.dtype)}; contract expects {self.dtype}"
             )
-        if (
-            not self.allow_nonfinite
-            and (value.is_floating_point() or value.is_complex())
-            and value.numel()
-            and not bool(torch.isfinite(value).all())
-        ):
+        if values and not self.allow_nonfinite:
+            check_finite(where, tensor)
+
+
+def check_shape(
+    where: str, value: object, shape: tuple[Axis, ...], bindings: dict[str, int]
+) -> torch.Tensor:
+    """Check that ``value`` is a tensor of ``shape``, binding symbolic axes in ``bindings``.
+
+    Returns:
+        ``value``, typed as a tensor.
+
+    Raises:
+        ContractError: naming ``where``, the expected shape and what arrived.
+    """
+    if not isinstance(value, torch.Tensor):
+        raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
+    got = value.shape
+    if len(got) != len(shape):
+        raise ContractError(f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)}")
+    for axis, size in zip(shape, got, strict=True):
+        if isinstance(axis, int):
+            if axis != size:
+                raise ContractError(
+                    f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)}"
+                )
+        elif bindings.setdefault(axis, size) != size:
+            raise ContractError(
+                f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)} with "
+                f"{axis}={bindings[axis]}"
+            )
+    return value
+
+
+def check_finite(where: str, value: torch.Tensor) -> None:
+    """Refuse NaN and inf in a floating or complex tensor (one reduction, one sync)."""
+    if (value.is_floating_point() or value.is_complex()) and value.numel():
+        if not bool(torch.isfinite(value).all()):
             raise ContractError(f"{where} contains NaN or inf; contract expects finite values")
 
 

@@ -58,7 +58,8 @@ def prepare(
         raise ContractError(f"unknown rollout mode {mode!r}; expected one of {MODES} [{where}]")
     model.require(Capability.LATENT_DYNAMICS, f"{where} steps with transition()")
     contract = model.contract()
-    check_state(contract, initial_state, where=where)
+    # The initial state is checked for layout, not read: it comes from the model itself.
+    check_state(contract, initial_state, where=where, values=False)
     batch = initial_state.batch_size
     bindings: dict[str, int] = {"B": batch}
     if isinstance(action_sequence, (torch.Tensor, ActionPayload)):

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 
 import torch
 
-from .contract import ActionSpec, ConditionSpec, IOContract, show_shape
+from .contract import ActionSpec, ConditionSpec, IOContract, check_finite, check_shape
 from .errors import ContractError
 from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload
@@ -118,26 +118,11 @@ def _describe(value: object) -> str:
 def _check_single(
     spec: ActionSpec, where: str, value: object, bindings: dict[str, int], lead: tuple[str, ...]
 ) -> None:
-    if not isinstance(value, torch.Tensor):
-        raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
-    expected: tuple[int | str, ...] = (*lead, *spec.sample_shape)
-    got = tuple(int(s) for s in value.shape)
-    shown = show_shape(expected)
-    if len(got) != len(expected):
-        raise ContractError(f"{where} has shape {got}; contract expects {shown}")
-    for axis, size in zip(expected, got, strict=True):
-        if isinstance(axis, int):
-            if axis != size:
-                raise ContractError(f"{where} has shape {got}; contract expects {shown}")
-        elif bindings.setdefault(axis, size) != size:
-            raise ContractError(
-                f"{where} has shape {got}; contract expects {shown} with {axis}={bindings[axis]}"
-            )
+    value = check_shape(where, value, (*lead, *spec.sample_shape), bindings)
     if spec.kind == "continuous":
         if not value.is_floating_point():
             raise ContractError(f"{where} has dtype {value.dtype}; a continuous action is floating")
-        if value.numel() and not bool(torch.isfinite(value).all()):
-            raise ContractError(f"{where} contains NaN or inf; expected finite values")
+        check_finite(where, value)
         if spec.low is not None and value.numel() and float(value.min()) < spec.low:
             raise ContractError(
                 f"{where} has values below low={spec.low}: min {float(value.min())}"
@@ -149,10 +134,8 @@ def _check_single(
         return
     if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
         raise ContractError(f"{where} has dtype {value.dtype}; a {spec.kind} action holds integers")
-    limits = (
-        torch.tensor([spec.num_actions]) if spec.kind == "discrete" else torch.tensor(spec.nvec)
-    )
-    if value.numel() and (bool((value < 0).any()) or bool((value >= limits).any())):
+    limit = spec.num_actions if spec.kind == "discrete" else torch.tensor(spec.nvec)
+    if value.numel() and bool(((value < 0) | (value >= limit)).any()):
         bound = spec.num_actions if spec.kind == "discrete" else list(spec.nvec or ())
         raise ContractError(
             f"{where} is out of range: expected 0 <= action < {bound}; got min "
@@ -160,8 +143,13 @@ def _check_single(
         )
 
 
-def check_state(contract: IOContract, state: object, *, where: str = "") -> None:
-    """Check that ``state`` holds every declared state tensor with the declared layout."""
+def check_state(
+    contract: IOContract, state: object, *, where: str = "", values: bool = True
+) -> None:
+    """Check that ``state`` holds every declared state tensor with the declared layout.
+
+    With ``values=False`` only keys, shapes and dtypes are checked (no tensor is read).
+    """
     try:
         if not isinstance(state, State):
             raise ContractError(f"state must be a State; got {type(state).__name__}")
@@ -174,7 +162,7 @@ def check_state(contract: IOContract, state: object, *, where: str = "") -> None
                 f"{list(state.tensors)}"
             )
         for key, spec in contract.state.items():
-            spec.check(f"State[{key!r}]", state.tensors[key], bindings)
+            spec.check(f"State[{key!r}]", state.tensors[key], bindings, values=values)
     except ContractError as exc:
         raise ContractError(_tag(where, str(exc))) from None
 
@@ -232,16 +220,10 @@ def check_batch(contract: IOContract, batch: object, *, where: str = "") -> None
         check_action(contract.action, batch.actions, bindings, where=where, lead=lead)
     check_conditions(contract.condition, batch.conditions, bindings, where=where, time_axis=seq)
     lead = ("B", "T") if seq else ("B",)
-    for name in ("rewards", "continues", "mask"):
-        value = getattr(batch, name)
-        if value is None:
-            continue
-        expected = tuple(bindings.get(a, a) for a in lead)
-        got = tuple(int(s) for s in value.shape) if isinstance(value, torch.Tensor) else None
-        if (
-            got is None
-            or len(got) != len(lead)
-            or any(isinstance(e, int) and e != g for e, g in zip(expected, got, strict=True))
-        ):
-            message = f"batch.{name} has shape {got}; expected {show_shape(expected)}"
-            raise ContractError(_tag(where, message))
+    try:
+        for name in ("rewards", "continues", "mask"):
+            value = getattr(batch, name)
+            if value is not None:
+                check_shape(f"batch.{name}", value, lead, bindings)
+    except ContractError as exc:
+        raise ContractError(_tag(where, str(exc))) from None

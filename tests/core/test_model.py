@@ -264,7 +264,7 @@ def test_validate_batch_contract_sequence():
     )
     with pytest.raises(
         ContractError,
-        match=re.escape("batch.rewards has shape (2, 4); expected (2, 5) [ExampleModel.loss]"),
+        match=re.escape("batch.rewards has shape (2, 4); contract expects (B, T) with T=5 [ExampleModel.loss]"),
     ):
         m.validate_batch_contract(bad)
     with pytest.raises(ContractError, match=re.escape("batch must be a WorldModelInput; got dict")):

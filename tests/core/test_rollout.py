@@ -113,7 +113,7 @@ def test_rollout_validates_inputs_once_with_clear_errors(model):
     with pytest.raises(
         ContractError,
         match=re.escape(
-            "action_sequence contains NaN or inf; expected finite values [ExampleModel.rollout]"
+            "action_sequence contains NaN or inf; contract expects finite values [ExampleModel.rollout]"
         ),
     ):
         model.rollout(state, torch.stack([torch.zeros(4, 2), torch.full((4, 2), float("nan"))]))
