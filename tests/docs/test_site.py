@@ -49,3 +49,27 @@ def test_strict_build(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert (tmp_path / "site" / "guide" / "writing-a-model" / "index.html").is_file()
+
+
+def _command_paths(command: object, prefix: str) -> list[str]:
+    import click
+
+    assert isinstance(command, click.Command)
+    if not isinstance(command, click.Group):
+        return [prefix]
+    paths = []
+    for name, sub in sorted(command.commands.items()):
+        paths.extend(_command_paths(sub, f"{prefix} {name}"))
+    return paths
+
+
+def test_cli_reference_covers_every_command() -> None:
+    import typer.main
+
+    from worldmodel_sdk.cli import app
+
+    page = (DOCS / "reference" / "cli.md").read_text("utf-8")
+    documented = set(re.findall(r"^## `(wmsdk[^`]*)`\s*$", page, re.M))
+    commands = set(_command_paths(typer.main.get_command(app), "wmsdk"))
+    assert sorted(commands - documented) == [], "document these commands in docs/reference/cli.md"
+    assert sorted(documented - commands) == [], "docs/reference/cli.md documents unknown commands"
