@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from .errors import ContractError
+from .naming import natural_sort_key
 
 __all__ = [
     "ActionKind",
@@ -71,13 +71,6 @@ def dtype_name(dtype: torch.dtype) -> str:
 def show_shape(shape: tuple[Axis, ...]) -> str:
     """Render a shape as in messages: ``(B, 8)``, ``(B,)``, ``()``."""
     return "(" + ", ".join(str(a) for a in shape) + ("," if len(shape) == 1 else "") + ")"
-
-
-def natural_sort_key(name: str) -> tuple[tuple[int, int | str], ...]:
-    """Sort key that orders ``agent_2`` before ``agent_10``."""
-    return tuple(
-        (0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", name) if part
-    )
 
 
 class _Frozen(BaseModel):

@@ -16,12 +16,12 @@ The pieces, one concept per module:
 
 from __future__ import annotations
 
+from ..naming import natural_sort_key, natural_sorted
 from .checks import check_agent_names, check_episode, check_finite, check_step_observations
 from .collect import collect_gym, collect_parallel, spec_from_gym_env, spec_from_parallel_env
 from .dataset import EpisodeDataset
 from .episode import Episode, TensorsByAgent
 from .joint import concat_joint_obs, decode_joint_action, encode_joint_action, split_joint_obs
-from .naming import natural_sort_key, natural_sorted
 from .policies import JointPolicy, RandomJointPolicy
 from .spaces import action_from_env, action_to_env, agent_spec_from_spaces, flatten_observation
 from .spec import ActionKind, AgentSpec, DatasetSpec

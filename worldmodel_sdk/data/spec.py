@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import ContractError
-from .naming import natural_sorted
+from ..naming import natural_sorted
 
 __all__ = ["ActionKind", "AgentSpec", "DatasetSpec"]
 
