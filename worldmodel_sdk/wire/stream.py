@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = ["EnvelopeInfo", "inspect_envelope", "inspect_file", "read_state", "write_state"]
 
-_CHUNK = 1 << 24
+_CHUNK = 1 << 16  # first read size; the buffer then at most doubles per read
 
 
 def write_state(state: State, sink: IO[bytes] | socket.socket, *, checksum: bool = True) -> int:

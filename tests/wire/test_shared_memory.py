@@ -1,0 +1,241 @@
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from worldmodel_sdk.errors import SerializationError
+from worldmodel_sdk.payloads.state import State
+from worldmodel_sdk.wire import (
+    SharedStateDescriptor,
+    attach_state,
+    attached_state,
+    publish_state,
+    shared_state,
+)
+from worldmodel_sdk.wire._segments import SHM_DIR, list_segments
+from worldmodel_sdk.wire.cli import shm_app
+
+from .conftest import TEST_NAMESPACE
+
+needs_dev_shm = pytest.mark.skipif(not SHM_DIR.is_dir(), reason="needs Linux /dev/shm")
+
+
+def make_state() -> State:
+    return State(
+        {
+            "h": torch.arange(12, dtype=torch.float32).reshape(3, 4),
+            "m": torch.ones(3, dtype=torch.bool),
+        },
+        meta={"step": 5},
+    )
+
+
+def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-W", "error", "-c", textwrap.dedent(code), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_publish_attach_close_unlink_cycle() -> None:
+    state = make_state()
+    descriptor = state.to_shared_memory()
+    assert descriptor.name.startswith(f"wmsdk-state.{os.getpid()}.")
+    assert descriptor.size == len(state.serialize())
+    attached = State.from_shared_memory(descriptor)
+    assert torch.equal(attached["h"], state["h"]) and attached.meta == {"step": 5}
+    attached.close_shared_memory()
+    assert attached["h"].sum() == 66  # closing never unmaps under live tensors
+    state.close_shared_memory(unlink=True)
+    with pytest.raises(
+        SerializationError, match=re.escape(f"segment {descriptor.name!r} does not exist")
+    ):
+        State.from_shared_memory(descriptor)
+
+
+def test_attached_tensors_are_private_copy_on_write_views() -> None:
+    state = make_state()
+    with shared_state(state) as descriptor:
+        first = State.from_shared_memory(descriptor)
+        first["h"][0, 0] = 100.0  # stays in this attacher's pages
+        second = State.from_shared_memory(descriptor, verify=True)
+        assert second["h"][0, 0] == 0.0
+        first.close_shared_memory()
+        second.close_shared_memory()
+
+
+def test_descriptor_is_small_json_and_frozen() -> None:
+    state = make_state()
+    with shared_state(state) as descriptor:
+        text = descriptor.model_dump_json()
+        assert len(text) < 150
+        assert SharedStateDescriptor.model_validate_json(text) == descriptor
+        with attached_state(text) as attached:  # the JSON itself is accepted
+            assert torch.equal(attached["m"], state["m"])
+        with pytest.raises(ValueError, match="frozen"):
+            descriptor.size = 1  # type: ignore[misc]
+
+
+def test_owner_and_attacher_context_managers_clean_up() -> None:
+    state = make_state()
+    with shared_state(state) as descriptor:
+        with attached_state(descriptor) as attached:
+            assert attached._shm is not None
+        assert attached._shm is None
+    assert not (SHM_DIR / descriptor.name).exists()
+    assert state._shm is None
+
+
+def test_handle_is_a_context_manager_for_owners() -> None:
+    state = make_state()
+    descriptor = state.to_shared_memory()
+    assert state._shm is not None
+    with state._shm as handle:
+        assert handle.owner and handle.descriptor == descriptor
+    assert not (SHM_DIR / descriptor.name).exists()
+
+
+def test_copy_attach_releases_the_mapping_and_unlink_is_idempotent() -> None:
+    state = make_state()
+    descriptor = state.to_shared_memory(namespace="wmsdk-copytest")
+    copied = State.from_shared_memory(descriptor, copy=True)
+    assert copied._shm is None and torch.equal(copied["h"], state["h"])
+    State.unlink_shared_memory(descriptor)
+    State.unlink_shared_memory(descriptor)
+    state.close_shared_memory(unlink=True)
+
+
+def test_attached_state_can_be_serialized_and_reshared() -> None:
+    state = make_state()
+    with shared_state(state) as descriptor, attached_state(descriptor) as attached:
+        assert attached.serialize() == state.serialize()
+        again = attached.to_shared_memory()
+        assert again.name != descriptor.name
+        with attached_state(again) as twice:
+            assert torch.equal(twice["h"], state["h"])
+        attached.close_shared_memory(unlink=True)
+
+
+def test_trusted_attach_without_checksum() -> None:
+    state = make_state()
+    descriptor = publish_state(state, checksum=False)
+    try:
+        assert descriptor.checksum is None
+        with attached_state(descriptor, verify=False) as attached:
+            assert torch.equal(attached["h"], state["h"])
+    finally:
+        state.close_shared_memory(unlink=True)
+
+
+def test_descriptor_checksum_must_match_the_segment() -> None:
+    state = make_state()
+    with shared_state(state) as descriptor:
+        forged = descriptor.model_copy(update={"checksum": "0" * 16})
+        with pytest.raises(SerializationError, match="the descriptor expects 0000000000000000"):
+            attach_state(forged)
+        bigger = descriptor.model_copy(update={"size": descriptor.size + 1})
+        with pytest.raises(
+            SerializationError, match=f"has {descriptor.size} bytes; the descriptor says"
+        ):
+            attach_state(bigger)
+
+
+def test_accelerator_tensors_need_explicit_permission() -> None:
+    state = State({"h": torch.empty(2, device="meta")})
+    with pytest.raises(
+        SerializationError, match=re.escape("State['h'] is on meta; shared memory holds CPU")
+    ):
+        state.to_shared_memory()
+
+
+def test_bad_namespace_and_bad_segment_names() -> None:
+    with pytest.raises(ValueError, match=re.escape("namespace must be 1-64 characters")):
+        make_state().to_shared_memory(namespace="../etc")
+    with pytest.raises(ValueError, match="String should match pattern"):
+        SharedStateDescriptor(name="/etc/passwd", size=10, owner_pid=1)
+
+
+@needs_dev_shm
+def test_second_process_attaches_zero_copy_without_tracker_noise() -> None:
+    state = make_state()
+    with shared_state(state) as descriptor:
+        child = run_python(
+            f"""
+            import ctypes, sys, torch
+            from worldmodel_sdk.payloads.state import State
+            from worldmodel_sdk.wire import SharedStateDescriptor
+            d = SharedStateDescriptor.model_validate_json(sys.argv[1])
+            s = State.from_shared_memory(d)
+            mapping = s._shm._mapping
+            base = ctypes.addressof(ctypes.c_char.from_buffer(mapping))
+            inside = all(base <= t.data_ptr() < base + d.size for t in s.tensors.values())
+            print(s["h"].sum().item(), s["m"].all().item(), s.meta["step"], inside)
+            s.close_shared_memory()
+            # a segment this process forgets is unlinked when it exits normally
+            print(s.to_shared_memory(namespace="{TEST_NAMESPACE}").name)
+            """,
+            descriptor.model_dump_json(),
+        )
+        assert child.returncode == 0, child.stderr
+        *values, forgotten = child.stdout.split()
+        assert values == ["66.0", "True", "5", "True"]
+        assert child.stderr == ""  # no resource-tracker warnings, no torch warnings
+        assert (SHM_DIR / descriptor.name).exists()  # an attacher's exit leaves it alone
+        assert not (SHM_DIR / forgotten).exists()
+
+
+ORPHAN_MAKER = """
+import _posixshmem, os, sys, time
+payload = sys.stdin.buffer.read()
+name = f"{sys.argv[1]}.{os.getpid()}.0123abcd"
+fd = _posixshmem.shm_open("/" + name, os.O_CREAT | os.O_EXCL | os.O_RDWR, mode=0o600)
+os.write(fd, payload)
+print(name, flush=True)
+time.sleep(60)
+"""
+
+
+@needs_dev_shm
+def test_orphans_of_killed_processes_are_listed_and_collected() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", ORPHAN_MAKER, TEST_NAMESPACE],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write(make_state().serialize())
+    child.stdin.close()
+    name = child.stdout.readline().decode().strip()
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    child.stdout.close()
+    [orphan] = [s for s in list_segments(TEST_NAMESPACE) if s.name == name]
+    assert not orphan.owner_alive and orphan.is_envelope and orphan.owner_pid == child.pid
+    runner = CliRunner()
+    listed = runner.invoke(shm_app, ["list", "--namespace", TEST_NAMESPACE])
+    assert name in listed.output and "dead" in listed.output
+    dry = runner.invoke(shm_app, ["gc", "--namespace", TEST_NAMESPACE, "--dry-run"])
+    assert f"would remove {name}" in dry.output and (SHM_DIR / name).exists()
+    done = runner.invoke(shm_app, ["gc", "--namespace", TEST_NAMESPACE])
+    assert done.exit_code == 0 and f"removed {name}" in done.output
+    assert not (SHM_DIR / name).exists()
+
+
+@needs_dev_shm
+def test_gc_spares_live_owners() -> None:
+    state = make_state()
+    with shared_state(state, namespace="wmsdk-livetest") as descriptor:
+        out = CliRunner().invoke(shm_app, ["gc", "--namespace", "wmsdk-livetest"])
+        assert "0 orphaned segment(s) removed" in out.output
+        assert (SHM_DIR / descriptor.name).exists()

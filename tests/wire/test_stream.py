@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import io
+import re
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from worldmodel_sdk.errors import SerializationError
+from worldmodel_sdk.payloads.state import State
+from worldmodel_sdk.wire import inspect_envelope, read_state, write_state
+from worldmodel_sdk.wire.cli import inspect_command
+
+from .helpers import assert_same
+
+
+def make_state(seed: int = 0) -> State:
+    g = torch.Generator().manual_seed(seed)
+    return State(
+        {"h": torch.randn(4, 8, generator=g), "z": torch.zeros(4, dtype=torch.bfloat16)},
+        meta={"seed": seed},
+    )
+
+
+def test_file_round_trip_is_a_zero_copy_mapping_and_reads_in_sequence(tmp_path: Path) -> None:
+    path = tmp_path / "states.wms"
+    states = [make_state(i) for i in range(3)]
+    with open(path, "wb") as fh:
+        sizes = [write_state(s, fh) for s in states]
+    assert path.stat().st_size == sum(sizes)
+    assert path.read_bytes()[: sizes[0]] == states[0].serialize()
+    with open(path, "rb") as fh:
+        back = [read_state(fh) for _ in states]
+        assert fh.tell() == sum(sizes)
+        with pytest.raises(
+            SerializationError, match="truncated at offset 0: the preamble needs 24"
+        ):
+            read_state(fh)
+    for a, b in zip(states, back, strict=True):
+        assert_same(a["h"], b["h"]) and assert_same(a["z"], b["z"])
+        assert b.meta == a.meta
+    back[0]["h"][0, 0] = 1e6  # copy-on-write: the file is not modified
+    assert read_state(path)["h"][0, 0] == states[0]["h"][0, 0]
+
+
+def test_truncated_file_names_the_offset(tmp_path: Path) -> None:
+    path = tmp_path / "cut.wms"
+    payload = make_state().serialize()
+    path.write_bytes(payload[:-10])
+    message = f"truncated at offset {len(payload) - 10}: the envelope needs {len(payload)} bytes"
+    with pytest.raises(SerializationError, match=re.escape(message)):
+        read_state(path)
+
+
+def test_bytesio_streams_read_exactly_one_envelope() -> None:
+    sink = io.BytesIO()
+    write_state(make_state(1), sink)
+    write_state(make_state(2), sink, checksum=False)
+    sink.seek(0)
+    assert read_state(sink).meta == {"seed": 1}
+    assert read_state(sink, copy=True).meta == {"seed": 2}
+    with pytest.raises(
+        SerializationError, match="truncated at offset 0: the stream ended before byte 24"
+    ):
+        read_state(sink)
+
+
+def test_read_only_stream_without_readinto() -> None:
+    class Reader:
+        def __init__(self, data: bytes) -> None:
+            self.inner = io.BytesIO(data)
+
+        def read(self, n: int) -> bytes:
+            return self.inner.read(min(n, 7))  # dribbles bytes in tiny pieces
+
+    state = make_state(3)
+    back = read_state(Reader(state.serialize()))  # type: ignore[arg-type]
+    assert_same(back["h"], state["h"])
+
+
+def test_socket_round_trip() -> None:
+    left, right = socket.socketpair()
+    state = make_state(4)
+    with left, right:
+        writer = threading.Thread(target=write_state, args=(state, left))
+        writer.start()
+        back = read_state(right)
+        writer.join()
+    assert_same(back["h"], state["h"]) and back.meta == {"seed": 4}
+
+
+def test_hostile_stream_length_does_not_preallocate() -> None:
+    payload = bytearray(make_state().serialize())
+    payload[16:24] = (2**62).to_bytes(8, "little")  # claims an enormous data section
+    with pytest.raises(SerializationError, match="the stream ended before byte"):
+        read_state(io.BytesIO(bytes(payload)))
+
+
+def test_inspect_reports_header_and_checksum_without_decoding() -> None:
+    payload = bytearray(make_state().serialize())
+    info = inspect_envelope(payload)
+    assert [(e.name, e.dtype_name, e.shape, e.length) for e in info.tensors] == [
+        ("h", "float32", (4, 8), 128),
+        ("z", "bfloat16", (4,), 8),
+    ]
+    assert info.checksum == "ok" and info.total == len(payload) and info.meta == {"seed": 0}
+    payload[-9] ^= 1
+    assert inspect_envelope(payload).checksum == "mismatch"
+    assert inspect_envelope(payload, verify=False).checksum == "not checked"
+    assert inspect_envelope(State({}).serialize()).checksum == "ok"
+
+
+def test_inspect_command(tmp_path: Path) -> None:
+    import typer
+
+    app = typer.Typer()
+    app.command()(inspect_command)
+    good = tmp_path / "good.wms"
+    good.write_bytes(make_state().serialize())
+    result = CliRunner().invoke(app, [str(good)])
+    assert result.exit_code == 0, result.output
+    for text in ("float32", "bfloat16", "(4, 8)", "(4,)", "checksum: ok", "{'seed': 0}"):
+        assert text in result.output
+    bad = tmp_path / "bad.wms"
+    bad.write_bytes(b"not an envelope at all.....")
+    result = CliRunner().invoke(app, [str(bad)])
+    assert result.exit_code == 1 and "bad magic" in result.output
+    flipped = bytearray(good.read_bytes())
+    flipped[-1] ^= 1
+    good.write_bytes(flipped)
+    result = CliRunner().invoke(app, [str(good)])
+    assert result.exit_code == 2 and "checksum: mismatch" in result.output
