@@ -1,13 +1,16 @@
 """Saving and loading models: ``config.json`` + ``model.safetensors``, never pickle.
 
-Files are written to a temporary name and renamed into place, so a failed save
-leaves what was stored before intact. Loading refuses anything that does not
+Files are written to a temporary name and renamed into place, weights first, so a
+failed save leaves what was stored before intact; ``config.json`` records the
+SHA-256 of the weights file, so a config and weights from different saves are
+never loaded together. Loading refuses anything that does not
 decode cleanly with `SerializationError`, and a model type or contract
 fingerprint that differs from the class's with `ContractError`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from collections.abc import Mapping
@@ -53,6 +56,7 @@ def save(model: WorldModel, path: str | os.PathLike[str]) -> None:
     }
     tensors = _weights(model)
     _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, {"format": "pt"}))
+    record["weights_sha256"] = _sha256(directory / WEIGHTS_NAME)
     text = json.dumps(record, indent=2, sort_keys=True) + "\n"
     _atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text, "utf-8"))
 
@@ -78,6 +82,14 @@ def _atomic_write(target: Path, write: Any) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with file.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -131,16 +143,24 @@ def load(cls: type[M], path: str | os.PathLike[str]) -> M:
             f"contract fingerprint mismatch for {cls.__name__}: saved {stored}, "
             f"this class declares {actual}"
         )
-    _load_weights(model, Path(path) / WEIGHTS_NAME)
+    _load_weights(model, Path(path) / WEIGHTS_NAME, record.get("weights_sha256"))
     model.eval()
     return model
 
 
-def _load_weights(model: torch.nn.Module, file: Path) -> None:
+def _load_weights(model: torch.nn.Module, file: Path, sha256: object) -> None:
     try:
+        if sha256 is not None and _sha256(file) != sha256:
+            mismatch = (
+                f"{file} does not match the SHA-256 recorded in {CONFIG_NAME} ({sha256}): "
+                "the weights were changed or come from another save"
+            )
+            raise SerializationError(mismatch)
         tensors = load_file(str(file))
     except FileNotFoundError:
         raise SerializationError(f"{file} not found") from None
+    except SerializationError:
+        raise
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise SerializationError(f"{file} is not a valid safetensors file: {exc}") from None
     expected = model.state_dict()

@@ -42,6 +42,7 @@ def test_layout_and_config_record(saved):
     assert record["contract_fingerprint"] == model.contract_fingerprint()
     assert record["capabilities"] == sorted(c.value for c in ExampleModel.capabilities)
     assert record["api_version"] == "v0.2" and record["sdk_version"]
+    assert re.fullmatch(r"[0-9a-f]{64}", record["weights_sha256"])
 
 
 def test_round_trip_gives_identical_outputs(saved):
@@ -89,21 +90,48 @@ def test_fingerprint_mismatch_shows_both(saved):
         load_pretrained(path)
 
 
+def _drop_digest(path: Path) -> None:
+    """Remove the recorded weights digest, so the safetensors checks themselves are exercised."""
+    record = json.loads((path / "config.json").read_text())
+    del record["weights_sha256"]
+    (path / "config.json").write_text(json.dumps(record))
+
+
 @pytest.mark.parametrize("cut", [0, 7, 100, -1])
 def test_truncated_weights_are_refused(saved, cut):
     _, path = saved
     data = (path / "model.safetensors").read_bytes()
     (path / "model.safetensors").write_bytes(data[:cut] if cut >= 0 else data[: len(data) // 2])
+    with pytest.raises(
+        SerializationError, match="does not match the SHA-256 recorded in config.json"
+    ):
+        load_pretrained(path)
+    _drop_digest(path)
     with pytest.raises(SerializationError, match="is not a valid safetensors file"):
         load_pretrained(path)
 
 
 def test_corrupt_header_is_refused(saved):
     _, path = saved
+    _drop_digest(path)
     data = bytearray((path / "model.safetensors").read_bytes())
     data[8:20] = b"\xff" * 12
     (path / "model.safetensors").write_bytes(bytes(data))
     with pytest.raises(SerializationError, match="is not a valid safetensors file"):
+        load_pretrained(path)
+
+
+def test_weights_from_another_save_are_refused(saved, tmp_path):
+    model, path = saved
+    with torch.no_grad():
+        model.obs_head.bias.add_(1.0)
+    model.save_pretrained(tmp_path / "later")
+    (path / "model.safetensors").write_bytes(
+        (tmp_path / "later" / "model.safetensors").read_bytes()
+    )
+    with pytest.raises(
+        SerializationError, match="the weights were changed or come from another save"
+    ):
         load_pretrained(path)
 
 
@@ -113,7 +141,8 @@ def test_pickle_payload_is_refused_not_executed(saved, tmp_path):
     # A pickle that would create a file when unpickled: must never run.
     payload = b"cos\nsystem\n(S'touch " + str(marker).encode() + b"'\ntR."
     (path / "model.safetensors").write_bytes(payload)
-    with pytest.raises(SerializationError):
+    _drop_digest(path)
+    with pytest.raises(SerializationError, match="is not a valid safetensors file"):
         load_pretrained(path)
     assert not marker.exists()
 
@@ -166,6 +195,7 @@ def test_weights_of_wrong_shape_are_refused(saved, tmp_path):
     (path / "model.safetensors").write_bytes(
         (tmp_path / "other" / "model.safetensors").read_bytes()
     )
+    _drop_digest(path)
     with pytest.raises(
         SerializationError,
         match=re.escape(
