@@ -122,9 +122,16 @@ class CheckContext:
             self.contract.action, steps, self.batch, self.generator(2 + steps)
         )
 
-    @cached_property
+    @property
     def state(self) -> State:
-        """A valid state: ``encode(obs, deterministic=True)`` if declared, else generated."""
+        """A fresh copy of a valid state (so a model that mutates its input harms no other check).
+
+        The state is ``encode(obs, deterministic=True)`` if declared, else generated.
+        """
+        return self._state.clone()
+
+    @cached_property
+    def _state(self) -> State:
         if self.has(Capability.REPRESENTATION):
             with torch.no_grad():
                 state = expect_call(

@@ -20,6 +20,7 @@ __all__ = ["resolve_profile", "run_check", "run_checks"]
 
 def _failure(ctx: CheckContext, check: Check, call: str, expected: str, got: str) -> CheckResult:
     reproduce = ctx.reproduce(check.name)
+    got = got.rstrip(". ")
     message = f"{check.name}: {call}: expected {expected}; got {got}. Reproduce: {reproduce}"
     return CheckResult(
         check.name, Status.FAILED, 0.0, message, call, expected, got, reproduce=reproduce

@@ -20,68 +20,31 @@ from ..inputs import stack_actions
 from ..registry import check
 from ..results import CheckFailure
 
-Step = tuple[str, Callable[[Any, Any, Any], Any], Any, Any, Any]
+Step = tuple[str, Callable[[Any, Any, Any], Any]]
 
 
 def _steps(ctx: CheckContext) -> list[Step]:
-    """(label, fn(obs, state, action), obs, state, action) for each declared method."""
+    """(label, fn(obs, state, action)) for each declared protocol method."""
     m, cond = ctx.model, ctx.conditions
-    action = ctx.actions(1)[0] if ctx.contract.action is not None else None
     steps: list[Step] = []
     if ctx.has(Capability.REPRESENTATION):
-        steps.append(
-            (
-                "encode(obs, deterministic=True)",
-                lambda o, s, a: m.encode(o, True),
-                ctx.obs,
-                ctx.state,
-                action,
-            )
-        )
+        steps.append(("encode(obs, deterministic=True)", lambda o, s, a: m.encode(o, True)))
     if ctx.has(Capability.LATENT_DYNAMICS):
         steps.append(
             (
                 "transition(state, action, deterministic=True)",
-                lambda o, s, a: m.transition(s, a, item_cond(cond, s), True),
-                ctx.obs,
-                ctx.state,
-                action,
+                lambda o, s, a: m.transition(s, a, cond, True),
             )
         )
     if ctx.has(Capability.POSTERIOR_UPDATE):
-        steps.append(
-            (
-                "update(state, action, obs)",
-                lambda o, s, a: m.update(s, a, o, item_cond(cond, s)),
-                ctx.obs,
-                ctx.state,
-                action,
-            )
-        )
+        steps.append(("update(state, action, obs)", lambda o, s, a: m.update(s, a, o, cond)))
     if ctx.capabilities & DECODE_CAPABILITIES:
-        steps.append(
-            (
-                "decode(state)",
-                lambda o, s, a: m.decode(s, item_cond(cond, s)),
-                ctx.obs,
-                ctx.state,
-                action,
-            )
-        )
+        steps.append(("decode(state)", lambda o, s, a: m.decode(s, cond)))
     return steps
 
 
-def item_cond(conditions: Any, state: State) -> Any:
-    """The conditions matching ``state``'s batch (item 0 for a one-item state)."""
-    if conditions is None or state.batch_size == _cond_batch(conditions):
-        return conditions
-    return type(conditions)(tensors=item(dict(conditions.tensors), 0), extras=conditions.extras)
-
-
-def _cond_batch(conditions: Any) -> int:
-    for value in conditions.tensors.values():
-        return int(value.shape[0])
-    return -1
+def _action(ctx: CheckContext) -> Any:
+    return ctx.actions(1)[0] if ctx.contract.action is not None else None
 
 
 def _compare(call: str, got: Any, want: Any, *, exact: bool) -> None:
@@ -100,10 +63,10 @@ def _under_seed(seed: int, fn: Callable[..., Any], *args: Any) -> Any:
 @check("determinism.repeat")
 def repeat(ctx: CheckContext) -> None:
     """Each protocol call with ``deterministic=True`` repeats bit for bit, whatever the seed."""
-    for label, fn, obs, state, action in _steps(ctx):
+    for label, fn in _steps(ctx):
         call = f"{ctx.name}.{label} twice"
-        first = expect_call(call, _under_seed, 1, fn, obs, state, action)
-        second = expect_call(call, _under_seed, 2, fn, obs, state, action)
+        first = expect_call(call, _under_seed, 1, fn, ctx.obs, ctx.state, _action(ctx))
+        second = expect_call(call, _under_seed, 2, fn, ctx.obs, ctx.state, _action(ctx))
         _compare(call, second, first, exact=True)
 
 
@@ -126,16 +89,21 @@ def rollout(ctx: CheckContext) -> None:
             compare_tensors(call, f"trajectory.{name}", b_, a_)
 
 
-@check("determinism.batch_independence")
+def _no_conditions(ctx: CheckContext) -> str | None:
+    return "the model requires side conditions" if ctx.conditions is not None else None
+
+
+@check("determinism.batch_independence", applies=_no_conditions)
 def batch_independence(ctx: CheckContext) -> None:
     """Item i of a batched call equals the call on item i alone (within tolerance)."""
     if ctx.batch < 2:
         raise CheckFailure("generated inputs", "a batch of at least 2", str(ctx.batch))
-    for label, fn, obs, state, action in _steps(ctx):
-        batched = expect_call(f"{ctx.name}.{label}", fn, obs, state, action)
+    action = _action(ctx)
+    for label, fn in _steps(ctx):
+        batched = expect_call(f"{ctx.name}.{label}", fn, ctx.obs, ctx.state, action)
         for i in range(ctx.batch):
             call = f"{ctx.name}.{label} on item {i} alone vs item {i} of the batch"
-            alone = expect_call(call, fn, ctx.obs_item(i), item(state, i), item(action, i))
+            alone = expect_call(call, fn, ctx.obs_item(i), item(ctx.state, i), item(action, i))
             _compare(call, alone, _item_of(batched, i), exact=False)
 
 

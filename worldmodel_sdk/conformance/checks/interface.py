@@ -38,7 +38,8 @@ def _params(fn: Any) -> list[inspect.Parameter]:
 
 
 def _show(params: list[inspect.Parameter]) -> str:
-    return "(" + ", ".join(str(p) for p in params) + ")"
+    bare = [p.replace(annotation=inspect.Parameter.empty) for p in params]
+    return "(" + ", ".join(str(p) for p in bare) + ")"
 
 
 def _compatible(base: list[inspect.Parameter], got: list[inspect.Parameter]) -> bool:

@@ -10,7 +10,7 @@ import torch
 from ...errors import ContractError
 from ...model import WorldModel
 from ...payloads.outputs import LossOutput
-from ..asserts import describe
+from ..asserts import describe, expect_call
 from ..context import CheckContext
 from ..registry import check
 from ..results import CheckFailure
@@ -92,7 +92,7 @@ def gradients(ctx: CheckContext) -> None:
             raise CheckFailure(
                 f"{call}.total", "a tensor attached to the parameters", "requires_grad=False"
             )
-        torch.autograd.backward(out.total)
+        expect_call(f"{call}.total.backward()", torch.autograd.backward, out.total)
         grads = {n: p.grad for n, p in ctx.model.named_parameters() if p.grad is not None}
         bad = [n for n, g in grads.items() if not bool(torch.isfinite(g).all())]
         nonzero = [n for n, g in grads.items() if bool(g.abs().sum() > 0)]

@@ -1,0 +1,360 @@
+"""A small correct model and deliberately broken variants, one flaw each.
+
+Each factory is a conformance target: ``tests.conformance.broken:<name>``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import nn
+
+from worldmodel_sdk import (
+    ActionSpec,
+    Capability,
+    ContractError,
+    IOContract,
+    LossOutput,
+    ModelOutput,
+    State,
+    TensorSpec,
+    WorldModel,
+    WorldModelInput,
+)
+from worldmodel_sdk.payloads.action import ActionPayload
+
+C = Capability
+SPEC = "tests.conformance.broken"
+
+
+class TinyConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    obs_dim: int = 4
+    action_dim: int = 2
+    latent_dim: int = 3
+
+
+def _obs(obs: Any) -> torch.Tensor:
+    return obs if isinstance(obs, torch.Tensor) else obs["obs"]
+
+
+def _act(action: Any) -> torch.Tensor:
+    return action.tensor if isinstance(action, ActionPayload) else action
+
+
+class Tiny(WorldModel):
+    """A correct model: linear encoder, tanh dynamics, posterior, decoder, reward head."""
+
+    capabilities = frozenset(
+        {C.REPRESENTATION, C.LATENT_DYNAMICS, C.POSTERIOR_UPDATE, C.OBS_DECODER, C.REWARD_PRED}
+    )
+    config_class = TinyConfig
+    config: TinyConfig
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        c = self.config
+        self.enc = nn.Linear(c.obs_dim, c.latent_dim)
+        self.dyn = nn.Linear(c.latent_dim + c.action_dim, c.latent_dim)
+        self.post = nn.Linear(2 * c.latent_dim + c.obs_dim, c.latent_dim)
+        self.dec = nn.Linear(c.latent_dim, c.obs_dim)
+        self.rew = nn.Linear(c.latent_dim, 1)
+        self.register_buffer("scale", torch.ones(()))
+
+    def io_contract(self) -> IOContract:
+        c = self.config
+        return IOContract(
+            observation={"obs": TensorSpec(shape=("B", c.obs_dim))},
+            action=ActionSpec(kind="continuous", shape=(c.action_dim,)),
+            state={"z": TensorSpec(shape=("B", c.latent_dim))},
+            prediction={
+                "obs": TensorSpec(shape=("B", c.obs_dim)),
+                "reward": TensorSpec(shape=("B", 1)),
+            },
+        )
+
+    def _noise(self, z: torch.Tensor, deterministic: bool) -> torch.Tensor:
+        return z if deterministic else z + 0.1 * torch.randn_like(z)
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return State({"z": self._noise(self.enc(_obs(obs) * self.scale), deterministic)})
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        z = torch.tanh(self.dyn(torch.cat([state["z"], _act(action)], -1)))
+        return State({"z": self._noise(z, deterministic)})
+
+    def update(self, state: State, action: Any, obs: Any, conditions: Any = None) -> State:
+        prior = self.transition(state, action, deterministic=True)["z"]
+        return State({"z": torch.tanh(self.post(torch.cat([state["z"], prior, _obs(obs)], -1)))})
+
+    def decode(self, state: State, conditions: Any = None) -> ModelOutput:
+        z = state["z"]
+        return ModelOutput({"obs": self.dec(z), "reward": self.rew(z)}, state)
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        self.validate_batch_contract(batch)
+        obs = _obs(batch.obs)
+        first = obs[:, 0] if batch.sequence else obs
+        state = self.encode(first, deterministic=True)
+        pred = self.decode(state)
+        recon = (pred["obs"][..., : first.shape[-1]] - first).pow(2).mean()
+        total = recon + pred["reward"].pow(2).mean()
+        if batch.sequence and batch.actions is not None:
+            nxt = self.update(state, _act(batch.actions)[:, 0], obs[:, 1])
+            total = (
+                total + (self.decode(nxt)["obs"][..., : first.shape[-1]] - obs[:, 1]).pow(2).mean()
+            )
+        return LossOutput(total=total, components={"recon": recon.detach()})
+
+
+def tiny() -> Tiny:
+    return Tiny()
+
+
+# -- one flaw each ------------------------------------------------------------------------
+
+
+class LacksDeclaredHead(Tiny):
+    """Declares continue_pred but has no 'continue' head."""
+
+    capabilities = Tiny.capabilities | {C.CONTINUE_PRED}
+
+
+class AsyncBypassesGuard(Tiny):
+    """Does not declare representation, yet its async_encode answers."""
+
+    capabilities = Tiny.capabilities - {C.REPRESENTATION}
+
+    async def async_encode(self, obs: Any, deterministic: bool = False) -> State:
+        return State({"z": self.enc(_obs(obs))})
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        return LossOutput(total=self.enc(_obs(batch.obs)).pow(2).mean())
+
+
+class WrongShape(Tiny):
+    """Predicts one observation feature too many."""
+
+    def decode(self, state: State, conditions: Any = None) -> ModelOutput:
+        out = super().decode(state, conditions)
+        out.predictions["obs"] = torch.cat([out["obs"], out["obs"][:, :1]], -1)
+        return out
+
+
+class Nondeterministic(Tiny):
+    """Samples in encode even with deterministic=True."""
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return super().encode(obs, deterministic=False)
+
+
+class MutatesState(Tiny):
+    """Halves its input state in place after each transition."""
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        out = super().transition(state, action, conditions, deterministic)
+        with torch.no_grad():
+            state["z"].mul_(0.5)
+        return out
+
+
+class RolloutOffByOne(Tiny):
+    """Rolls out one step too few."""
+
+    def rollout(
+        self,
+        initial_state: State,
+        action_sequence: Any,
+        conditions: Any = None,
+        deterministic: bool = False,
+        mode: str = "autoregressive",
+    ) -> Any:
+        return super().rollout(initial_state, action_sequence[:-1], conditions, deterministic, mode)
+
+
+class LossNotFinite(Tiny):
+    """Returns an infinite loss."""
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        out = super().loss(batch)
+        return LossOutput(total=out.total + float("inf"), components=out.components)
+
+
+class LossDetached(Tiny):
+    """Returns a loss cut off from the parameters."""
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        out = super().loss(batch)
+        return LossOutput(total=out.total.detach(), components=out.components)
+
+
+class LosesBuffer(Tiny):
+    """Keeps its observation scale in a buffer that save_pretrained does not write."""
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        del self.scale
+        self.register_buffer("scale", torch.ones(()), persistent=False)
+
+
+class AsyncDiffers(Tiny):
+    """async_rollout ignores deterministic=True."""
+
+    async def async_rollout(
+        self,
+        initial_state: State,
+        action_sequence: Any,
+        conditions: Any = None,
+        deterministic: bool = False,
+        mode: str = "autoregressive",
+    ) -> Any:
+        return self.rollout(initial_state, action_sequence, conditions, False, mode)
+
+
+class LaxNaN(Tiny):
+    """Accepts NaN observations."""
+
+    def validate_observation(self, obs: Any) -> None:
+        super().validate_observation({k: v.nan_to_num() for k, v in dict(obs).items()})
+
+
+class RejectsValid(Tiny):
+    """Refuses valid actions above 0.5."""
+
+    def validate_action(self, action: Any) -> None:
+        super().validate_action(action)
+        if float(_act(action).max()) > 0.5:
+            raise ContractError("action above 0.5")
+
+
+class UnstableFingerprint(Tiny):
+    """Returns a different contract on every call."""
+
+    def io_contract(self) -> IOContract:
+        calls = self.__dict__["_calls"] = self.__dict__.get("_calls", 0) + 1
+        base = super().io_contract()
+        spec = TensorSpec(shape=("B", self.config.obs_dim), description=f"call {calls}")
+        return base.model_copy(update={"observation": {"obs": spec}})
+
+
+class RenamedParameter(Tiny):
+    """Renames decode's first parameter."""
+
+    def decode(self, latent: State, conditions: Any = None) -> ModelOutput:  # type: ignore[override]
+        return super().decode(latent, conditions)
+
+
+class GradLeak(Tiny):
+    """Builds a graph in transition even under torch.no_grad()."""
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        with torch.enable_grad():
+            return super().transition(state, action, conditions, deterministic)
+
+
+class BatchCoupled(Tiny):
+    """Normalises predictions over the batch."""
+
+    def decode(self, state: State, conditions: Any = None) -> ModelOutput:
+        out = super().decode(state, conditions)
+        out.predictions["obs"] = out["obs"] - out["obs"].mean(0, keepdim=True)
+        return out
+
+
+class InstanceCapabilities(Tiny):
+    """Changes its capabilities per instance."""
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        self.capabilities = frozenset({C.REPRESENTATION})  # type: ignore[misc]
+
+
+def lacks_declared_head() -> WorldModel:
+    return LacksDeclaredHead()
+
+
+def async_bypasses_guard() -> WorldModel:
+    return AsyncBypassesGuard()
+
+
+def wrong_shape() -> WorldModel:
+    return WrongShape()
+
+
+def nondeterministic() -> WorldModel:
+    return Nondeterministic()
+
+
+def mutates_state() -> WorldModel:
+    return MutatesState()
+
+
+def rollout_off_by_one() -> WorldModel:
+    return RolloutOffByOne()
+
+
+def loss_not_finite() -> WorldModel:
+    return LossNotFinite()
+
+
+def loss_detached() -> WorldModel:
+    return LossDetached()
+
+
+def loses_buffer() -> WorldModel:
+    model = LosesBuffer()
+    model.scale.fill_(2.0)
+    return model
+
+
+def async_differs() -> WorldModel:
+    return AsyncDiffers()
+
+
+def lax_nan() -> WorldModel:
+    return LaxNaN()
+
+
+def rejects_valid() -> WorldModel:
+    return RejectsValid()
+
+
+def unstable_fingerprint() -> WorldModel:
+    return UnstableFingerprint()
+
+
+def renamed_parameter() -> WorldModel:
+    return RenamedParameter()
+
+
+def grad_leak() -> WorldModel:
+    return GradLeak()
+
+
+def batch_coupled() -> WorldModel:
+    return BatchCoupled()
+
+
+def instance_capabilities() -> WorldModel:
+    return InstanceCapabilities()
+
+
+def with_sample() -> tuple[WorldModel, WorldModelInput]:
+    """The correct model with its own sample batch."""
+    gen = torch.Generator().manual_seed(7)
+    sample = WorldModelInput(
+        obs={"obs": torch.randn(2, 3, 4, generator=gen)},
+        actions=torch.rand(2, 3, 2, generator=gen),
+        rewards=torch.zeros(2, 3),
+        sequence=True,
+    )
+    return Tiny(), sample

@@ -1,0 +1,217 @@
+"""Each deliberately broken model fails exactly the checks it should, with the exact message."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from worldmodel_sdk.conformance import Status, run_checks
+
+from .broken import SPEC
+
+NUM = "<num>"
+
+
+def _pattern(text: str) -> str:
+    return re.escape(text).replace(re.escape(NUM), r"[0-9.e+-]+")
+
+
+def _diff(check: str, call: str, what: str, rule: str = "identical values") -> str:
+    return f"{check}: {call}: expected {what}: {rule}; got max abs difference {NUM}"
+
+
+TOL = "values within rtol=1e-4, atol=1e-5"
+
+# factory -> (every check it fails, the check whose message is pinned, that message)
+CASES: dict[str, tuple[set[str], str, str]] = {
+    "lacks_declared_head": (
+        {"capabilities.prediction_heads"},
+        "capabilities.prediction_heads",
+        "capabilities.prediction_heads: LacksDeclaredHead.io_contract().prediction: expected "
+        "heads ['continue', 'reward'] (from the declared capabilities); got heads ['reward']",
+    ),
+    "async_bypasses_guard": (
+        {"capabilities.encode"},
+        "capabilities.encode",
+        "capabilities.encode: await AsyncBypassesGuard.async_encode(...) without declaring its "
+        "capability: expected CapabilityError; got it returned State[z]",
+    ),
+    "wrong_shape": (
+        {"outputs.decode"},
+        "outputs.decode",
+        "outputs.decode: WrongShape.decode(state): expected predictions['obs'] (B, 4) float32; "
+        "got predictions['obs'] has shape (3, 5); contract expects (B, 4)",
+    ),
+    "nondeterministic": (
+        {
+            "determinism.repeat",
+            "determinism.batch_independence",
+            "outputs.async_twins",
+            "persistence.round_trip",
+        },
+        "determinism.repeat",
+        _diff(
+            "determinism.repeat",
+            "Nondeterministic.encode(obs, deterministic=True) twice",
+            "State['z']",
+        ),
+    ),
+    "mutates_state": (
+        {
+            "outputs.inputs_unchanged",
+            "rollout.trajectory",
+            "rollout.matches_steps",
+            "loss.gradients",
+        },
+        "outputs.inputs_unchanged",
+        _diff("outputs.inputs_unchanged", "MutatesState.transition(state, action)", "State['z']"),
+    ),
+    "rollout_off_by_one": (
+        {"rollout.horizon"},
+        "rollout.horizon",
+        "rollout.horizon: RolloutOffByOne.rollout(state, actions[T=1], deterministic=True): "
+        "expected horizon 1 with 2 states; got horizon 0 with 1 states",
+    ),
+    "loss_not_finite": (
+        {"loss.finite"},
+        "loss.finite",
+        "loss.finite: LossNotFinite.loss(batch [B, T, ...]): expected total: finite values; "
+        "got inf",
+    ),
+    "loss_detached": (
+        {"loss.gradients"},
+        "loss.gradients",
+        "loss.gradients: LossDetached.loss(batch [B, T, ...]).total: expected a tensor "
+        "attached to the parameters; got requires_grad=False",
+    ),
+    "loses_buffer": (
+        {"persistence.round_trip"},
+        "persistence.round_trip",
+        _diff(
+            "persistence.round_trip",
+            "LosesBuffer.from_pretrained(save_pretrained(dir)).encode(obs, deterministic=True) "
+            "vs the original",
+            "State['z']",
+        ),
+    ),
+    "async_differs": (
+        {"rollout.async_matches_sync"},
+        "rollout.async_matches_sync",
+        _diff(
+            "rollout.async_matches_sync",
+            "await AsyncDiffers.async_rollout(state, actions[T=3], deterministic=True): "
+            "states[1] vs rollout",
+            "State['z']",
+        ),
+    ),
+    "lax_nan": (
+        {"contract.rejects_nan"},
+        "contract.rejects_nan",
+        "contract.rejects_nan: LaxNaN.validate_observation(<nan at obs['obs']>): expected "
+        "ContractError; got no error (the payload was accepted)",
+    ),
+    "rejects_valid": (
+        {"contract.accepts_valid"},
+        "contract.accepts_valid",
+        "contract.accepts_valid: RejectsValid.validate_action(...) on a valid Tensor(1, 2) "
+        "float32: expected no error; got ContractError: action above 0.5",
+    ),
+    "unstable_fingerprint": (
+        {"contract.fingerprint"},
+        "contract.fingerprint",
+        "contract.fingerprint: UnstableFingerprint.io_contract().fingerprint: expected "
+        "wmc1:1f7e89c7d4628ba4dc39ffe50f4e0647d009c7426a024004275239f49f872d9a; got "
+        "wmc1:0876767b4b21cbb13fa197a64e280a3313f5171f1af449d4a6ee21f6ec967674",
+    ),
+    "renamed_parameter": (
+        {"interface.signatures"},
+        "interface.signatures",
+        "interface.signatures: inspect.signature(RenamedParameter.decode): expected "
+        "(self, state, conditions=None); got (self, latent, conditions=None)",
+    ),
+    "grad_leak": (
+        {"rollout.no_grad_leak"},
+        "rollout.no_grad_leak",
+        "rollout.no_grad_leak: GradLeak.rollout(...) under torch.no_grad(): expected no tensor "
+        "requiring grad; got states[1]['z'], states[2]['z'], states[3]['z']",
+    ),
+    "batch_coupled": (
+        {"determinism.batch_independence"},
+        "determinism.batch_independence",
+        _diff(
+            "determinism.batch_independence",
+            "BatchCoupled.decode(state) on item 0 alone vs item 0 of the batch",
+            "predictions['obs']",
+            TOL,
+        ),
+    ),
+    "instance_capabilities": (
+        {"interface.capabilities"},
+        "interface.capabilities",
+        "interface.capabilities: InstanceCapabilities().capabilities: expected the class-level "
+        "declaration (no per-instance override); got "
+        "frozenset({<Capability.REPRESENTATION: 'representation'>})",
+    ),
+}
+
+
+@pytest.mark.parametrize("factory", sorted(CASES))
+def test_broken_model_fails_exactly_its_checks(factory: str) -> None:
+    failing, pinned, message = CASES[factory]
+    spec = f"{SPEC}:{factory}"
+    report = run_checks(spec)
+    assert {r.check for r in report.failed} == failing
+    result = report.result(pinned)
+    reproduce = f"wmsdk check {spec} --only {pinned}"
+    assert re.fullmatch(_pattern(f"{message}. Reproduce: {reproduce}"), result.message)
+    assert result.reproduce == reproduce
+    assert result.call and result.expected and result.got
+
+
+@pytest.mark.parametrize("factory", ["tiny", "with_sample"])
+def test_correct_model_passes_every_check(factory: str) -> None:
+    report = run_checks(f"{SPEC}:{factory}")
+    assert report.ok, [r.message for r in report.failed]
+    assert report.counts[Status.FAILED.value] == 0
+
+
+def test_the_pinned_check_fails_alone_with_only() -> None:
+    report = run_checks(f"{SPEC}:rollout_off_by_one", only=["rollout.horizon"])
+    assert [(r.check, r.status) for r in report.results] == [("rollout.horizon", Status.FAILED)]
+
+
+def test_every_check_is_tripped_by_some_broken_model_or_a_unit_test() -> None:
+    from worldmodel_sdk.conformance import all_checks
+
+    tripped = set().union(*(failing for failing, _, _ in CASES.values()))
+    # Checks proven to fail elsewhere: tests/conformance/test_checks.py.
+    elsewhere = {
+        "interface.base_class",
+        "interface.loss",
+        "interface.async_twins",
+        "interface.model_type",
+        "capabilities.transition",
+        "capabilities.update",
+        "capabilities.decode",
+        "capabilities.rollout",
+        "capabilities.multi_agent",
+        "contract.valid",
+        "contract.rejects_wrong_key",
+        "contract.rejects_wrong_shape",
+        "contract.rejects_wrong_dtype",
+        "contract.rejects_wrong_agent",
+        "outputs.encode",
+        "outputs.transition",
+        "outputs.update",
+        "outputs.action_forms",
+        "determinism.rollout",
+        "rollout.latent_mode",
+        "loss.scalar",
+        "persistence.config",
+        "wire.envelope_round_trip",
+        "wire.shared_memory_round_trip",
+        "env.pettingzoo_api",
+        "env.gymnasium_api",
+    }
+    assert {c.name for c in all_checks()} == tripped | elsewhere
