@@ -6,9 +6,15 @@ The public API is exactly ``__all__``; everything else is internal.
 from ._version import __version__
 from .capabilities import Capability
 from .contract import ActionSpec, ConditionSpec, IOContract, TensorSpec
-from .errors import CapabilityError, ContractError, SerializationError, WorldModelError
+from .errors import (
+    CapabilityError,
+    ContractError,
+    RegistryError,
+    SerializationError,
+    WorldModelError,
+)
 from .model import WorldModel
-from .payloads.action import ActionPayload
+from .payloads.action import ActionPayload, flatten_action
 from .payloads.condition import ConditionPayload
 from .payloads.outputs import LossOutput, ModelOutput, WorldModelInput
 from .payloads.state import State
@@ -26,6 +32,7 @@ __all__ = [
     "IOContract",
     "LossOutput",
     "ModelOutput",
+    "RegistryError",
     "SerializationError",
     "State",
     "TensorSpec",
@@ -35,6 +42,7 @@ __all__ = [
     "WorldModelInput",
     "__version__",
     "create_model",
+    "flatten_action",
     "list_models",
     "load_pretrained",
     "register_model",
