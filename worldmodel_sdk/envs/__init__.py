@@ -1,0 +1,32 @@
+"""Simulated environments built from trained world models.
+
+- `WorldModelEnv`: a PettingZoo ``ParallelEnv`` driven by a multi-agent model;
+- `SingleAgentEnv`: one of its agents as a Gymnasium ``Env``;
+- `ComponentFunctions`: the user's reward, termination and rendering functions;
+- `EpisodeStartSampler`: initial observations drawn from recorded episodes.
+
+Needs the ``envs`` extra (gymnasium, pettingzoo).
+"""
+
+from __future__ import annotations
+
+from .components import (
+    ComponentFunctions,
+    EpisodeStartSampler,
+    InitialObsSampler,
+    JointAction,
+    JointObs,
+)
+from .single_agent import OthersPolicy, SingleAgentEnv
+from .world_model_env import WorldModelEnv
+
+__all__ = [
+    "ComponentFunctions",
+    "EpisodeStartSampler",
+    "InitialObsSampler",
+    "JointAction",
+    "JointObs",
+    "OthersPolicy",
+    "SingleAgentEnv",
+    "WorldModelEnv",
+]

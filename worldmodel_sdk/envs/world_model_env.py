@@ -1,0 +1,248 @@
+"""`WorldModelEnv`: a PettingZoo ``ParallelEnv`` simulated by a trained multi-agent world model.
+
+``reset`` draws initial observations and encodes them; ``step`` advances the
+model's state under the joint action (its recurrent memory carried from step to
+step) and decodes the next per-agent observations. Rewards and terminations
+come from the user's `ComponentFunctions`; an episode is truncated after
+``max_cycles`` steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, final
+
+import numpy as np
+import torch
+from gymnasium import spaces
+from pettingzoo import ParallelEnv
+
+from ..capabilities import Capability
+from ..contract import ActionSpec
+from ..errors import ContractError
+from ..model import WorldModel
+from ..payloads.action import ActionPayload
+from ..payloads.state import State
+from .components import ComponentFunctions, InitialObsSampler, JointObs
+
+__all__ = ["WorldModelEnv"]
+
+# Finite bounds that hold every finite float32: predictions are checked to be finite.
+_LIMIT = float(np.finfo(np.float32).max)
+_NEEDS = (
+    Capability.REPRESENTATION,
+    Capability.LATENT_DYNAMICS,
+    Capability.OBS_DECODER,
+    Capability.MULTI_AGENT,
+)
+
+
+def _action_space(spec: ActionSpec) -> spaces.Space[Any]:
+    if spec.kind == "discrete":
+        return spaces.Discrete(int(spec.num_actions or 1))
+    if spec.kind == "multi_discrete":
+        return spaces.MultiDiscrete(list(spec.nvec or ()))
+    low = -_LIMIT if spec.low is None else spec.low
+    high = _LIMIT if spec.high is None else spec.high
+    return spaces.Box(low=low, high=high, shape=spec.shape, dtype=np.float32)
+
+
+@final
+class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
+    """A simulated multi-agent environment driven by a world model.
+
+    Args:
+        model: A model with representation, latent_dynamics, obs_decoder and
+            multi_agent capabilities (e.g. a trained `JOPM`).
+        components: Reward, termination and optional rendering functions.
+        initial_obs: Draws the per-agent observations of a new episode (e.g.
+            `EpisodeStartSampler` over recorded episodes).
+        max_cycles: Steps before the episode is truncated.
+        render_mode: ``None`` or ``"rgb_array"`` (needs ``components.render_fn``).
+        deterministic: Use the model's deterministic predictions.
+
+    Raises:
+        CapabilityError: if the model lacks a needed capability.
+
+    Example:
+        >>> env = WorldModelEnv(jopm, components, EpisodeStartSampler(dataset))
+        >>> obs, infos = env.reset(seed=0)
+        >>> obs, rewards, terms, truncs, infos = env.step({a: 0 for a in env.agents})
+    """
+
+    metadata = {
+        "name": "worldmodel_env_v0",
+        "render_modes": ["rgb_array"],
+        "is_parallelizable": True,
+    }
+
+    def __init__(
+        self,
+        model: WorldModel,
+        components: ComponentFunctions,
+        initial_obs: InitialObsSampler,
+        *,
+        max_cycles: int = 25,
+        render_mode: str | None = None,
+        deterministic: bool = True,
+    ) -> None:
+        for capability in _NEEDS:
+            model.require(capability, "WorldModelEnv")
+        if render_mode not in (None, "rgb_array"):
+            raise ContractError(f"render_mode must be None or 'rgb_array'; got {render_mode!r}")
+        contract = model.contract()
+        assert contract.action is not None and contract.action.agents is not None
+        self.model = model
+        self.components = components
+        self.initial_obs = initial_obs
+        self.max_cycles = max_cycles
+        self.render_mode = render_mode
+        self.deterministic = deterministic
+        self.possible_agents = list(contract.agents)
+        self.agents: list[str] = []
+        self._obs_spaces = {
+            name: spaces.Box(-_LIMIT, _LIMIT, (int(spec.shape[-1]),), np.float32)
+            for name, spec in contract.observation.items()
+        }
+        self._act_specs = contract.action.agents
+        self._act_spaces = {
+            name: _action_space(self._act_specs[name]) for name in self.possible_agents
+        }
+        self._rng = np.random.default_rng()
+        self._state: State | None = None
+        self._obs: dict[str, np.ndarray] = {}
+        self._last: tuple[JointObs, dict[str, Any], JointObs] | None = None
+        self._steps = 0
+
+    def observation_space(self, agent: str) -> spaces.Space[Any]:
+        """The observation space of ``agent`` (the same object on every call)."""
+        return self._obs_spaces[self._known(agent)]
+
+    def action_space(self, agent: str) -> spaces.Space[Any]:
+        """The action space of ``agent`` (the same object on every call)."""
+        return self._act_spaces[self._known(agent)]
+
+    def _known(self, agent: str) -> str:
+        if agent not in self._obs_spaces:
+            raise ContractError(
+                f"unknown agent {agent!r}; expected one of {self.possible_agents} [WorldModelEnv]"
+            )
+        return agent
+
+    def reset(
+        self, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
+        """Start an episode from sampled initial observations."""
+        if seed is not None:
+            self._rng = np.random.default_rng(seed)
+            for offset, name in enumerate(self.possible_agents):
+                self._act_spaces[name].seed(seed + offset)
+        raw = self.initial_obs(self._rng)
+        obs = {name: torch.as_tensor(np.asarray(value)).unsqueeze(0) for name, value in raw.items()}
+        obs = {
+            name: value.float() if value.is_floating_point() else value
+            for name, value in obs.items()
+        }
+        self.model.validate_observation(obs)
+        with torch.no_grad():
+            self._state = self.model.encode(obs, deterministic=self.deterministic)
+        self._obs = {name: value[0].numpy().astype(np.float32) for name, value in obs.items()}
+        self.agents = list(self.possible_agents)
+        self._steps, self._last = 0, None
+        return dict(self._obs), {name: {} for name in self.agents}
+
+    def step(
+        self, actions: Mapping[str, Any]
+    ) -> tuple[
+        dict[str, np.ndarray],
+        dict[str, float],
+        dict[str, bool],
+        dict[str, bool],
+        dict[str, dict[str, Any]],
+    ]:
+        """Advance every live agent by one step under ``actions``."""
+        if self._state is None or not self.agents:
+            raise ContractError(
+                "WorldModelEnv.step called before reset() or after the episode ended"
+            )
+        payload = self._joint_action(actions)
+        with torch.no_grad():
+            self._state = self.model.transition(
+                self._state, payload, deterministic=self.deterministic
+            )
+            decoded = self.model.decode(self._state).predictions
+        nxt = {name: decoded[name][0].numpy().astype(np.float32) for name in self.possible_agents}
+        for name, value in nxt.items():
+            if not np.isfinite(value).all():
+                raise ContractError(
+                    f"the model predicted NaN or inf in obs[{name!r}] [WorldModelEnv.step]"
+                )
+        chosen = {name: actions[name] for name in self.agents}
+        prev, self._obs = self._obs, nxt
+        self._last, self._steps = (prev, chosen, nxt), self._steps + 1
+        live = list(self.agents)
+        rewards = self._per_agent(self.components.reward_fn(prev, chosen, nxt), live, "reward_fn")
+        dones = self._per_agent(self.components.done_fn(prev, chosen, nxt), live, "done_fn")
+        terminations = {name: bool(dones[name]) for name in live}
+        truncations = {name: self._steps >= self.max_cycles for name in live}
+        self.agents = [n for n in live if not (terminations[n] or truncations[n])]
+        return (
+            {name: nxt[name] for name in live},
+            {name: float(rewards[name]) for name in live},
+            terminations,
+            truncations,
+            {name: {} for name in live},
+        )
+
+    def _joint_action(self, actions: Mapping[str, Any]) -> ActionPayload:
+        expected = ", ".join(self.agents)
+        for name in actions:
+            if name not in self.agents:
+                raise ContractError(
+                    f"actions has unknown or finished agent {name!r}; expected agents: {expected}"
+                )
+        for name in self.agents:
+            if name not in actions:
+                raise ContractError(
+                    f"actions is missing agent {name!r}; expected agents: {expected}"
+                )
+        tensors = {}
+        for name in self.possible_agents:
+            spec = self._act_specs[name]
+            value = actions[name] if name in actions else np.zeros(spec.sample_shape)
+            array = np.asarray(value)
+            if spec.kind == "continuous":
+                tensors[name] = torch.as_tensor(array, dtype=torch.float32).reshape(1, *spec.shape)
+            elif array.dtype.kind not in "iub" and not (
+                array.dtype.kind == "f" and np.array_equal(array, np.round(array))
+            ):
+                raise ContractError(f"action[{name!r}] is {value!r}; expected an integer index")
+            else:
+                tensors[name] = torch.as_tensor(array.astype(np.int64)).reshape(
+                    1, *spec.sample_shape
+                )
+        payload = ActionPayload(kind="joint", agents=tensors)
+        self.model.validate_action(payload)
+        return payload
+
+    @staticmethod
+    def _per_agent(values: Mapping[str, Any], live: list[str], source: str) -> Mapping[str, Any]:
+        for name in live:
+            if name not in values:
+                raise ContractError(
+                    f"ComponentFunctions.{source} returned no value for agent {name!r}"
+                )
+        return values
+
+    def render(self) -> np.ndarray | None:
+        """An RGB frame from ``components.render_fn`` (``render_mode="rgb_array"``), else None."""
+        if self.render_mode != "rgb_array" or self.components.render_fn is None:
+            return None
+        if self._last is None:
+            return self.components.render_fn(self._obs, {}, self._obs)
+        return self.components.render_fn(*self._last)
+
+    def close(self) -> None:
+        """Release the episode state."""
+        self._state = None
+        self.agents = []

@@ -1,0 +1,338 @@
+"""`JOPM`: Joint Observation Prediction Model = a `VAE` over the joint observation + an `RDLM`.
+
+Per-agent observations are concatenated in natural agent order (``agent_2``
+before ``agent_10``; agents may have different sizes) and normalised into ``x``.
+The VAE encodes ``x`` to a latent ``z``; the RDLM steps ``z`` under the joint
+action (one-hot for discrete agents) while carrying its recurrent memory. The
+next observation is predicted as a residual in observation space::
+
+    x_{t+1} = x_t + D(z_{t+1}) - D(z_t)
+
+so decoder errors common to both terms cancel; over an open-loop rollout this
+telescopes to ``x_0 + D(z_k) - D(z_0)``. The state holds ``z``, ``x`` and the
+memory (``h``, and ``c`` for an LSTM). Rewards and terminations are not
+predicted: `WorldModelEnv` takes them from user `ComponentFunctions`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal, final
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ..capabilities import Capability
+from ..contract import ActionSpec, IOContract, TensorSpec
+from ..data.spec import AgentSpec, DatasetSpec
+from ..model import Action, Obs, WorldModel
+from ..payloads.action import ActionPayload, flatten_action
+from ..payloads.condition import ConditionPayload
+from ..payloads.outputs import LossOutput, ModelOutput, WorldModelInput
+from ..payloads.state import State
+from ..registry import register_model
+from ..training import SearchDim
+from .rdlm import RDLM, Memory, RDLMConfig
+from .vae import VAE, Activation, VAEConfig
+
+__all__ = ["JOPM", "JOPMConfig"]
+
+
+def _simple_spread_agents() -> tuple[AgentSpec, ...]:
+    return tuple(
+        AgentSpec(name=f"agent_{i}", obs_size=18, action_kind="discrete", action_size=5)
+        for i in range(3)
+    )
+
+
+class JOPMConfig(BaseModel):
+    """Agents, sizes and loss weights of `JOPM`.
+
+    Attributes:
+        agents: Each agent's observation size and action space, in natural order
+            (the default is ``simple_spread_v3`` with three agents).
+        latent_dim: Size of the VAE latent.
+        vae_depth: Hidden layers of the VAE encoder and decoder.
+        vae_width: Units per VAE hidden layer.
+        activation: ``relu``, ``tanh`` or ``elu``.
+        beta: KL weight of the VAE.
+        cell: ``gru`` or ``lstm``.
+        rnn_layers: Stacked recurrent layers.
+        rnn_hidden: Units per recurrent layer.
+        head_depth: Hidden layers of the RDLM head.
+        head_width: Units per hidden layer of the RDLM head.
+        open_loop_horizon: Steps of the open-loop loss (0: teacher forcing only).
+        open_loop_weight: Weight of the open-loop loss.
+        latent_weight: Weight of the latent prediction loss.
+        vae_weight: Weight of the VAE loss.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    agents: tuple[AgentSpec, ...] = Field(default_factory=_simple_spread_agents, min_length=1)
+    latent_dim: int = Field(32, ge=1)
+    vae_depth: int = Field(2, ge=0)
+    vae_width: int = Field(128, ge=1)
+    activation: Activation = "elu"
+    beta: float = Field(1e-4, ge=0.0)
+    cell: Literal["gru", "lstm"] = "gru"
+    rnn_layers: int = Field(1, ge=1)
+    rnn_hidden: int = Field(128, ge=1)
+    head_depth: int = Field(2, ge=0)
+    head_width: int = Field(128, ge=1)
+    open_loop_horizon: int = Field(5, ge=0)
+    open_loop_weight: float = Field(1.0, ge=0.0)
+    latent_weight: float = Field(0.1, ge=0.0)
+    vae_weight: float = Field(1.0, ge=0.0)
+
+    search_space: ClassVar[dict[str, SearchDim]] = {
+        "latent_dim": SearchDim(kind="int", low=16, high=64, log=True),
+        "vae_width": SearchDim(kind="categorical", choices=(64, 128, 256)),
+        "rnn_hidden": SearchDim(kind="categorical", choices=(64, 128, 256)),
+        "cell": SearchDim(kind="categorical", choices=("gru", "lstm")),
+        "beta": SearchDim(kind="float", low=1e-5, high=1e-2, log=True),
+        "open_loop_horizon": SearchDim(kind="int", low=0, high=5),
+    }
+
+    @model_validator(mode="after")
+    def _natural_order(self) -> JOPMConfig:
+        DatasetSpec(agents=self.agents)
+        return self
+
+    @classmethod
+    def from_spec(cls, spec: DatasetSpec, **options: Any) -> JOPMConfig:
+        """A config for the agents of a dataset, with other fields from ``options``."""
+        return cls(agents=spec.agents, **options)
+
+    @property
+    def spec(self) -> DatasetSpec:
+        """The agents as a `DatasetSpec`."""
+        return DatasetSpec(agents=self.agents)
+
+    @property
+    def action_spec(self) -> ActionSpec:
+        """The joint action spec: one sub-spec per agent."""
+        return ActionSpec(kind="joint", agents={a.name: _agent_action(a) for a in self.agents})
+
+
+def _agent_action(agent: AgentSpec) -> ActionSpec:
+    if agent.action_kind == "discrete":
+        return ActionSpec(kind="discrete", num_actions=agent.action_size)
+    return ActionSpec(kind="continuous", shape=(agent.action_size,))
+
+
+@final
+@register_model("jopm")
+class JOPM(WorldModel):
+    """Joint observation prediction for multi-agent systems (VAE + RDLM).
+
+    Example:
+        >>> model = JOPM(JOPMConfig.from_spec(dataset.spec))
+        >>> fit(model, dataset)
+        >>> model.reset_memory()
+        >>> nxt = model.predict_next_joint_observation(obs, {"agent_0": 1, ...})
+    """
+
+    capabilities = frozenset(
+        {
+            Capability.REPRESENTATION,
+            Capability.LATENT_DYNAMICS,
+            Capability.OBS_DECODER,
+            Capability.MULTI_AGENT,
+            Capability.RECURRENT,
+        }
+    )
+    config_class = JOPMConfig
+    config: JOPMConfig
+    delta_scale: torch.Tensor
+
+    def __init__(self, config: JOPMConfig | None = None) -> None:
+        super().__init__(config)
+        c = self.config
+        spec = c.spec
+        self.vae = VAE(
+            VAEConfig(
+                obs_dim=spec.joint_obs_size,
+                latent_dim=c.latent_dim,
+                depth=c.vae_depth,
+                width=c.vae_width,
+                activation=c.activation,
+                beta=c.beta,
+            )
+        )
+        self.rdlm = RDLM(
+            RDLMConfig(
+                latent_dim=c.latent_dim,
+                action_kind="continuous",
+                action_size=c.action_spec.flat_size,
+                cell=c.cell,
+                layers=c.rnn_layers,
+                hidden=c.rnn_hidden,
+                head_depth=c.head_depth,
+                head_width=c.head_width,
+                activation=c.activation,
+            )
+        )
+        self.register_buffer("delta_scale", torch.ones(spec.joint_obs_size))
+        self._memory: Memory | None = None
+
+    def io_contract(self) -> IOContract:
+        """Per-agent observations and predictions, a joint action, state ``z``, ``x``, memory."""
+        c = self.config
+        memory = TensorSpec(shape=("B", c.rnn_layers, c.rnn_hidden))
+        state = {
+            "z": TensorSpec(shape=("B", c.latent_dim)),
+            "x": TensorSpec(shape=("B", c.spec.joint_obs_size), description="normalised obs"),
+            "h": memory,
+        }
+        if c.cell == "lstm":
+            state["c"] = memory
+        per_agent = {a.name: TensorSpec(shape=("B", a.obs_size)) for a in c.agents}
+        return IOContract(
+            observation=per_agent,
+            action=c.action_spec,
+            state=state,
+            prediction=dict(per_agent),
+            agents=c.spec.agent_names,
+        )
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    def _normalised(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        joint = torch.cat([obs[name] for name in self.config.spec.agent_names], dim=-1)
+        normalised: torch.Tensor = self.vae.normalizer(joint)
+        return normalised
+
+    def _flat_action(self, action: Action) -> torch.Tensor:
+        return flatten_action(self.config.action_spec, action)
+
+    def _residual(self, x: torch.Tensor, z_from: torch.Tensor, z_to: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = x + self.vae.reconstruct(z_to) - self.vae.reconstruct(z_from)
+        return out
+
+    # -- protocol ---------------------------------------------------------------------------
+
+    def encode(self, obs: Obs, deterministic: bool = False) -> State:
+        """Encode per-agent observations ``{agent: [B, d_i]}``; the memory starts at zero."""
+        self.validate_observation(obs)
+        assert isinstance(obs, Mapping)
+        x = self._normalised(obs)
+        mean, logvar = self.vae.posterior(x)
+        z = mean if deterministic else mean + torch.randn_like(mean) * (0.5 * logvar).exp()
+        return State({"z": z, "x": x, **self.rdlm.init_memory(x.shape[0], x.device)})
+
+    def transition(
+        self,
+        state: State,
+        action: Action,
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+    ) -> State:
+        """Step the RDLM under the joint action, continuing the state's memory."""
+        self.validate_action(action)
+        memory: Memory = {k: state[k] for k in ("h", "c") if k in state.tensors}
+        z, memory = self.rdlm.step(state["z"], self._flat_action(action), memory)
+        return State({"z": z, "x": self._residual(state["x"], state["z"], z), **memory})
+
+    def decode(self, state: State, conditions: ConditionPayload | None = None) -> ModelOutput:
+        """Per-agent observations ``{agent: [B, d_i]}`` of the state."""
+        joint = self.vae.normalizer.inverse(state["x"])
+        parts = torch.split(joint, list(self.config.spec.obs_sizes), dim=-1)
+        return ModelOutput(dict(zip(self.config.spec.agent_names, parts, strict=True)), state)
+
+    # -- one-step prediction with carried memory --------------------------------------------
+
+    def reset_memory(self) -> None:
+        """Forget the memory `predict_next_joint_observation` carries (new episode)."""
+        self._memory = None
+
+    @torch.no_grad()
+    def predict_next_joint_observation(
+        self, obs: Mapping[str, Any], joint_action: Mapping[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        """Predict every agent's next observation from the current ones and the joint action.
+
+        Observations are ``[d_i]`` or ``[B, d_i]`` (tensors or arrays); actions are ints,
+        ``[B]`` indices or vectors. The recurrent memory is carried from call to call
+        (call `reset_memory` at the start of an episode).
+
+        Returns:
+            ``{agent: next observation}``, with the batch axis only if the input had one.
+
+        Raises:
+            ContractError: naming the agent and key for missing or unknown agents,
+                wrong sizes, NaN, or actions out of range.
+        """
+        tensors = {k: _as_tensor(v, integer=False) for k, v in obs.items()}
+        actions = {k: _as_tensor(v, integer=None) for k, v in joint_action.items()}
+        single = all(v.dim() == 1 for v in tensors.values())
+        if single:
+            tensors = {k: v.unsqueeze(0) for k, v in tensors.items()}
+            actions = {k: v.unsqueeze(0) for k, v in actions.items()}
+        state = self.encode(tensors, deterministic=True)
+        memory = self._memory
+        if memory is not None and next(iter(memory.values())).shape[0] == state.batch_size:
+            state = state.replace(**memory)
+        nxt = self.transition(
+            state, ActionPayload(kind="joint", agents=actions), deterministic=True
+        )
+        self._memory = {k: nxt[k] for k in ("h", "c") if k in nxt.tensors}
+        out = self.decode(nxt).predictions
+        return {k: v[0] if single else v for k, v in out.items()}
+
+    # -- training ---------------------------------------------------------------------------
+
+    def prepare_for_training(self, batch: WorldModelInput) -> None:
+        """Fit the observation normaliser and the scale of one-step changes.
+
+        The scale makes the training error proportional to the mean squared error in
+        observation units, relative to copying the last observation (which scores 1).
+        """
+        assert isinstance(batch.obs, Mapping)
+        joint = torch.cat([batch.obs[n] for n in self.config.spec.agent_names], dim=-1)
+        self.vae.normalizer.fit(joint)
+        if batch.sequence and joint.shape[1] > 1:
+            change = float((joint[:, 1:] - joint[:, :-1]).pow(2).mean().sqrt()) + 1e-8
+            self.delta_scale.copy_(change / self.vae.normalizer.std)
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        """VAE loss + teacher-forced and open-loop next-observation losses + latent loss.
+
+        Observation errors are mean squared errors in observation units divided by
+        that of copying the last observation, so a copying model scores about 1.
+        """
+        assert isinstance(batch.obs, Mapping) and batch.actions is not None and batch.sequence
+        c = self.config
+        x = self._normalised(batch.obs)
+        actions = self._flat_action(batch.actions)
+        b, t, d = x.shape
+        recon, kl, mean = self.vae.elbo_terms(x.reshape(-1, d))
+        z = mean.reshape(b, t, -1)
+        zhat, memories = self.rdlm.teacher_forced(z, actions)
+        xhat = self._residual(x[:, :-1], z[:, :-1], zhat)
+        one_step = self._scaled_error(xhat, x[:, 1:])
+        latent = (zhat - z[:, 1:].detach()).pow(2).mean()
+        vae = recon + c.beta * kl
+        total = one_step + c.latent_weight * latent + c.vae_weight * vae
+        parts = {"one_step": one_step, "latent": latent, "recon": recon, "kl": kl}
+        horizon = min(c.open_loop_horizon, t - 1)
+        if horizon > 1:
+            rolled, starts = self.rdlm.open_loop_windows(z, actions, memories, horizon)
+            x0 = torch.cat([x[:, s] for s in starts.tolist()]).unsqueeze(1)
+            z0 = torch.cat([z[:, s] for s in starts.tolist()]).unsqueeze(1)
+            target = torch.cat([x[:, s + 1 : s + 1 + horizon] for s in starts.tolist()])
+            parts["open_loop"] = self._scaled_error(self._residual(x0, z0, rolled), target)
+            total = total + c.open_loop_weight * parts["open_loop"]
+        return LossOutput(total=total, components={k: v.detach() for k, v in parts.items()})
+
+    def _scaled_error(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((pred - target) / self.delta_scale).pow(2).mean()
+
+
+def _as_tensor(value: Any, *, integer: bool | None) -> torch.Tensor:
+    """``value`` as a tensor: float32, or int64/float32 following its own kind."""
+    tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+    if integer is None:
+        integer = not (tensor.is_floating_point() or tensor.is_complex())
+    return tensor.to(torch.int64 if integer else torch.float32)

@@ -1,0 +1,428 @@
+"""Training: `fit` with a validation split, early stopping and best-weights restore; `optimize`.
+
+`fit` trains any `WorldModel` on an `EpisodeDataset` (cut into fixed-length
+windows and turned into a sequence `WorldModelInput` by `episodes_to_input`) or
+on a ready `WorldModelInput`. It validates the data once against the model's
+contract, minimises ``model.loss`` with Adam, evaluates the validation loss
+after every epoch, stops when it has not improved for ``patience`` epochs, and
+restores the weights of the best epoch. A model that defines
+``prepare_for_training(batch)`` (the reference models fit their input
+normalisation there) gets it called once with the training data first.
+
+`optimize` runs an optuna search (the ``hpo`` extra) over the search space a
+config class declares in its ``search_space`` class attribute.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import torch
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from .data.dataset import EpisodeDataset
+from .data.joint import concat_joint_obs
+from .errors import ContractError
+from .model import WorldModel
+from .payloads.action import ActionPayload
+from .payloads.outputs import WorldModelInput
+
+__all__ = [
+    "FitResult",
+    "OptimizeResult",
+    "PreparesForTraining",
+    "SearchDim",
+    "episodes_to_input",
+    "fit",
+    "optimize",
+    "select_input",
+]
+
+Progress = bool | Literal["rich", "tqdm"]
+
+
+class SearchDim(BaseModel):
+    """One hyperparameter's search range, as a config class declares it.
+
+    Attributes:
+        kind: ``int``, ``float`` or ``categorical``.
+        low: Lower bound (numeric kinds).
+        high: Upper bound (numeric kinds).
+        log: Search on a log scale (numeric kinds).
+        choices: The values of a categorical dimension.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: Literal["int", "float", "categorical"]
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    choices: tuple[str | int | float | bool, ...] = ()
+
+    @model_validator(mode="after")
+    def _check(self) -> SearchDim:
+        if self.kind == "categorical" and not self.choices:
+            raise ValueError("a categorical SearchDim needs choices")
+        if self.kind != "categorical" and (
+            self.low is None or self.high is None or self.low > self.high
+        ):
+            raise ValueError(
+                f"a {self.kind} SearchDim needs low <= high; got {self.low}, {self.high}"
+            )
+        return self
+
+
+@runtime_checkable
+class PreparesForTraining(Protocol):
+    """A model that fits data statistics (e.g. normalisation) before training."""
+
+    def prepare_for_training(self, batch: WorldModelInput) -> None:
+        """Fit statistics on the full training batch."""
+
+
+@dataclass(slots=True)
+class FitResult:
+    """What `fit` did.
+
+    Attributes:
+        best_epoch: Epoch (1-based) whose weights were restored.
+        best_val_loss: Validation loss of that epoch.
+        epochs_run: Epochs actually run.
+        stopped_early: Whether early stopping ended training.
+        seconds: Wall-clock training time.
+        history: Per epoch: ``train``, ``val`` and the validation loss components.
+    """
+
+    best_epoch: int
+    best_val_loss: float
+    epochs_run: int
+    stopped_early: bool
+    seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def episodes_to_input(
+    model: WorldModel, data: EpisodeDataset, *, window: int, stride: int = 1
+) -> WorldModelInput:
+    """Cut ``data`` into windows of ``window`` steps, shaped for ``model``'s contract.
+
+    Each window gives ``window + 1`` observations ``[N, window + 1, ...]`` and as many
+    actions (the last one is a copy and is never used by a loss). A multi-agent
+    contract gets per-agent observations and a joint `ActionPayload`; a contract
+    with one observation key gets the joint observation vector under that key
+    (and, for one agent, its action tensor).
+
+    Raises:
+        ContractError: if the model's contract cannot be fed from episodes.
+    """
+    contract = model.contract()
+    windows = data.windows(window, stride=stride)
+    obs = {k: torch.cat([v, windows.next_obs[k][:, -1:]], dim=1) for k, v in windows.obs.items()}
+    actions = {k: torch.cat([v, v[:, -1:]], dim=1) for k, v in windows.actions.items()}
+    if contract.agents:
+        payload = ActionPayload(kind="joint", agents=actions) if contract.action else None
+        return WorldModelInput(obs=obs, actions=payload, sequence=True)
+    if len(contract.observation) == 1:
+        key = next(iter(contract.observation))
+        joint = concat_joint_obs(obs, data.spec)
+        if contract.action is None:
+            return WorldModelInput(obs={key: joint}, sequence=True)
+        if len(actions) == 1:
+            return WorldModelInput(
+                obs={key: joint}, actions=next(iter(actions.values())), sequence=True
+            )
+    raise ContractError(
+        f"fit: cannot build {type(model).__name__} batches from an EpisodeDataset (observation "
+        f"keys {list(contract.observation)}); pass a WorldModelInput instead"
+    )
+
+
+def select_input(batch: WorldModelInput, index: torch.Tensor) -> WorldModelInput:
+    """The rows ``index`` of every tensor of ``batch`` (a minibatch)."""
+
+    def pick(value: torch.Tensor | None) -> torch.Tensor | None:
+        return None if value is None else value[index]
+
+    obs = (
+        batch.obs[index]
+        if isinstance(batch.obs, torch.Tensor)
+        else {k: v[index] for k, v in batch.obs.items()}
+    )
+    actions: ActionPayload | torch.Tensor | None = batch.actions
+    if isinstance(actions, ActionPayload):
+        actions = ActionPayload(
+            kind=actions.kind,
+            tensor=pick(actions.tensor),
+            agents=None
+            if actions.agents is None
+            else {k: v[index] for k, v in actions.agents.items()},
+        )
+    elif actions is not None:
+        actions = actions[index]
+    return WorldModelInput(
+        obs=obs,
+        actions=actions,
+        rewards=pick(batch.rewards),
+        continues=pick(batch.continues),
+        conditions=batch.conditions,
+        mask=pick(batch.mask),
+        sequence=batch.sequence,
+    )
+
+
+def _batch_size_of(batch: WorldModelInput) -> int:
+    first = batch.obs if isinstance(batch.obs, torch.Tensor) else next(iter(batch.obs.values()))
+    return int(first.shape[0])
+
+
+def _split_input(
+    batch: WorldModelInput, val_fraction: float, generator: torch.Generator
+) -> tuple[WorldModelInput, WorldModelInput]:
+    size = _batch_size_of(batch)
+    if size < 2:
+        raise ContractError(f"fit: needs at least 2 samples to split off validation; got {size}")
+    order = torch.randperm(size, generator=generator)
+    n_val = min(max(round(val_fraction * size), 1), size - 1)
+    return select_input(batch, order[n_val:]), select_input(batch, order[:n_val])
+
+
+def _evaluate(
+    model: WorldModel, batch: WorldModelInput, batch_size: int, seed: int
+) -> dict[str, float]:
+    model.eval()
+    totals: dict[str, float] = {}
+    size = _batch_size_of(batch)
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for start in range(0, size, batch_size):
+            index = torch.arange(start, min(start + batch_size, size))
+            out = model.loss(select_input(batch, index))
+            for name, value in out.items():
+                totals[name] = totals.get(name, 0.0) + float(value) * len(index)
+    return {name: value / size for name, value in totals.items()}
+
+
+@contextlib.contextmanager
+def _progress(mode: Progress, epochs: int, label: str) -> Iterator[Callable[[str], None]]:
+    if mode is False:
+        yield lambda _text: None
+        return
+    if mode == "tqdm":
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=epochs, desc=label, leave=False)
+        try:
+            yield lambda text: (bar.set_postfix_str(text), bar.update(1)) and None
+        finally:
+            bar.close()
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[info]}"))
+    with Progress(*columns, TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task(label, total=epochs, info="")
+        yield lambda text: bar.update(task, advance=1, info=text)
+
+
+def _as_inputs(
+    model: WorldModel,
+    data: EpisodeDataset | WorldModelInput,
+    val_data: EpisodeDataset | WorldModelInput | None,
+    val_fraction: float,
+    window: int,
+    stride: int,
+    seed: int,
+) -> tuple[WorldModelInput, WorldModelInput]:
+    if isinstance(data, EpisodeDataset):
+        if val_data is None:
+            data, val_data = data.split(val_fraction=val_fraction, seed=seed)
+        train = episodes_to_input(model, data, window=window, stride=stride)
+    else:
+        train = data
+        if val_data is None:
+            train, val_data = _split_input(data, val_fraction, torch.Generator().manual_seed(seed))
+    val = (
+        episodes_to_input(model, val_data, window=window, stride=stride)
+        if isinstance(val_data, EpisodeDataset)
+        else val_data
+    )
+    model.validate_batch_contract(train)
+    model.validate_batch_contract(val)
+    return train, val
+
+
+def fit(
+    model: WorldModel,
+    data: EpisodeDataset | WorldModelInput,
+    *,
+    val_data: EpisodeDataset | WorldModelInput | None = None,
+    val_fraction: float = 0.2,
+    window: int = 10,
+    window_stride: int = 1,
+    epochs: int = 50,
+    batch_size: int = 64,
+    lr: float = 1e-3,
+    weight_decay: float = 0.0,
+    patience: int = 8,
+    min_delta: float = 0.0,
+    grad_clip: float | None = 10.0,
+    seed: int = 0,
+    progress: Progress = True,
+) -> FitResult:
+    """Train ``model`` in place and restore the weights of its best validation epoch.
+
+    Args:
+        model: The model to train (``model.loss`` is minimised).
+        data: Training episodes, or a ready `WorldModelInput`.
+        val_data: Validation data; by default ``val_fraction`` of ``data`` is held out
+            (whole episodes for an `EpisodeDataset`).
+        val_fraction: Share held out when ``val_data`` is not given.
+        window: Steps per training window when ``data`` holds episodes.
+        window_stride: Steps between the starts of consecutive windows.
+        epochs: Maximum number of epochs.
+        batch_size: Samples (windows) per optimiser step.
+        lr: Adam learning rate.
+        weight_decay: Adam weight decay.
+        patience: Stop after this many epochs without improvement.
+        min_delta: Smallest decrease of the validation loss counted as improvement.
+        grad_clip: Clip the gradient norm to this value (``None``: no clipping).
+        seed: Seeds the weights' initial randomness, the split and the shuffling.
+        progress: ``True``/``"rich"`` for a rich progress bar, ``"tqdm"``, or ``False``.
+
+    Returns:
+        A `FitResult`; the model holds the best weights and is in eval mode.
+
+    Raises:
+        ContractError: if the data does not fit the model's contract.
+    """
+    if epochs < 1 or batch_size < 1 or patience < 1:
+        raise ContractError(
+            f"fit: epochs, batch_size and patience must be >= 1; got {epochs}, {batch_size}, "
+            f"{patience}"
+        )
+    torch.manual_seed(seed)
+    train, val = _as_inputs(model, data, val_data, val_fraction, window, window_stride, seed)
+    if isinstance(model, PreparesForTraining):
+        model.prepare_for_training(train)
+    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    generator = torch.Generator().manual_seed(seed)
+    size, started = _batch_size_of(train), time.perf_counter()
+    best = (math.inf, 0, {k: v.clone() for k, v in model.state_dict().items()})
+    history: list[dict[str, float]] = []
+    with _progress(progress, epochs, f"training {type(model).__name__}") as report:
+        for epoch in range(1, epochs + 1):
+            model.train()
+            running = 0.0
+            order = torch.randperm(size, generator=generator)
+            for index in (order[i : i + batch_size] for i in range(0, size, batch_size)):
+                loss = model.loss(select_input(train, index)).total
+                optimiser.zero_grad(set_to_none=True)
+                torch.autograd.backward(loss)
+                if grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+                optimiser.step()
+                running += float(loss.detach()) * len(index)
+            scores = _evaluate(model, val, batch_size, seed)
+            history.append(
+                {"epoch": epoch, "train": running / size, "val": scores["total"]}
+                | {f"val_{k}": v for k, v in scores.items() if k != "total"}
+            )
+            if scores["total"] < best[0] - min_delta:
+                best = (
+                    scores["total"],
+                    epoch,
+                    {k: v.clone() for k, v in model.state_dict().items()},
+                )
+            report(f"train {running / size:.4f}  val {scores['total']:.4f}  best {best[0]:.4f}")
+            if epoch - best[1] >= patience:
+                break
+    model.load_state_dict(best[2])
+    model.eval()
+    return FitResult(
+        best_epoch=best[1],
+        best_val_loss=best[0],
+        epochs_run=len(history),
+        stopped_early=len(history) < epochs,
+        seconds=time.perf_counter() - started,
+        history=history,
+    )
+
+
+@dataclass(slots=True)
+class OptimizeResult:
+    """What `optimize` found.
+
+    Attributes:
+        best_config: The best config found (base config plus the best parameters).
+        best_value: Its best validation loss.
+        study: The optuna study, for further analysis.
+    """
+
+    best_config: BaseModel
+    best_value: float
+    study: Any
+
+
+def optimize(
+    build: Callable[[Any], WorldModel],
+    base_config: BaseModel,
+    data: EpisodeDataset | WorldModelInput,
+    *,
+    n_trials: int = 20,
+    timeout: float | None = None,
+    seed: int = 0,
+    space: Mapping[str, SearchDim] | None = None,
+    **fit_kwargs: Any,
+) -> OptimizeResult:
+    """Search hyperparameters with optuna, minimising `fit`'s best validation loss.
+
+    Args:
+        build: Makes a model from a config (e.g. the model class).
+        base_config: Values of the parameters that are not searched.
+        data: Passed to `fit` for every trial.
+        n_trials: Number of trials.
+        timeout: Stop starting trials after this many seconds.
+        seed: Seeds the sampler and every trial's `fit`.
+        space: Parameters to search; defaults to ``type(base_config).search_space``.
+        **fit_kwargs: Further `fit` options (``epochs``, ``batch_size``...).
+
+    Raises:
+        ImportError: if optuna is not installed (``pip install worldmodel-sdk[hpo]``).
+    """
+    try:
+        import optuna
+    except ImportError as error:
+        raise ImportError("optimize needs optuna; install worldmodel-sdk[hpo]") from error
+    dims = dict(space if space is not None else getattr(type(base_config), "search_space", {}))
+    if not dims:
+        raise ContractError(f"optimize: {type(base_config).__name__} declares no search_space")
+
+    def config_for(params: Mapping[str, Any]) -> BaseModel:
+        return type(base_config).model_validate({**base_config.model_dump(), **params})
+
+    def objective(trial: Any) -> float:
+        params = {name: _suggest(trial, name, dim) for name, dim in dims.items()}
+        model = build(config_for(params))
+        return fit(model, data, seed=seed, progress=False, **fit_kwargs).best_val_loss
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.optimize(objective, n_trials=n_trials, timeout=timeout)
+    return OptimizeResult(
+        best_config=config_for(study.best_params), best_value=float(study.best_value), study=study
+    )
+
+
+def _suggest(trial: Any, name: str, dim: SearchDim) -> Any:
+    if dim.kind == "categorical":
+        return trial.suggest_categorical(name, list(dim.choices))
+    assert dim.low is not None and dim.high is not None
+    if dim.kind == "int":
+        return trial.suggest_int(name, int(dim.low), int(dim.high), log=dim.log)
+    return trial.suggest_float(name, dim.low, dim.high, log=dim.log)
