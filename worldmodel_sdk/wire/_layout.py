@@ -170,6 +170,8 @@ class Layout:
     has_meta: bool
     pads: tuple[tuple[int, int], ...]
     """(data offset, size) of every padding run, for the zero-padding check."""
+    has_bool: bool
+    """Whether any tensor is bool (whose bytes must be 0 or 1)."""
 
 
 def plan_layout(specs: list[tuple[str, str, tuple[int, ...], int]]) -> Layout:
@@ -185,7 +187,8 @@ def plan_layout(specs: list[tuple[str, str, tuple[int, ...], int]]) -> Layout:
         offset = align(end)
         if offset > end:
             pads.append((end, offset - end))
-    return Layout(tuple(entries), offset, False, tuple(pads))
+    has_bool = any(e.dtype_name == "bool" for e in entries)
+    return Layout(tuple(entries), offset, False, tuple(pads), has_bool)
 
 
 def parse_header(header: bytes, data_length: int) -> tuple[Layout, dict[str, Any] | None]:
@@ -223,7 +226,8 @@ def parse_header(header: bytes, data_length: int) -> tuple[Layout, dict[str, Any
         raise SerializationError(f"header 'tensors' must be a list; got {type(tensors).__name__}")
     entries = tuple(_parse_entry(i, item) for i, item in enumerate(tensors))
     pads = _check_placement(entries, data_length)
-    return Layout(entries, data_length, meta is not None, pads), meta
+    has_bool = any(e.dtype_name == "bool" for e in entries)
+    return Layout(entries, data_length, meta is not None, pads, has_bool), meta
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:

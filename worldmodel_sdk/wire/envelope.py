@@ -114,7 +114,7 @@ def _prepare(name: object, value: object) -> torch.Tensor:
         if t.is_meta:
             raise SerializationError(f"State[{name!r}] is on the meta device and holds no data")
         t = t.cpu()
-    if t.is_conj():
+    if t.dtype.is_complex and t.is_conj():
         t = t.resolve_conj()
     if t.is_neg():
         t = t.resolve_neg()
@@ -441,7 +441,7 @@ def deserialize_state(
     view = as_byte_view(payload)
     pre, layout, meta = open_envelope(view, verify=verify)
     tensors = _views(view, pre.data_start, layout, copy)
-    if verify:
+    if verify and layout.has_bool:
         _check_bools(tensors)
     if map_location is not None:
         tensors = _move(tensors, map_location)
