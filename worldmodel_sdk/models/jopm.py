@@ -73,14 +73,14 @@ class JOPMConfig(BaseModel):
     agents: tuple[AgentSpec, ...] = Field(default_factory=_simple_spread_agents, min_length=1)
     latent_dim: int = Field(32, ge=1)
     vae_depth: int = Field(2, ge=0)
-    vae_width: int = Field(128, ge=1)
+    vae_width: int = Field(64, ge=1)
     activation: Activation = "elu"
     beta: float = Field(1e-4, ge=0.0)
     cell: Literal["gru", "lstm"] = "gru"
     rnn_layers: int = Field(1, ge=1)
-    rnn_hidden: int = Field(128, ge=1)
+    rnn_hidden: int = Field(64, ge=1)
     head_depth: int = Field(2, ge=0)
-    head_width: int = Field(128, ge=1)
+    head_width: int = Field(64, ge=1)
     open_loop_horizon: int = Field(5, ge=0)
     open_loop_weight: float = Field(1.0, ge=0.0)
     latent_weight: float = Field(0.1, ge=0.0)
@@ -280,6 +280,37 @@ class JOPM(WorldModel):
         self._memory = {k: nxt[k] for k in ("h", "c") if k in nxt.tensors}
         out = self.decode(nxt).predictions
         return {k: v[0] if single else v for k, v in out.items()}
+
+    @torch.no_grad()
+    def predict_sequences(
+        self, batch: WorldModelInput, *, horizon: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Evaluate on recorded sequences, in observation units (joint vectors).
+
+        Args:
+            batch: A sequence batch: ``obs={agent: [B, T, d_i]}``, joint actions ``[B, T]``.
+            horizon: Open-loop steps (``1 <= horizon < T``).
+
+        Returns:
+            ``(one_step, open_loop, starts)``: one-step predictions ``[B, T-1, D]`` made
+            from each true observation with the memory carried along the sequence;
+            open-loop predictions ``[B * S, horizon, D]`` from each of the
+            ``S = T - horizon`` starts (start-major, the memory warmed up on the true
+            steps before the start); and the start indices ``[S]``.
+        """
+        assert isinstance(batch.obs, Mapping) and batch.actions is not None
+        self.validate_batch_contract(batch)
+        x = self._normalised(batch.obs)
+        actions = self._flat_action(batch.actions)
+        z = self.vae.posterior(x)[0]
+        zhat, memories = self.rdlm.teacher_forced(z, actions)
+        one_step = self._residual(x[:, :-1], z[:, :-1], zhat)
+        rolled, starts = self.rdlm.open_loop_windows(z, actions, memories, horizon)
+        x0 = torch.cat([x[:, s] for s in starts.tolist()]).unsqueeze(1)
+        z0 = torch.cat([z[:, s] for s in starts.tolist()]).unsqueeze(1)
+        open_loop = self._residual(x0, z0, rolled)
+        inverse = self.vae.normalizer.inverse
+        return inverse(one_step), inverse(open_loop), starts
 
     # -- training ---------------------------------------------------------------------------
 
