@@ -185,33 +185,20 @@ def test_every_check_is_tripped_by_some_broken_model_or_a_unit_test() -> None:
     from worldmodel_sdk.conformance import all_checks
 
     tripped = set().union(*(failing for failing, _, _ in CASES.values()))
-    # Checks proven to fail elsewhere: tests/conformance/test_checks.py.
-    elsewhere = {
+    # Checks made to fail in test_checks.py.
+    from .test_checks import CASES as OTHER
+
+    elsewhere = {name for _, name, _ in OTHER} | {
         "interface.base_class",
-        "interface.loss",
-        "interface.async_twins",
-        "interface.model_type",
-        "capabilities.transition",
-        "capabilities.update",
-        "capabilities.decode",
-        "capabilities.rollout",
-        "capabilities.multi_agent",
-        "contract.valid",
-        "contract.rejects_wrong_key",
-        "contract.rejects_wrong_shape",
-        "contract.rejects_wrong_dtype",
-        "contract.rejects_wrong_agent",
-        "outputs.encode",
-        "outputs.transition",
-        "outputs.update",
-        "outputs.action_forms",
-        "determinism.rollout",
-        "rollout.latent_mode",
-        "loss.scalar",
-        "persistence.config",
         "wire.envelope_round_trip",
         "wire.shared_memory_round_trip",
+    }
+    # Unreachable through the base class (an abstract loss cannot be instantiated), or
+    # needing a multi-agent model broken in a way the reference models are not.
+    untested = {
+        "interface.loss",
+        "contract.rejects_wrong_agent",
         "env.pettingzoo_api",
         "env.gymnasium_api",
     }
-    assert {c.name for c in all_checks()} == tripped | elsewhere
+    assert {c.name for c in all_checks()} == tripped | elsewhere | untested
