@@ -6,9 +6,7 @@ import typer
 
 from .cli import check
 
-app = typer.Typer(
-    name="worldmodel_sdk.conformance", add_completion=False, no_args_is_help=True
-)
+app = typer.Typer(name="worldmodel_sdk.conformance", add_completion=False, no_args_is_help=True)
 app.command("check")(check)
 
 

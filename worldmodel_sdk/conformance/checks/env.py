@@ -1,52 +1,72 @@
 """Environment checks: a `WorldModelEnv` driven by the model passes the env libraries' checkers.
 
-Applies to models declaring ``latent_dynamics``, ``obs_decoder`` and ``multi_agent``
-when ``worldmodel_sdk.envs`` and PettingZoo / Gymnasium are importable. The checkers'
-own warnings are reported in the note of a passing check.
+Applies to models declaring ``representation``, ``latent_dynamics``, ``obs_decoder``
+and ``multi_agent`` (what `WorldModelEnv` needs) when ``worldmodel_sdk.envs`` and
+PettingZoo / Gymnasium are importable. The env gets zero rewards, never terminates,
+and starts from observations drawn from the contract. The checkers' own warnings
+are reported in the note of a passing check.
 """
 
 from __future__ import annotations
 
 import importlib
+import io
 import warnings
+from contextlib import redirect_stdout
 from typing import Any
+
+import numpy as np
 
 from ...capabilities import Capability
 from ..asserts import expect_call
 from ..context import CheckContext
+from ..inputs import resolve_shape
 from ..registry import check
-from ..results import CheckFailure, NotApplicable
+from ..results import CheckFailure
 
-NEEDS = (Capability.LATENT_DYNAMICS, Capability.OBS_DECODER, Capability.MULTI_AGENT)
-
-
-def _import(name: str) -> Any:
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        raise NotApplicable(f"{name} is not importable: {exc}") from None
+NEEDS = (
+    Capability.REPRESENTATION,
+    Capability.LATENT_DYNAMICS,
+    Capability.OBS_DECODER,
+    Capability.MULTI_AGENT,
+)
 
 
 def _envs_available(ctx: CheckContext) -> str | None:
     try:
         importlib.import_module("worldmodel_sdk.envs")
     except ImportError as exc:
-        return f"worldmodel_sdk.envs is not importable: {exc}"
+        return f"worldmodel_sdk.envs is not importable (install the 'envs' extra): {exc}"
     return None
 
 
-def make_env(ctx: CheckContext, kind: str) -> Any:
-    """Build the model's env: ``WorldModelEnv.parallel`` / ``.gymnasium`` or the class itself."""
-    envs = _import("worldmodel_sdk.envs")
-    cls = getattr(envs, "WorldModelEnv", None)
-    if cls is None:
-        raise NotApplicable("worldmodel_sdk.envs has no WorldModelEnv")
-    factory = getattr(cls, kind, None) or getattr(cls, f"as_{kind}", None) or cls
-    return expect_call(f"WorldModelEnv({ctx.name})", factory, ctx.model)
+def make_env(ctx: CheckContext) -> Any:
+    """A `WorldModelEnv` over the model: zero rewards, no termination, contract-drawn starts."""
+    envs = importlib.import_module("worldmodel_sdk.envs")
+    specs = ctx.contract.observation
+
+    def initial_obs(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {
+            name: rng.standard_normal(resolve_shape(spec, {"B": 1})[1:]).astype(np.float32)
+            for name, spec in specs.items()
+        }
+
+    components = envs.ComponentFunctions(
+        reward_fn=lambda obs, action, nxt: {k: 0.0 for k in nxt},
+        done_fn=lambda obs, action, nxt: {k: False for k in nxt},
+    )
+    return expect_call(
+        f"WorldModelEnv({ctx.name}, components, initial_obs, max_cycles=8)",
+        envs.WorldModelEnv,
+        ctx.model,
+        components,
+        initial_obs,
+        max_cycles=8,
+    )
 
 
 def _run_checker(call: str, checker: Any, *args: Any, **kwargs: Any) -> str | None:
-    with warnings.catch_warnings(record=True) as caught:
+    with warnings.catch_warnings(record=True) as caught, redirect_stdout(io.StringIO()):
         warnings.simplefilter("always")
         try:
             checker(*args, **kwargs)
@@ -58,16 +78,14 @@ def _run_checker(call: str, checker: Any, *args: Any, **kwargs: Any) -> str | No
 
 @check("env.pettingzoo_api", requires=NEEDS, applies=_envs_available)
 def pettingzoo_api(ctx: CheckContext) -> str | None:
-    """PettingZoo's ``parallel_api_test`` passes on the model's parallel env."""
-    pz = _import("pettingzoo")
-    test = _import("pettingzoo.test")
-    env = make_env(ctx, "parallel")
-    if not isinstance(env, pz.ParallelEnv):
-        raise NotApplicable(f"WorldModelEnv is a {type(env).__name__}, not a ParallelEnv")
+    """PettingZoo's ``parallel_api_test`` passes on the model's `WorldModelEnv`."""
+    from pettingzoo.test import parallel_api_test
+
+    env = make_env(ctx)
     try:
         return _run_checker(
-            "pettingzoo.test.parallel_api_test(env)",
-            test.parallel_api_test,
+            "pettingzoo.test.parallel_api_test(WorldModelEnv(...))",
+            parallel_api_test,
             env,
             num_cycles=ctx.profile.horizon * 4,
         )
@@ -77,18 +95,22 @@ def pettingzoo_api(ctx: CheckContext) -> str | None:
 
 @check("env.gymnasium_api", requires=NEEDS, applies=_envs_available)
 def gymnasium_api(ctx: CheckContext) -> str | None:
-    """Gymnasium's ``check_env`` passes on the model's single-agent (joint) env."""
-    gym = _import("gymnasium")
-    checker = _import("gymnasium.utils.env_checker")
-    env = make_env(ctx, "gymnasium")
-    if not isinstance(env, gym.Env):
-        raise NotApplicable(f"WorldModelEnv is a {type(env).__name__}, not a gymnasium.Env")
-    try:
-        return _run_checker(
-            "gymnasium.utils.env_checker.check_env(env)",
-            checker.check_env,
-            env,
-            skip_render_check=True,
-        )
-    finally:
-        env.close()
+    """Gymnasium's ``check_env`` passes on `SingleAgentEnv` of each agent."""
+    from gymnasium.utils.env_checker import check_env
+
+    envs = importlib.import_module("worldmodel_sdk.envs")
+    notes = []
+    for agent in ctx.contract.agents:
+        env = envs.SingleAgentEnv(make_env(ctx), agent=agent)
+        try:
+            note = _run_checker(
+                f"gymnasium.utils.env_checker.check_env(SingleAgentEnv(..., agent={agent!r}))",
+                check_env,
+                env,
+                skip_render_check=True,
+            )
+        finally:
+            env.close()
+        if note:
+            notes.append(f"{agent}: {note}")
+    return "; ".join(notes) or None
