@@ -65,6 +65,13 @@ def make_env(ctx: CheckContext) -> Any:
     )
 
 
+def _import_quietly(module: str, name: str) -> Any:
+    """``module.name``, ignoring the deprecation warnings some checkers raise on import."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return getattr(importlib.import_module(module), name)
+
+
 def _run_checker(call: str, checker: Any, *args: Any, **kwargs: Any) -> str | None:
     with warnings.catch_warnings(record=True) as caught, redirect_stdout(io.StringIO()):
         warnings.simplefilter("always")
@@ -79,8 +86,7 @@ def _run_checker(call: str, checker: Any, *args: Any, **kwargs: Any) -> str | No
 @check("env.pettingzoo_api", requires=NEEDS, applies=_envs_available)
 def pettingzoo_api(ctx: CheckContext) -> str | None:
     """PettingZoo's ``parallel_api_test`` passes on the model's `WorldModelEnv`."""
-    from pettingzoo.test import parallel_api_test
-
+    parallel_api_test = _import_quietly("pettingzoo.test", "parallel_api_test")
     env = make_env(ctx)
     try:
         return _run_checker(
@@ -96,8 +102,7 @@ def pettingzoo_api(ctx: CheckContext) -> str | None:
 @check("env.gymnasium_api", requires=NEEDS, applies=_envs_available)
 def gymnasium_api(ctx: CheckContext) -> str | None:
     """Gymnasium's ``check_env`` passes on `SingleAgentEnv` of each agent."""
-    from gymnasium.utils.env_checker import check_env
-
+    check_env = _import_quietly("gymnasium.utils.env_checker", "check_env")
     envs = importlib.import_module("worldmodel_sdk.envs")
     notes = []
     for agent in ctx.contract.agents:
