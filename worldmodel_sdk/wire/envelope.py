@@ -27,9 +27,7 @@ from __future__ import annotations
 
 import ctypes
 import json
-import struct
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
@@ -38,23 +36,8 @@ import xxhash
 
 from ..errors import SerializationError
 from ..payloads.state import State
-from ._layout import (
-    ALIGNMENT,
-    CHECKSUM_BYTES,
-    FLAG_CHECKSUM,
-    FORMAT_VERSION,
-    MAGIC,
-    MAX_HEADER_BYTES,
-    NAME_BY_DTYPE,
-    PREAMBLE,
-    Layout,
-    Preamble,
-    align,
-    canonical_json,
-    parse_header,
-    plan_layout,
-    read_preamble,
-)
+from ._encode import CACHE_LIMIT, CHECKSUM, PADS, pieces, prepare_state
+from ._layout import PREAMBLE, Layout, Preamble, parse_header, read_preamble
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -69,11 +52,6 @@ __all__ = [
     "write_pieces",
 ]
 
-_CHECKSUM = struct.Struct("<Q")
-_PADS = tuple(bytes(n) for n in range(ALIGNMENT))
-_CACHE_LIMIT = 256
-_ARRAY_TYPES: dict[int, type[ctypes.Array[ctypes.c_char]]] = {}
-_PLANS: dict[tuple[Any, ...], _Plan] = {}
 _LAYOUTS: dict[tuple[bytes, int], Layout] = {}
 _NUMPY_DTYPES: dict[torch.dtype, np.dtype[Any]] = {
     getattr(torch, name): np.dtype(name)
@@ -82,129 +60,11 @@ _NUMPY_DTYPES: dict[torch.dtype, np.dtype[Any]] = {
 }  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    """Everything about an envelope that depends only on names, dtypes, shapes and meta."""
-
-    prefix: bytes  # preamble + header + zero padding up to the data section
-    nbytes: tuple[int, ...]
-    pads: tuple[int, ...]
-    data_end: int
-    total: int
-    checksum: bool
-
-
 def _check_target(version: str, format: str) -> None:
     if version != "v1":
         raise SerializationError(f"unknown wire version {version!r}: only 'v1' is supported")
     if format != "binary":
         raise SerializationError(f"unknown wire format {format!r}: only 'binary' is supported")
-
-
-def _prepare(name: object, value: object) -> torch.Tensor:
-    """Return ``value`` as a CPU, strided, C-contiguous tensor with plain bits."""
-    if not isinstance(value, torch.Tensor):
-        raise SerializationError(f"State[{name!r}] is a {type(value).__name__}, not a torch.Tensor")
-    t = value
-    if t.layout is not torch.strided:
-        raise SerializationError(
-            f"State[{name!r}] has layout {t.layout}; only strided tensors serialize"
-        )
-    if not t.is_cpu:
-        if t.is_meta:
-            raise SerializationError(f"State[{name!r}] is on the meta device and holds no data")
-        t = t.cpu()
-    if t.dtype.is_complex and t.is_conj():
-        t = t.resolve_conj()
-    if t.is_neg():
-        t = t.resolve_neg()
-    return t if t.is_contiguous() else t.contiguous()
-
-
-def _prepare_state(state: State, checksum: bool) -> tuple[_Plan, list[torch.Tensor]]:
-    tensors = state.tensors
-    if not isinstance(tensors, dict):
-        raise SerializationError(f"State.tensors must be a dict; got {type(tensors).__name__}")
-    prepared = [_prepare(k, v) for k, v in tensors.items()]
-    signature = tuple((k, t.dtype, t.shape) for k, t in zip(tensors, prepared, strict=True))
-    meta_json = "null" if state.meta is None else _meta_json(state.meta)
-    key = (signature, meta_json, checksum)
-    plan = _PLANS.get(key)
-    if plan is None:
-        plan = _build_plan(signature, meta_json, checksum)
-        if len(_PLANS) >= _CACHE_LIMIT:
-            _PLANS.clear()
-        _PLANS[key] = plan
-    return plan, prepared
-
-
-def _meta_json(meta: object) -> str:
-    if not isinstance(meta, dict):
-        raise SerializationError(f"State.meta must be a dict or None; got {type(meta).__name__}")
-    try:
-        return canonical_json(meta)
-    except (TypeError, ValueError) as exc:
-        raise SerializationError(f"State.meta must be JSON-able: {exc}") from None
-
-
-def _build_plan(signature: tuple[Any, ...], meta_json: str, checksum: bool) -> _Plan:
-    specs = []
-    for name, dtype, shape in signature:
-        if not isinstance(name, str) or not name:
-            raise SerializationError(f"State keys must be non-empty str; got {name!r}")
-        dtype_name = NAME_BY_DTYPE.get(dtype)
-        if dtype_name is None:
-            raise SerializationError(
-                f"State[{name!r}] has dtype {dtype}, which the wire format cannot represent"
-            )
-        specs.append((name, dtype_name, tuple(shape), shape.numel() * dtype.itemsize))
-    layout = plan_layout(specs)
-    tensors_json = canonical_json([e.as_json() for e in layout.entries])
-    try:
-        header = f'{{"meta":{meta_json},"tensors":{tensors_json}}}'.encode()
-    except UnicodeEncodeError as exc:
-        raise SerializationError(f"State metadata or names are not valid UTF-8: {exc}") from None
-    if len(header) > MAX_HEADER_BYTES:
-        raise SerializationError(
-            f"header too large: {len(header)} bytes exceeds the cap of {MAX_HEADER_BYTES} bytes"
-        )
-    flags = FLAG_CHECKSUM if checksum else 0
-    preamble = PREAMBLE.pack(MAGIC, FORMAT_VERSION, flags, len(header), layout.data_length)
-    start = align(PREAMBLE.size + len(header))
-    prefix = preamble + header + bytes(start - PREAMBLE.size - len(header))
-    ends = [e.offset + e.length for e in layout.entries]
-    nexts = [e.offset for e in layout.entries[1:]] + [layout.data_length] * bool(ends)
-    data_end = start + layout.data_length
-    total = data_end + (CHECKSUM_BYTES if checksum else 0)
-    pads = tuple(n - e for n, e in zip(nexts, ends, strict=True))
-    nbytes = tuple(e.length for e in layout.entries)
-    return _Plan(prefix, nbytes, pads, data_end, total, checksum)
-
-
-def _raw(t: torch.Tensor, nbytes: int) -> ctypes.Array[ctypes.c_char]:
-    """A buffer over a contiguous CPU tensor's bytes (valid while ``t`` is alive)."""
-    kind = _ARRAY_TYPES.get(nbytes)
-    if kind is None:
-        if len(_ARRAY_TYPES) >= _CACHE_LIMIT:
-            _ARRAY_TYPES.clear()
-        kind = _ARRAY_TYPES[nbytes] = ctypes.c_char * nbytes
-    return kind.from_address(t.data_ptr())
-
-
-def _pieces(plan: _Plan, prepared: list[torch.Tensor]) -> list[Buffer]:
-    """The envelope as a list of buffers, checksum trailer included when planned."""
-    pieces: list[Buffer] = [plan.prefix]
-    for t, n, pad in zip(prepared, plan.nbytes, plan.pads, strict=True):
-        if n:
-            pieces.append(_raw(t, n))
-        if pad:
-            pieces.append(_PADS[pad])
-    if plan.checksum:
-        hasher = xxhash.xxh3_64()
-        for piece in pieces:
-            hasher.update(piece)
-        pieces.append(_CHECKSUM.pack(hasher.intdigest()))
-    return pieces
 
 
 def _check_host() -> None:
@@ -231,13 +91,13 @@ def serialize_state(
     """
     _check_target(version, format)
     _check_host()
-    plan, prepared = _prepare_state(state, checksum)
-    return b"".join(_pieces(plan, prepared))
+    plan, prepared = prepare_state(state, checksum)
+    return b"".join(pieces(plan, prepared))
 
 
 def serialized_size(state: State, *, checksum: bool = True) -> int:
     """Number of bytes `serialize_state` would produce for ``state``."""
-    return _prepare_state(state, checksum)[0].total
+    return prepare_state(state, checksum)[0].total
 
 
 def write_pieces(state: State, *, checksum: bool = True) -> tuple[list[Buffer], int, object]:
@@ -247,8 +107,8 @@ def write_pieces(state: State, *, checksum: bool = True) -> tuple[list[Buffer], 
     buffers are written. Used by the streaming and shared-memory writers.
     """
     _check_host()
-    plan, prepared = _prepare_state(state, checksum)
-    return _pieces(plan, prepared), plan.total, prepared
+    plan, prepared = prepare_state(state, checksum)
+    return pieces(plan, prepared), plan.total, prepared
 
 
 def serialize_into(state: State, buffer: Buffer, offset: int = 0, *, checksum: bool = True) -> int:
@@ -313,7 +173,7 @@ def _layout_for(header: bytes, data_length: int) -> tuple[Layout, dict[str, Any]
     if layout is None:
         layout, meta = parse_header(header, data_length)
         if len(header) <= 4096:
-            if len(_LAYOUTS) >= _CACHE_LIMIT:
+            if len(_LAYOUTS) >= CACHE_LIMIT:
                 _LAYOUTS.clear()
             _LAYOUTS[key] = layout
         return layout, meta
@@ -350,7 +210,7 @@ def checksum_status(view: memoryview, pre: Preamble) -> tuple[int, int] | None:
     """(stored, computed) checksum of an envelope, or None when it has none."""
     if not pre.has_checksum:
         return None
-    (stored,) = _CHECKSUM.unpack_from(view, pre.data_end)
+    (stored,) = CHECKSUM.unpack_from(view, pre.data_end)
     return stored, xxhash.xxh3_64_intdigest(view[: pre.data_end])
 
 
@@ -365,7 +225,7 @@ def _verify(view: memoryview, pre: Preamble, layout: Layout) -> None:
     runs = [(header_end, pre.data_start - header_end)]
     runs += [(pre.data_start + at, n) for at, n in layout.pads]
     for at, n in runs:
-        if n and view[at : at + n] != _PADS[n]:
+        if n and view[at : at + n] != PADS[n]:
             run = bytes(view[at : at + n])
             first = n - len(run.lstrip(b"\0"))
             raise SerializationError(
