@@ -292,7 +292,8 @@ def fit(
         patience: Stop after this many epochs without improvement.
         min_delta: Smallest decrease of the validation loss counted as improvement.
         grad_clip: Clip the gradient norm to this value (``None``: no clipping).
-        seed: Seeds the weights' initial randomness, the split and the shuffling.
+        seed: Seeds the split, the shuffling and the randomness of training (the
+            initial weights are drawn when the model is built: seed torch before that).
         progress: ``True``/``"rich"`` for a rich progress bar, ``"tqdm"``, or ``False``.
 
     Returns:

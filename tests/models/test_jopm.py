@@ -1,0 +1,176 @@
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+
+from worldmodel_sdk import ActionPayload, Capability, ContractError, load_pretrained
+from worldmodel_sdk.data import AgentSpec, DatasetSpec
+from worldmodel_sdk.models import JOPM, JOPMConfig
+from worldmodel_sdk.quickstart import prediction_errors
+from worldmodel_sdk.training import episodes_to_input
+
+from .helpers import spread_data, trained_jopm
+
+
+def mixed_model() -> JOPM:
+    """Agents with different observation sizes and action kinds, named to test natural order."""
+    spec = DatasetSpec.from_agents(
+        [
+            AgentSpec(name="agent_10", obs_size=3, action_kind="continuous", action_size=2),
+            AgentSpec(name="agent_2", obs_size=5, action_kind="discrete", action_size=4),
+        ]
+    )
+    return JOPM(JOPMConfig.from_spec(spec, latent_dim=4, vae_width=16, rnn_hidden=8, head_width=8))
+
+
+def mixed_inputs(batch: int = 2) -> tuple[dict[str, torch.Tensor], ActionPayload]:
+    obs = {"agent_2": torch.randn(batch, 5), "agent_10": torch.randn(batch, 3)}
+    actions = {"agent_2": torch.randint(4, (batch,)), "agent_10": torch.rand(batch, 2)}
+    return obs, ActionPayload(kind="joint", agents=actions)
+
+
+def test_contract_is_per_agent_in_natural_order() -> None:
+    model = mixed_model()
+    contract = model.contract()
+    assert contract.agents == ("agent_2", "agent_10")
+    assert contract.observation["agent_2"].shape == ("B", 5)
+    assert contract.prediction["agent_10"].shape == ("B", 3)
+    assert contract.action is not None and contract.action.flat_size == 6
+    assert JOPM.capabilities == {
+        Capability.REPRESENTATION,
+        Capability.LATENT_DYNAMICS,
+        Capability.OBS_DECODER,
+        Capability.MULTI_AGENT,
+        Capability.RECURRENT,
+    }
+    with pytest.raises(ValueError, match="agents must be in natural order"):
+        JOPMConfig(agents=tuple(reversed(JOPMConfig().agents)))
+
+
+def test_protocol_round_and_rollout_with_differing_sizes() -> None:
+    model = mixed_model().eval()
+    obs, action = mixed_inputs()
+    state = model.encode(obs, deterministic=True)
+    model.validate_state_contract(state)
+    nxt = model.transition(state, action)
+    assert {k: tuple(v.shape) for k, v in model.decode(nxt).predictions.items()} == {
+        "agent_2": (2, 5),
+        "agent_10": (2, 3),
+    }
+    actions = ActionPayload(
+        kind="joint",
+        agents={"agent_2": torch.randint(4, (4, 2)), "agent_10": torch.rand(4, 2, 2)},
+    )
+    trajectory = model.rollout(state, actions, deterministic=True)
+    assert trajectory.predictions is not None and trajectory.predictions["agent_2"].shape == (
+        4,
+        2,
+        5,
+    )
+    again = model.rollout(state, actions, deterministic=True)
+    assert torch.equal(again.predictions["agent_10"], trajectory.predictions["agent_10"])  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda o: o.pop("agent_10"),
+            "obs agent keys do not match the contract: missing ['agent_10']",
+        ),
+        (lambda o: o.update(agent_3=torch.zeros(2, 5)), "unexpected ['agent_3']"),
+        (
+            lambda o: o.update(agent_2=torch.zeros(2, 6)),
+            "obs['agent_2'] has shape (2, 6); contract expects (B, 5)",
+        ),
+        (
+            lambda o: o["agent_10"].__setitem__((0, 1), float("nan")),
+            "obs['agent_10'] contains NaN or inf",
+        ),
+    ],
+)
+def test_bad_observations_name_the_agent(change, message: str) -> None:
+    obs, _ = mixed_inputs()
+    change(obs)
+    with pytest.raises(ContractError, match=re.escape(message)):
+        mixed_model().encode(obs)
+
+
+def test_bad_actions_name_the_agent() -> None:
+    model = mixed_model()
+    obs, action = mixed_inputs()
+    state = model.encode(obs)
+    assert action.agents is not None
+    action.agents["agent_2"] = torch.tensor([1, 4])
+    with pytest.raises(
+        ContractError,
+        match=re.escape("action['agent_2'] is out of range: expected 0 <= action < 4"),
+    ):
+        model.transition(state, action)
+    del action.agents["agent_2"]
+    with pytest.raises(
+        ContractError,
+        match=re.escape("action agent keys do not match the contract: missing ['agent_2']"),
+    ):
+        model.transition(state, action)
+
+
+def test_predict_next_joint_observation_carries_memory() -> None:
+    model, _ = trained_jopm()
+    episode = spread_data()[0]
+    names = list(model.contract().agents)
+    model.reset_memory()
+    calls = [
+        model.predict_next_joint_observation(
+            {n: episode.obs[n][t].numpy() for n in names},
+            {n: int(episode.actions[n][t]) for n in names},
+        )
+        for t in range(6)
+    ]
+    batch = episodes_to_input(model, spread_data().subset([0]), window=25, stride=25)
+    one_step, _, _ = model.predict_sequences(batch, horizon=1)
+    stepwise = torch.stack([torch.cat([c[n] for n in names]) for c in calls])
+    torch.testing.assert_close(stepwise, one_step[0, :6], rtol=1e-4, atol=1e-5)
+    # resetting the memory before every call gives different predictions after the first step
+    fresh = []
+    for t in range(6):
+        model.reset_memory()
+        out = model.predict_next_joint_observation(
+            {n: episode.obs[n][t] for n in names}, {n: episode.actions[n][t] for n in names}
+        )
+        fresh.append(torch.cat([out[n] for n in names]))
+    assert not torch.allclose(torch.stack(fresh)[1:], one_step[0, 1:6], atol=1e-5)
+    model.reset_memory()
+
+
+def test_predict_next_joint_observation_rejects_unknown_agent() -> None:
+    model, _ = trained_jopm()
+    obs = {f"agent_{i}": np.zeros(18, np.float32) for i in range(3)}
+    with pytest.raises(ContractError, match=re.escape("unexpected ['agent_9']")):
+        model.predict_next_joint_observation(obs, {"agent_0": 0, "agent_1": 0, "agent_9": 0})
+    model.reset_memory()
+
+
+def test_training_beats_copy_last_on_held_out_episodes() -> None:
+    model, result = trained_jopm()
+    assert result.best_epoch >= 1 and result.history[0]["val"] > result.best_val_loss
+    errors = prediction_errors(model, spread_data(8, seed=5_000), horizon=5)
+    assert errors.one_step.ratio < 0.8
+    assert errors.open_loop.ratio < 1.0
+
+
+def test_trained_weights_are_saved_and_reloaded(tmp_path) -> None:
+    model, _ = trained_jopm()
+    model.save_pretrained(tmp_path)
+    loaded = load_pretrained(tmp_path)
+    assert isinstance(loaded, JOPM)
+    batch = episodes_to_input(model, spread_data().subset([1]), window=25, stride=25)
+    expected = model.predict_sequences(batch, horizon=5)
+    got = loaded.predict_sequences(batch, horizon=5)
+    for a, b in zip(expected, got, strict=True):
+        assert torch.equal(a, b)
+    fresh = JOPM(model.config)
+    assert not torch.equal(fresh.predict_sequences(batch, horizon=5)[0], expected[0])

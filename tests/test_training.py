@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from worldmodel_sdk import ContractError, WorldModelInput
+from worldmodel_sdk.models import RDLM, VAE, RDLMConfig, VAEConfig
+from worldmodel_sdk.training import SearchDim, episodes_to_input, fit, optimize, select_input
+
+from .models.helpers import spread_data
+
+
+def vae_batch(size: int = 96) -> WorldModelInput:
+    gen = torch.Generator().manual_seed(0)
+    return WorldModelInput(
+        obs={"obs": torch.randn(size, 6, generator=gen) @ torch.randn(6, 6, generator=gen)}
+    )
+
+
+def small_vae() -> VAE:
+    return VAE(VAEConfig(obs_dim=6, latent_dim=3, width=16, depth=1))
+
+
+def test_same_seed_gives_identical_weights() -> None:
+    torch.manual_seed(1)
+    a = small_vae()
+    torch.manual_seed(1)
+    b = small_vae()
+    fit(a, vae_batch(), epochs=2, batch_size=16, seed=3, progress=False)
+    fit(b, vae_batch(), epochs=2, batch_size=16, seed=3, progress=False)
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items(), strict=True):
+        assert torch.equal(x, y), name
+
+
+def test_best_weights_are_restored_and_early_stopping_stops() -> None:
+    model = small_vae()
+    # a learning rate this large makes the validation loss bounce, so patience runs out
+    result = fit(
+        model, vae_batch(), epochs=30, batch_size=32, lr=0.5, patience=2, seed=0, progress=False
+    )
+    assert result.stopped_early and result.epochs_run < 30
+    assert result.epochs_run - result.best_epoch == 2
+    assert result.best_val_loss == min(h["val"] for h in result.history)
+    assert not model.training
+    # the restored weights reproduce the best epoch's validation loss
+    val = torch.randperm(96, generator=torch.Generator().manual_seed(0))[:19]
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(0)
+        again = model.loss(select_input(vae_batch(), val)).total.item()
+    assert again == pytest.approx(result.best_val_loss, rel=1e-5)
+
+
+@pytest.mark.parametrize("progress", ["rich", "tqdm"])
+def test_progress_displays(progress) -> None:
+    fit(small_vae(), vae_batch(), epochs=2, batch_size=32, seed=0, progress=progress)
+
+
+def test_episodes_become_windows_shaped_by_the_contract() -> None:
+    data = spread_data()
+    vae = VAE(VAEConfig(obs_dim=54))
+    batch = episodes_to_input(vae, data, window=8, stride=4)
+    assert isinstance(batch.obs, dict) and batch.obs["obs"].shape == (len(data) * 5, 9, 54)
+    rdlm = RDLM(RDLMConfig())
+    with pytest.raises(
+        ContractError, match=re.escape("fit: cannot build RDLM batches from an EpisodeDataset")
+    ):
+        fit(rdlm, data, progress=False)
+
+
+def test_bad_options_and_data_are_contract_errors() -> None:
+    with pytest.raises(
+        ContractError,
+        match=re.escape("fit: epochs, batch_size and patience must be >= 1; got 0, 64, 8"),
+    ):
+        fit(small_vae(), vae_batch(), epochs=0)
+    bad = WorldModelInput(obs={"obs": torch.zeros(10, 5)})
+    with pytest.raises(
+        ContractError, match=re.escape("obs['obs'] has shape (8, 5); contract expects (B, 6)")
+    ):
+        fit(small_vae(), bad, progress=False)
+
+
+def test_search_dims_validate() -> None:
+    with pytest.raises(ValueError, match="a categorical SearchDim needs choices"):
+        SearchDim(kind="categorical")
+    with pytest.raises(ValueError, match="a int SearchDim needs low <= high; got 3.0, 1.0"):
+        SearchDim(kind="int", low=3, high=1)
+    assert set(VAEConfig.search_space) <= set(VAEConfig.model_fields)
+    assert set(RDLMConfig.search_space) <= set(RDLMConfig.model_fields)
+
+
+def test_optimize_searches_the_declared_space() -> None:
+    pytest.importorskip("optuna")
+    space = {
+        "latent_dim": SearchDim(kind="int", low=2, high=4),
+        "activation": VAEConfig.search_space["activation"],
+    }
+    base = VAEConfig(obs_dim=6, width=8, depth=1)
+    result = optimize(VAE, base, vae_batch(), n_trials=2, space=space, epochs=1, batch_size=32)
+    assert isinstance(result.best_config, VAEConfig)
+    assert 2 <= result.best_config.latent_dim <= 4 and result.best_config.width == 8
+    assert len(result.study.trials) == 2
