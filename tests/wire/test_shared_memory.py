@@ -144,6 +144,9 @@ def test_descriptor_checksum_must_match_the_segment() -> None:
         forged = descriptor.model_copy(update={"checksum": "0" * 16})
         with pytest.raises(SerializationError, match="the descriptor expects 0000000000000000"):
             attach_state(forged)
+        tiny = descriptor.model_copy(update={"size": 4})
+        with pytest.raises(SerializationError, match="descriptor size 4 is smaller than any"):
+            attach_state(tiny)
         bigger = descriptor.model_copy(update={"size": descriptor.size + 1})
         with pytest.raises(
             SerializationError, match=f"has {descriptor.size} bytes; the descriptor says"

@@ -54,6 +54,7 @@ __all__ = [
 ]
 
 _IOV_BATCH = 512
+_MIN_CHECKED_SIZE = 64 + 8  # preamble + "{}"-sized header padded to 64, then the checksum
 _OWNED: dict[str, int] = {}  # segments this process created and has not unlinked -> creator pid
 
 
@@ -211,20 +212,31 @@ def attach_state(
         _check_stored_checksum(view, descriptor)
         state = deserialize_state(view, copy=copy, verify=verify)
     except BaseException:
-        view.release()
-        mapping.close()
+        _release(view, mapping)
         raise
     if copy:
-        view.release()
-        mapping.close()
+        _release(view, mapping)
     else:
         state._shm = SharedStateHandle(descriptor, owner=False, mapping=mapping)
     return state
 
 
+def _release(view: memoryview, mapping: mmap.mmap) -> None:
+    view.release()
+    try:
+        mapping.close()
+    except BufferError:
+        pass  # views made before a failure may still be referenced by the traceback
+
+
 def _check_stored_checksum(view: memoryview, descriptor: SharedStateDescriptor) -> None:
     if descriptor.checksum is None:
         return
+    if descriptor.size < _MIN_CHECKED_SIZE:
+        raise SerializationError(
+            f"descriptor size {descriptor.size} is smaller than any checksummed envelope "
+            f"({_MIN_CHECKED_SIZE} bytes)"
+        )
     (stored,) = struct.unpack_from("<Q", view, descriptor.size - 8)
     if f"{stored:016x}" != descriptor.checksum:
         raise SerializationError(
