@@ -77,6 +77,7 @@ def _prepare(name: object, value: object) -> torch.Tensor:
 
 
 def prepare_state(state: State, checksum: bool) -> tuple[Plan, list[torch.Tensor]]:
+    """The state's (cached) plan and its tensors made CPU, strided and contiguous."""
     tensors = state.tensors
     if not isinstance(tensors, dict):
         raise SerializationError(f"State.tensors must be a dict; got {type(tensors).__name__}")
