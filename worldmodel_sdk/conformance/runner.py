@@ -40,7 +40,8 @@ def _execute(ctx: CheckContext, check: Check) -> CheckResult:
     except CheckFailure as exc:
         return _failure(ctx, check, exc.call, exc.expected, exc.got)
     except Exception as exc:  # a crash in the check (or an un-wrapped model call)
-        return _failure(ctx, check, check.name, "no exception", f"{type(exc).__name__}: {exc}")
+        call = f"{check.name} on {type(ctx.model).__name__}"
+        return _failure(ctx, check, call, "no exception", f"{type(exc).__name__}: {exc}")
     return CheckResult(check.name, Status.PASSED, 0.0, note or "")
 
 

@@ -11,6 +11,7 @@ import torch
 
 from ...capabilities import DECODE_CAPABILITIES, Capability
 from ...model import WorldModel
+from ...payloads.outputs import ModelOutput
 from ...persistence import CONFIG_NAME
 from ..asserts import compare_outputs, compare_states, compare_tensors, describe, expect_call
 from ..context import CheckContext
@@ -64,7 +65,7 @@ def round_trip(ctx: CheckContext) -> None:
         where = f"{call}.{label} vs the original"
         if isinstance(value, torch.Tensor):
             compare_tensors(where, "output", after[label], value)
-        elif hasattr(value, "predictions"):
+        elif isinstance(value, ModelOutput):
             compare_outputs(where, after[label], value)
         else:
             compare_states(where, after[label], value)
