@@ -39,6 +39,7 @@ __all__ = [
     "SearchDim",
     "episodes_to_input",
     "fit",
+    "limit_threads",
     "optimize",
     "select_input",
 ]
@@ -76,6 +77,25 @@ class SearchDim(BaseModel):
                 f"a {self.kind} SearchDim needs low <= high; got {self.low}, {self.high}"
             )
         return self
+
+
+@contextlib.contextmanager
+def limit_threads(threads: int | None) -> Iterator[None]:
+    """Run a block with ``threads`` torch intra-op threads, restoring the count after.
+
+    Small models such as the reference ones train fastest on one thread: with more,
+    synchronisation costs more than the work saved, above all on a busy machine.
+    ``None`` leaves the setting alone.
+    """
+    if threads is None:
+        yield
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @runtime_checkable
@@ -274,6 +294,7 @@ def fit(
     grad_clip: float | None = 10.0,
     seed: int = 0,
     progress: Progress = True,
+    threads: int | None = None,
 ) -> FitResult:
     """Train ``model`` in place and restore the weights of its best validation epoch.
 
@@ -295,6 +316,8 @@ def fit(
         seed: Seeds the split, the shuffling and the randomness of training (the
             initial weights are drawn when the model is built: seed torch before that).
         progress: ``True``/``"rich"`` for a rich progress bar, ``"tqdm"``, or ``False``.
+        threads: Torch intra-op threads while training (``None``: leave as is); see
+            `limit_threads`.
 
     Returns:
         A `FitResult`; the model holds the best weights and is in eval mode.
@@ -316,7 +339,8 @@ def fit(
     size, started = _batch_size_of(train), time.perf_counter()
     best = (math.inf, 0, {k: v.clone() for k, v in model.state_dict().items()})
     history: list[dict[str, float]] = []
-    with _progress(progress, epochs, f"training {type(model).__name__}") as report:
+    label = f"training {type(model).__name__}"
+    with limit_threads(threads), _progress(progress, epochs, label) as report:
         for epoch in range(1, epochs + 1):
             model.train()
             running = 0.0

@@ -39,5 +39,6 @@ def trained_jopm() -> tuple[JOPM, FitResult]:
         patience=6,
         seed=0,
         progress=False,
+        threads=1,
     )
     return model, result

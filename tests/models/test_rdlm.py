@@ -98,7 +98,7 @@ def test_trains_on_real_latents_with_open_loop_loss(tmp_path) -> None:
     model = RDLM(RDLMConfig(latent_dim=8, action_size=5, hidden=32, open_loop_horizon=3))
     before = model.loss(batch)
     assert set(before.components) == {"teacher_forced", "open_loop"}
-    result = fit(model, batch, epochs=5, batch_size=32, lr=3e-3, seed=0, progress=False)
+    result = fit(model, batch, epochs=5, batch_size=32, lr=3e-3, seed=0, progress=False, threads=1)
     assert result.best_val_loss < 0.5 * before.total.item()
     model.save_pretrained(tmp_path)
     loaded = RDLM.from_pretrained(tmp_path)

@@ -49,7 +49,15 @@ def test_loss_components_and_training_on_real_data() -> None:
     data = spread_data()
     vae = VAE(VAEConfig(obs_dim=data.spec.joint_obs_size, latent_dim=24, width=64))
     result = fit(
-        vae, data, window=8, window_stride=4, epochs=4, batch_size=32, seed=0, progress=False
+        vae,
+        data,
+        window=8,
+        window_stride=4,
+        epochs=4,
+        batch_size=32,
+        seed=0,
+        progress=False,
+        threads=1,
     )
     history = result.history
     assert history[result.best_epoch - 1]["val"] < history[0]["train"]
