@@ -40,7 +40,6 @@ __all__ = ["CACHE_LIMIT", "CHECKSUM", "PADS", "Plan", "pieces", "prepare_state"]
 CHECKSUM = struct.Struct("<Q")
 PADS = tuple(bytes(n) for n in range(ALIGNMENT))
 CACHE_LIMIT = 256
-_ARRAY_TYPES: dict[int, type[ctypes.Array[ctypes.c_char]]] = {}
 _PLANS: dict[tuple[Any, ...], Plan] = {}
 
 
@@ -49,8 +48,8 @@ class Plan:
     """Everything about an envelope that depends only on names, dtypes, shapes and meta."""
 
     prefix: bytes  # preamble + header + zero padding up to the data section
-    nbytes: tuple[int, ...]
-    pads: tuple[int, ...]
+    slots: tuple[tuple[type[ctypes.Array[ctypes.c_char]] | None, bytes], ...]
+    """Per tensor: a ctypes array type of its byte size (None if empty), then its padding."""
     data_end: int
     total: int
     checksum: bool
@@ -81,13 +80,17 @@ def prepare_state(state: State, checksum: bool) -> tuple[Plan, list[torch.Tensor
     tensors = state.tensors
     if not isinstance(tensors, dict):
         raise SerializationError(f"State.tensors must be a dict; got {type(tensors).__name__}")
-    prepared = [_prepare(k, v) for k, v in tensors.items()]
-    signature = tuple((k, t.dtype, t.shape) for k, t in zip(tensors, prepared, strict=True))
+    prepared = []
+    signature = []
+    for k, v in tensors.items():
+        t = _prepare(k, v)
+        prepared.append(t)
+        signature.append((k, t.dtype, t.shape))
     meta_json = "null" if state.meta is None else _meta_json(state.meta)
-    key = (signature, meta_json, checksum)
+    key = (tuple(signature), meta_json, checksum)
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _build_plan(signature, meta_json, checksum)
+        plan = _build_plan(key[0], meta_json, checksum)
         if len(_PLANS) >= CACHE_LIMIT:
             _PLANS.clear()
         _PLANS[key] = plan
@@ -132,32 +135,28 @@ def _build_plan(signature: tuple[Any, ...], meta_json: str, checksum: bool) -> P
     nexts = [e.offset for e in layout.entries[1:]] + [layout.data_length] * bool(ends)
     data_end = start + layout.data_length
     total = data_end + (CHECKSUM_BYTES if checksum else 0)
-    pads = tuple(n - e for n, e in zip(nexts, ends, strict=True))
-    nbytes = tuple(e.length for e in layout.entries)
-    return Plan(prefix, nbytes, pads, data_end, total, checksum)
-
-
-def _raw(t: torch.Tensor, nbytes: int) -> ctypes.Array[ctypes.c_char]:
-    """A buffer over a contiguous CPU tensor's bytes (valid while ``t`` is alive)."""
-    kind = _ARRAY_TYPES.get(nbytes)
-    if kind is None:
-        if len(_ARRAY_TYPES) >= CACHE_LIMIT:
-            _ARRAY_TYPES.clear()
-        kind = _ARRAY_TYPES[nbytes] = ctypes.c_char * nbytes
-    return kind.from_address(t.data_ptr())
+    slots = tuple(
+        (ctypes.c_char * e.length if e.length else None, PADS[n - end])
+        for e, n, end in zip(layout.entries, nexts, ends, strict=True)
+    )
+    return Plan(prefix, slots, data_end, total, checksum)
 
 
 def pieces(plan: Plan, prepared: list[torch.Tensor]) -> list[Buffer]:
-    """The envelope as a list of buffers, checksum trailer included when planned."""
-    pieces: list[Buffer] = [plan.prefix]
-    for t, n, pad in zip(prepared, plan.nbytes, plan.pads, strict=True):
-        if n:
-            pieces.append(_raw(t, n))
+    """The envelope as a list of buffers, checksum trailer included when planned.
+
+    Tensor pieces are ctypes arrays over the tensors' own memory: valid only while
+    ``prepared`` is alive.
+    """
+    out: list[Buffer] = [plan.prefix]
+    for t, (kind, pad) in zip(prepared, plan.slots, strict=True):
+        if kind is not None:
+            out.append(kind.from_address(t.data_ptr()))
         if pad:
-            pieces.append(PADS[pad])
+            out.append(pad)
     if plan.checksum:
         hasher = xxhash.xxh3_64()
-        for piece in pieces:
+        for piece in out:
             hasher.update(piece)
-        pieces.append(CHECKSUM.pack(hasher.intdigest()))
-    return pieces
+        out.append(CHECKSUM.pack(hasher.intdigest()))
+    return out
