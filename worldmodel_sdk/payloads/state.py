@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -117,8 +118,7 @@ class State:
 
     def clone(self) -> State:
         """Return a deep copy: cloned tensors and a copied metadata dict."""
-        meta = json.loads(json.dumps(self.meta)) if self.meta is not None else None
-        return State({k: v.clone() for k, v in self.tensors.items()}, meta)
+        return State({k: v.clone() for k, v in self.tensors.items()}, copy.deepcopy(self.meta))
 
     def replace(self, **tensors: torch.Tensor) -> State:
         """Return a state with some tensors replaced or added (metadata shared)."""
@@ -126,11 +126,13 @@ class State:
 
     # Wire format and shared memory: implemented in worldmodel_sdk.wire.
 
-    def serialize(self, version: str = "v1", format: str = "binary") -> bytes:
+    def serialize(
+        self, version: str = "v1", format: str = "binary", *, checksum: bool = True
+    ) -> bytes:
         """Encode this state as one wire-format envelope (see the wire format docs)."""
         from ..wire.envelope import serialize_state
 
-        return serialize_state(self, version=version, format=format)
+        return serialize_state(self, version=version, format=format, checksum=checksum)
 
     @classmethod
     def deserialize(
@@ -147,13 +149,20 @@ class State:
         return deserialize_state(payload, copy=copy, verify=verify, map_location=map_location)
 
     def to_shared_memory(
-        self, *, namespace: str = "wmsdk-state", allow_copy_from_cuda: bool = False
+        self,
+        *,
+        namespace: str = "wmsdk-state",
+        allow_copy_from_cuda: bool = False,
+        checksum: bool = True,
     ) -> SharedStateDescriptor:
         """Publish this state as one envelope in one shared-memory segment."""
         from ..wire.shared_memory import publish_state
 
         return publish_state(
-            self, namespace=namespace, allow_copy_from_cuda=allow_copy_from_cuda
+            self,
+            namespace=namespace,
+            allow_copy_from_cuda=allow_copy_from_cuda,
+            checksum=checksum,
         )
 
     @classmethod
