@@ -6,12 +6,18 @@ protocol methods its capabilities promise. The base ties each protocol method
 to its capability: calling one the class did not declare raises
 `CapabilityError`, and declaring one without implementing its method is a
 `TypeError` at the first instantiation.
+
+Public calls of ``encode``, ``transition``, ``update`` and ``decode`` check their
+inputs against the contract before the subclass's code runs (observations and
+actions in full, states by layout), so implementations need not validate.
+``rollout`` validates once and then calls the unchecked implementations.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from os import PathLike
@@ -30,7 +36,13 @@ from .payloads.condition import ConditionPayload
 from .payloads.outputs import LossOutput, ModelOutput, WorldModelInput
 from .payloads.state import State
 from .payloads.trajectory import Trajectory
-from .validation import check_action, check_batch, check_observation, check_state
+from .validation import (
+    check_action,
+    check_batch,
+    check_conditions,
+    check_observation,
+    check_state,
+)
 
 __all__ = ["WorldModel"]
 
@@ -46,6 +58,34 @@ GUARDED: dict[str, frozenset[Capability]] = {
     "update": frozenset({Capability.POSTERIOR_UPDATE}),
     "decode": DECODE_CAPABILITIES,
 }
+# Async twins a subclass may override: guarded by the same capabilities.
+ASYNC_GUARDED: dict[str, frozenset[Capability]] = {
+    "async_encode": GUARDED["encode"],
+    "async_transition": GUARDED["transition"],
+    "async_decode": GUARDED["decode"],
+    "async_rollout": GUARDED["transition"],
+}
+# The inputs each guarded method checks, in the protocol's argument order.
+_INPUTS: dict[str, tuple[str, ...]] = {
+    "encode": ("obs",),
+    "transition": ("state", "action", "conditions"),
+    "update": ("state", "action", "obs", "conditions"),
+    "decode": ("state", "conditions"),
+}
+
+
+def _check_inputs(model: WorldModel, method: str, args: tuple[Any, ...], kwargs: Any) -> None:
+    names = _INPUTS[method]
+    given = {n: args[i] if i < len(args) else kwargs.get(n) for i, n in enumerate(names)}
+    where = f"{type(model).__name__}.{method}"
+    contract = model.contract()
+    if "state" in given:
+        check_state(contract, given["state"], where=where, values=False)
+    if "action" in given:
+        model.validate_action(given["action"])
+    if "obs" in given:
+        model.validate_observation(given["obs"])
+    check_conditions(contract.condition, given.get("conditions"), {}, where=where)
 
 
 def _guard(method: str, needs: frozenset[Capability], fn: F) -> F:
@@ -53,7 +93,19 @@ def _guard(method: str, needs: frozenset[Capability], fn: F) -> F:
     def guarded(self: WorldModel, *args: Any, **kwargs: Any) -> Any:
         if not (type(self).capabilities & needs):
             raise CapabilityError(self._missing_capability(method, needs))
+        _check_inputs(self, method, args, kwargs)
         return fn(self, *args, **kwargs)
+
+    guarded.__wm_impl__ = fn  # type: ignore[attr-defined]
+    return cast(F, guarded)
+
+
+def _guard_async(method: str, needs: frozenset[Capability], fn: F) -> F:
+    @functools.wraps(fn)
+    async def guarded(self: WorldModel, *args: Any, **kwargs: Any) -> Any:
+        if not (type(self).capabilities & needs):
+            raise CapabilityError(self._missing_capability(method, needs))
+        return await fn(self, *args, **kwargs)
 
     guarded.__wm_impl__ = fn  # type: ignore[attr-defined]
     return cast(F, guarded)
@@ -112,6 +164,10 @@ class WorldModel(torch.nn.Module, ABC):
             fn = cls.__dict__.get(method)
             if fn is not None and not hasattr(fn, "__wm_impl__"):
                 setattr(cls, method, _guard(method, needs, fn))
+        for method, needs in ASYNC_GUARDED.items():
+            fn = cls.__dict__.get(method)
+            if inspect.iscoroutinefunction(fn) and not hasattr(fn, "__wm_impl__"):
+                setattr(cls, method, _guard_async(method, needs, fn))
 
     def __init__(self, config: BaseModel | Mapping[str, Any] | None = None) -> None:
         super().__init__()

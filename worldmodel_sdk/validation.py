@@ -134,7 +134,9 @@ def _check_single(
         return
     if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
         raise ContractError(f"{where} has dtype {value.dtype}; a {spec.kind} action holds integers")
-    limit = spec.num_actions if spec.kind == "discrete" else torch.tensor(spec.nvec)
+    limit: int | torch.Tensor = (
+        int(spec.num_actions or 0) if spec.kind == "discrete" else torch.tensor(spec.nvec or ())
+    )
     if value.numel() and bool(((value < 0) | (value >= limit)).any()):
         bound = spec.num_actions if spec.kind == "discrete" else list(spec.nvec or ())
         raise ContractError(

@@ -126,15 +126,25 @@ class LacksDeclaredHead(Tiny):
 
 
 class AsyncBypassesGuard(Tiny):
-    """Does not declare representation, yet its async_encode answers."""
+    """Does not declare representation, yet its async_encode answers.
+
+    The base class guards async twins defined in a class body; this one is
+    patched onto the class afterwards, which only the conformance check sees.
+    """
 
     capabilities = Tiny.capabilities - {C.REPRESENTATION}
 
-    async def async_encode(self, obs: Any, deterministic: bool = False) -> State:
-        return State({"z": self.enc(_obs(obs))})
-
     def loss(self, batch: WorldModelInput) -> LossOutput:
         return LossOutput(total=self.enc(_obs(batch.obs)).pow(2).mean())
+
+
+async def _unguarded_async_encode(
+    self: AsyncBypassesGuard, obs: Any, deterministic: bool = False
+) -> State:
+    return State({"z": self.enc(_obs(obs))})
+
+
+AsyncBypassesGuard.async_encode = _unguarded_async_encode  # type: ignore[method-assign]
 
 
 class WrongShape(Tiny):
@@ -222,7 +232,8 @@ class LaxNaN(Tiny):
     """Accepts NaN observations."""
 
     def validate_observation(self, obs: Any) -> None:
-        super().validate_observation({k: v.nan_to_num() for k, v in dict(obs).items()})
+        mapping = obs if isinstance(obs, dict) else {"obs": obs}
+        super().validate_observation({k: v.nan_to_num() for k, v in mapping.items()})
 
 
 class RejectsValid(Tiny):

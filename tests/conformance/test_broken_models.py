@@ -112,7 +112,8 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "ContractError; got no error (the payload was accepted)",
     ),
     "rejects_valid": (
-        {"contract.accepts_valid"},
+        # Public transition() checks actions with validate_action, so stepping fails too.
+        {"contract.accepts_valid", "rollout.matches_steps"},
         "contract.accepts_valid",
         "contract.accepts_valid: RejectsValid.validate_action(...) on a valid Tensor(1, 2) "
         "float32: expected no error; got ContractError: action above 0.5",

@@ -215,7 +215,6 @@ class JOPM(WorldModel):
 
     def encode(self, obs: Obs, deterministic: bool = False) -> State:
         """Encode per-agent observations ``{agent: [B, d_i]}``; the memory starts at zero."""
-        self.validate_observation(obs)
         assert isinstance(obs, Mapping)
         x = self._normalised(obs)
         mean, logvar = self.vae.posterior(x)
@@ -230,7 +229,6 @@ class JOPM(WorldModel):
         deterministic: bool = False,
     ) -> State:
         """Step the RDLM under the joint action, continuing the state's memory."""
-        self.validate_action(action)
         memory: Memory = {k: state[k] for k in ("h", "c") if k in state.tensors}
         z, memory = self.rdlm.step(state["z"], self._flat_action(action), memory)
         return State({"z": z, "x": self._residual(state["x"], state["z"], z), **memory})

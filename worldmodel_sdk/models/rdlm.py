@@ -209,7 +209,6 @@ class RDLM(WorldModel):
         deterministic: bool = False,
     ) -> State:
         """Advance one step from ``state``, continuing its recurrent memory."""
-        self.validate_action(action)
         memory: Memory = {k: state[k] for k in ("h", "c") if k in state.tensors}
         z, memory = self.step(state["z"], flatten_action(self.config.action_spec, action), memory)
         return State({"z": z, **memory})

@@ -171,7 +171,6 @@ class VAE(WorldModel):
     # -- protocol ---------------------------------------------------------------------------
 
     def _obs(self, obs: Obs) -> torch.Tensor:
-        self.validate_observation(obs)
         return obs if isinstance(obs, torch.Tensor) else obs["obs"]
 
     def encode(self, obs: Obs, deterministic: bool = False) -> State:
