@@ -7,7 +7,7 @@
 # site-packages of $PYTHON (default: the repository's .venv) through a .pth file
 # appended after its own site-packages, so the installed wheel shadows any other copy.
 # Set WMSDK_INSTALL_DEPS=1 to install them from the package index instead
-# (torch pinned to torch==2.13.0 first, CPU build).
+# (torch pinned to torch==2.13.0 first).
 #
 # Usage: scripts/check_wheel.sh [WORKDIR]
 set -euo pipefail
@@ -48,7 +48,7 @@ VENV="$WORK/venv"
 "$PYTHON" -m venv --clear "$VENV"
 VPY="$VENV/bin/python"
 if [ "${WMSDK_INSTALL_DEPS:-0}" = "1" ]; then
-  "$VPY" -m pip install --quiet torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu
+  "$VPY" -m pip install --quiet torch==2.13.0
   "$VPY" -m pip install --quiet "$WHEEL" pytest
 else
   DEPS="$("$PYTHON" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
@@ -71,11 +71,7 @@ esac
 "$VPY" -c 'from worldmodel_sdk import list_models; m = list_models(); assert "acme-grid" in m, m'
 echo "== entry point registered: acme-grid"
 
-if "$VENV/bin/wmsdk" check --help >/dev/null 2>&1; then
-  CHECK=("$VENV/bin/wmsdk" check)
-else
-  CHECK=("$VPY" -m worldmodel_sdk.conformance check)
-fi
+CHECK=("$VENV/bin/wmsdk" check)
 echo "== ${CHECK[*]##*/} acme_worldmodel.model:make_model acme-grid"
 COLUMNS=160 "${CHECK[@]}" acme_worldmodel.model:make_model acme-grid \
   --junit-xml "$WORK/conformance.xml" --json "$WORK/conformance.json"

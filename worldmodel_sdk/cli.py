@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ._version import __version__
+from .conformance.cli import check
+from .wire.cli import inspect_command, shm_app
 
 __all__ = ["app", "main"]
 
@@ -18,6 +23,9 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+app.add_typer(shm_app, name="shm")
+app.command("inspect")(inspect_command)
+app.command("check")(check)
 
 console = Console()
 
@@ -26,6 +34,41 @@ console = Console()
 def version() -> None:
     """Print the SDK version."""
     console.print(f"worldmodel-sdk {__version__}")
+
+
+@app.command()
+def quickstart(
+    out_dir: Annotated[
+        Path, typer.Option("--out-dir", help="Where the model and the plot are written.")
+    ] = Path("wmsdk-quickstart"),
+    episodes: Annotated[int, typer.Option(help="Random-policy training episodes.")] = 300,
+    eval_episodes: Annotated[
+        int, typer.Option(help="Held-out evaluation episodes (other seeds).")
+    ] = 50,
+    epochs: Annotated[
+        int, typer.Option(help="Maximum epochs (early stopping may end sooner).")
+    ] = 30,
+    seed: Annotated[int, typer.Option(help="Seed of collection, split and training.")] = 0,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
+) -> None:
+    """Collect simple_spread episodes, train JOPM, compare it with copy-last, save, reload, play."""
+    from .quickstart import QuickstartSettings, results_table, run_quickstart
+
+    settings = QuickstartSettings(
+        out_dir=out_dir,
+        episodes=episodes,
+        eval_episodes=eval_episodes,
+        epochs=epochs,
+        seed=seed,
+        progress=progress,
+    )
+    result = run_quickstart(settings, console=console)
+    console.print(results_table(result))
+    console.print(f"model: {result.model_dir}  plot: {result.plot_path}")
+    console.print(
+        f"WorldModelEnv episode return (agent_0): {result.env_return:.2f}; "
+        f"total {result.seconds:.0f}s"
+    )
 
 
 @models_app.command("list")
