@@ -28,7 +28,7 @@ unit: setup
 	$(BIN)/pytest tests contracts
 
 docs: setup
-	$(BIN)/mkdocs build --strict --site-dir $(VENV)/site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $(VENV)/site
 
 test: lint typecheck unit docs
 
