@@ -264,7 +264,9 @@ def test_validate_batch_contract_sequence():
     )
     with pytest.raises(
         ContractError,
-        match=re.escape("batch.rewards has shape (2, 4); contract expects (B, T) with T=5 [ExampleModel.loss]"),
+        match=re.escape(
+            "batch.rewards has shape (2, 4); contract expects (B, T) with T=5 [ExampleModel.loss]"
+        ),
     ):
         m.validate_batch_contract(bad)
     with pytest.raises(ContractError, match=re.escape("batch must be a WorldModelInput; got dict")):
@@ -318,15 +320,40 @@ def test_plain_model_returns_identity_of_tensor_spec():
 def test_public_protocol_calls_check_their_inputs():
     m = ExampleModel()
     s = m.encode(torch.zeros(2, 8))
-    with pytest.raises(ContractError, match=re.escape("obs['obs'] has shape (2, 7); contract expects (B, 8) [ExampleModel.encode]")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "obs['obs'] has shape (2, 7); contract expects (B, 8) [ExampleModel.encode]"
+        ),
+    ):
         m.encode(torch.zeros(2, 7))
-    with pytest.raises(ContractError, match=re.escape("action contains NaN or inf; contract expects finite values [ExampleModel.transition]")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "action contains NaN or inf; contract expects finite values [ExampleModel.transition]"
+        ),
+    ):
         m.transition(s, torch.full((2, 2), float("nan")))
-    with pytest.raises(ContractError, match=re.escape("State is missing ['z']; contract expects ['h', 'z'], got ['h'] [ExampleModel.decode]")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "State is missing ['z']; contract expects ['h', 'z'], got ['h'] [ExampleModel.decode]"
+        ),
+    ):
         m.decode(State({"h": s["h"]}))
-    with pytest.raises(ContractError, match=re.escape("State['h'] has shape (2, 3); contract expects (B, 32) [ExampleModel.update]")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "State['h'] has shape (2, 3); contract expects (B, 32) [ExampleModel.update]"
+        ),
+    ):
         m.update(s.replace(h=torch.zeros(2, 3)), torch.zeros(2, 2), torch.zeros(2, 8))
-    with pytest.raises(ContractError, match=re.escape("the model takes no conditions; got a non-empty payload [ExampleModel.transition]")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "the model takes no conditions; got a non-empty payload [ExampleModel.transition]"
+        ),
+    ):
         from worldmodel_sdk import ConditionPayload
 
         m.transition(s, torch.zeros(2, 2), ConditionPayload(extras={"acme.x": 1}))
@@ -340,5 +367,10 @@ def test_overridden_async_twin_is_guarded_too():
             return state
 
     m = AsyncSneaky()
-    with pytest.raises(CapabilityError, match=re.escape("AsyncSneaky does not declare capability 'latent_dynamics', needed by async_transition()")):
+    with pytest.raises(
+        CapabilityError,
+        match=re.escape(
+            "AsyncSneaky does not declare capability 'latent_dynamics', needed by async_transition()"
+        ),
+    ):
         asyncio.run(m.async_transition(m.encode(torch.zeros(1, 3)), torch.zeros(1, 1)))

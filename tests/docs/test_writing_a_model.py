@@ -95,5 +95,7 @@ def test_save_load_round_trip(guide: dict[str, Any], tmp_path: Path) -> None:
 def test_load_refuses_a_corrupt_directory(guide: dict[str, Any], tmp_path: Path) -> None:
     guide["model"].save_pretrained(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(SerializationError, match="does not match the SHA-256 recorded in config.json"):
+    with pytest.raises(
+        SerializationError, match="does not match the SHA-256 recorded in config.json"
+    ):
         load_pretrained(tmp_path)
