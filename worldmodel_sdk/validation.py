@@ -11,7 +11,14 @@ from collections.abc import Mapping
 
 import torch
 
-from .contract import ActionSpec, ConditionSpec, IOContract, check_finite, check_shape
+from .contract import (
+    ActionSpec,
+    ConditionSpec,
+    IOContract,
+    check_finite,
+    check_shape,
+    host_array,
+)
 from .errors import ContractError
 from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload
@@ -123,26 +130,36 @@ def _check_single(
         if not value.is_floating_point():
             raise ContractError(f"{where} has dtype {value.dtype}; a continuous action is floating")
         check_finite(where, value)
-        if spec.low is not None and value.numel() and float(value.min()) < spec.low:
-            raise ContractError(
-                f"{where} has values below low={spec.low}: min {float(value.min())}"
-            )
-        if spec.high is not None and value.numel() and float(value.max()) > spec.high:
-            raise ContractError(
-                f"{where} has values above high={spec.high}: max {float(value.max())}"
-            )
+        if value.numel() and (spec.low is not None or spec.high is not None):
+            low, high = _min_max(value)
+            if spec.low is not None and low < spec.low:
+                raise ContractError(f"{where} has values below low={spec.low}: min {low}")
+            if spec.high is not None and high > spec.high:
+                raise ContractError(f"{where} has values above high={spec.high}: max {high}")
         return
     if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
         raise ContractError(f"{where} has dtype {value.dtype}; a {spec.kind} action holds integers")
-    limit: int | torch.Tensor = (
-        int(spec.num_actions or 0) if spec.kind == "discrete" else torch.tensor(spec.nvec or ())
-    )
-    if value.numel() and bool(((value < 0) | (value >= limit)).any()):
+    if not value.numel():
+        return
+    if spec.kind == "discrete":
+        low, high = _min_max(value)
+        bad = low < 0 or high >= int(spec.num_actions or 0)
+    else:
+        bad = bool(((value < 0) | (value >= torch.tensor(spec.nvec or ()))).any())
+    if bad:
         bound = spec.num_actions if spec.kind == "discrete" else list(spec.nvec or ())
+        low, high = _min_max(value)
         raise ContractError(
             f"{where} is out of range: expected 0 <= action < {bound}; got min "
-            f"{int(value.min())}, max {int(value.max())}"
+            f"{int(low)}, max {int(high)}"
         )
+
+
+def _min_max(value: torch.Tensor) -> tuple[float, float]:
+    array = host_array(value)
+    if array is not None:
+        return array.min().item(), array.max().item()
+    return float(value.min()), float(value.max())
 
 
 def check_state(

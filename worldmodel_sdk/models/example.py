@@ -118,7 +118,8 @@ class ExampleModel(WorldModel):
         deterministic: bool = False,
     ) -> State:
         """Step the GRU on (z, action) and draw the prior latent."""
-        h = self.cell(torch.cat([state.tensors["z"], self._action(action)], -1), state.tensors["h"])
+        t = state.tensors
+        h = self.cell(torch.cat([t["z"], self._action(action)], -1), t["h"])
         return State({"h": h, "z": self._sample(self.prior(h), deterministic)})
 
     def update(
