@@ -22,6 +22,7 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ._jsonio import read_json
 from ._version import __version__
 from .errors import ContractError, SerializationError
 
@@ -100,14 +101,11 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     file = Path(path) / CONFIG_NAME
     try:
-        size = file.stat().st_size
-        if size > MAX_CONFIG_BYTES:
-            raise SerializationError(f"{file} is {size} bytes; expected at most {MAX_CONFIG_BYTES}")
-        record = json.loads(file.read_bytes().decode("utf-8"))
+        record = read_json(file, max_bytes=MAX_CONFIG_BYTES)
     except FileNotFoundError:
         raise SerializationError(f"{file} not found: not a saved model directory") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SerializationError(f"{file} is not valid UTF-8 JSON: {exc}") from None
+    except OSError as exc:
+        raise SerializationError(f"{file} cannot be read: {exc}") from None
     if not isinstance(record, dict):
         raise SerializationError(f"{file} must hold a JSON object; got {type(record).__name__}")
     missing = [k for k in _REQUIRED if k not in record]

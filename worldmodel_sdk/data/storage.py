@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .._jsonio import read_json
 from ..errors import SerializationError
-from ._jsonio import read_json
 from .checks import check_episode
 from .dataset import EpisodeDataset
 from .episode import Episode, TensorsByAgent

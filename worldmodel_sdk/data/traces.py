@@ -22,9 +22,9 @@ from typing import Any
 
 import torch
 
+from .._jsonio import DEFAULT_MAX_JSON_BYTES, read_json
 from ..errors import ContractError
 from ..naming import natural_sorted
-from ._jsonio import DEFAULT_MAX_JSON_BYTES, read_json
 from .checks import check_episode
 from .dataset import EpisodeDataset
 from .episode import Episode

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..errors import SerializationError
+from .errors import SerializationError
 
 __all__ = ["DEFAULT_MAX_JSON_BYTES", "read_json"]
 
@@ -36,3 +36,7 @@ def read_json(path: Path, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES) -> Any:
         raise SerializationError(
             f"{path}: not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
         ) from None
+    except RecursionError:
+        raise SerializationError(f"{path}: JSON nested too deeply to decode") from None
+    except ValueError as error:  # e.g. an integer past Python's digit limit
+        raise SerializationError(f"{path}: JSON value out of range ({error})") from None
