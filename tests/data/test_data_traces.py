@@ -157,9 +157,57 @@ def test_nan_observation_names_file_step_and_agent(tmp_path: Path) -> None:
     )
     with contract_error(
         f"{path}, step 1: observation of agent 'agent_0' contains nan at index 1; "
-        "expected finite values"
+        "expected finite values within float32 range"
     ):
         read_trace(path, SPEC)
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        (
+            "[[[0.0, 1%s], [2.0, 3.0, 4.0]], [1, [0.5, -0.5]]]" % ("0" * 400),
+            "observation of agent 'agent_0' contains a 1329-bit integer at index 1; "
+            "expected finite values within float32 range",
+        ),
+        (
+            "[[[0.0, 1.0], [2.0, 3.0, 1e300]], [1, [0.5, -0.5]]]",
+            "observation of agent 'agent_1' contains 1e+300 at index 2; "
+            "expected finite values within float32 range",
+        ),
+        (
+            "[[[0.0, 1.0], [2.0, 3.0, 4.0]], [1, [0.5, -%s]]]" % ("9" * 400),
+            "action of agent 'agent_1' contains a 1329-bit integer at index 1; "
+            "expected finite values within float32 range",
+        ),
+        (
+            "[[[0.0, 1.0], [2.0, 3.0, 4.0]], [1%s, [0.5, -0.5]]]" % ("0" * 400),
+            "action of agent 'agent_0' is a 1329-bit integer; expected an integer in [0, 5)",
+        ),
+        (
+            "[[[0.0, 1.0], [2.0, 3.0, 4.0]], [1e300, [0.5, -0.5]]]",
+            "action of agent 'agent_0' is 1e+300; expected an integer in [0, 5)",
+        ),
+    ],
+)
+def test_out_of_range_numbers_name_file_and_step(tmp_path: Path, step: str, message: str) -> None:
+    good = json.dumps(GOOD_STEP)
+    path = tmp_path / "joint_history_0.json"
+    path.write_text(f"[{good}, {step}, {good}]")
+    with contract_error(f"{path}, step 1: {message}"):
+        read_trace(path, SPEC)
+    with contract_error(f"{path}, step 1: {message}"):
+        read_traces(tmp_path, spec=SPEC)
+
+
+def test_huge_discrete_action_when_inferring_the_spec(tmp_path: Path) -> None:
+    path = tmp_path / "joint_history_0.json"
+    path.write_text("[[[[0.0], [1.0]], [1, 2]], [[[0.0], [1.0]], [1%s, 2]]]" % ("0" * 400))
+    with contract_error(
+        f"{path}, step 1: action of agent 'agent_0' is a 1329-bit integer; expected an "
+        "integer below 2147483648 to infer the number of actions (pass spec= to read it as it is)"
+    ):
+        read_traces(tmp_path)
 
 
 def test_ragged_episode_in_directory(tmp_path: Path) -> None:

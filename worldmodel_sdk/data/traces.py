@@ -53,31 +53,62 @@ def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+_FLOAT32_MAX = 3.4028234663852886e38
+_SHORT_INT = 10**18
+
+
+def _float32(value: int | float) -> float | None:
+    """``value`` as a float if it is finite and within float32 range, else None.
+
+    JSON integers are unbounded: ``float(10**400)`` raises ``OverflowError``.
+    """
+    if isinstance(value, int) and value.bit_length() > 128:  # past float32 range
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and abs(number) <= _FLOAT32_MAX else None
+
+
+def _show(value: object) -> str:
+    """``repr(value)``, or a size description for integers too long to print usefully."""
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not -_SHORT_INT < value < _SHORT_INT
+    ):
+        return f"a {value.bit_length()}-bit integer"
+    return repr(value)
+
+
 def _numbers(values: object, size: int, *, where: str, label: str) -> list[float]:
     if not isinstance(values, list):
         raise ContractError(f"{where}: {label} is {_a(values)}; expected a list of {size} numbers")
     if len(values) != size:
         raise ContractError(f"{where}: {label} has {len(values)} values; expected {size}")
+    numbers = []
     for position, value in enumerate(values):
         if not _is_number(value):
             raise ContractError(
                 f"{where}: {label} holds {_a(value)} at index {position}; expected numbers"
             )
-        if not math.isfinite(value):
+        number = _float32(value)
+        if number is None:
             raise ContractError(
-                f"{where}: {label} contains {value!r} at index {position}; expected finite values"
+                f"{where}: {label} contains {_show(value)} at index {position}; "
+                "expected finite values within float32 range"
             )
-    return [float(value) for value in values]
+        numbers.append(number)
+    return numbers
 
 
 def _discrete(value: object, agent: AgentSpec, *, where: str) -> int:
     label = f"action of agent {agent.name!r}"
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-        if math.isfinite(number) and number.is_integer() and 0 <= number < agent.action_size:
-            return int(number)
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value < agent.action_size:
+            return value
+    elif isinstance(value, float) and value.is_integer() and 0 <= value < agent.action_size:
+        return int(value)
     raise ContractError(
-        f"{where}: {label} is {value!r}; expected an integer in [0, {agent.action_size})"
+        f"{where}: {label} is {_show(value)}; expected an integer in [0, {agent.action_size})"
     )
 
 
@@ -174,13 +205,22 @@ def _agent_names(count: int, agents: Sequence[str] | None, where: str) -> list[s
     return names
 
 
-def _max_discrete(raws: Sequence[tuple[Path, object]], position: int) -> int:
+_MAX_INFERRED_ACTIONS = 2**31
+
+
+def _max_discrete(raws: Sequence[tuple[Path, object]], position: int, name: str) -> int:
     largest = 0
-    for _, raw in raws:
-        for entry in raw if isinstance(raw, list) else []:
+    for path, raw in raws:
+        for step, entry in enumerate(raw if isinstance(raw, list) else []):
             if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list):
                 value = entry[1][position] if position < len(entry[1]) else None
                 if isinstance(value, int) and not isinstance(value, bool):
+                    if value >= _MAX_INFERRED_ACTIONS:
+                        raise ContractError(
+                            f"{path}, step {step}: action of agent {name!r} is {_show(value)}; "
+                            f"expected an integer below {_MAX_INFERRED_ACTIONS} to infer the "
+                            "number of actions (pass spec= to read it as it is)"
+                        )
                     largest = max(largest, value)
     return largest + 1
 
@@ -233,7 +273,7 @@ def infer_trace_spec(
             f"{where}: joint action has {len(joint_action)} agents; expected {len(names)}"
         )
     specs = [
-        _infer_agent(name, joint_obs[i], joint_action[i], _max_discrete(raws, i), where)
+        _infer_agent(name, joint_obs[i], joint_action[i], _max_discrete(raws, i, name), where)
         for i, name in enumerate(names)
     ]
     return DatasetSpec(agents=tuple(specs))
