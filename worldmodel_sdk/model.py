@@ -10,7 +10,9 @@ to its capability: calling one the class did not declare raises
 Public calls of ``encode``, ``transition``, ``update`` and ``decode`` check their
 inputs against the contract before the subclass's code runs (observations and
 actions in full, states by layout), so implementations need not validate.
-``rollout`` validates once and then calls the unchecked implementations.
+Nested protocol calls inside a checked call (a subclass calling
+``super().transition()``, say) are not checked again, and ``rollout``
+validates once and then runs its loop with no per-step checks.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import persistence
 from . import rollout as _rollout
+from ._checked import INPUTS_CHECKED
 from .capabilities import DECODE_CAPABILITIES, Capability
 from .contract import IOContract
 from .errors import CapabilityError, ContractError
@@ -74,6 +77,19 @@ _INPUTS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _batch_of(value: object) -> int | None:
+    if isinstance(value, State):
+        return value.batch_size if value.tensors else None
+    if isinstance(value, ActionPayload):
+        return value.batch_size
+    if isinstance(value, torch.Tensor):
+        return int(value.shape[0]) if value.dim() else None
+    if isinstance(value, Mapping):
+        for item in value.values():
+            return int(item.shape[0]) if isinstance(item, torch.Tensor) and item.dim() else None
+    return None
+
+
 def _check_inputs(model: WorldModel, method: str, args: tuple[Any, ...], kwargs: Any) -> None:
     names = _INPUTS[method]
     given = {n: args[i] if i < len(args) else kwargs.get(n) for i, n in enumerate(names)}
@@ -85,6 +101,10 @@ def _check_inputs(model: WorldModel, method: str, args: tuple[Any, ...], kwargs:
         model.validate_action(given["action"])
     if "obs" in given:
         model.validate_observation(given["obs"])
+    sizes = {n: b for n in ("state", "action", "obs") if (b := _batch_of(given.get(n))) is not None}
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{n} {b}" for n, b in sizes.items())
+        raise ContractError(f"batch sizes disagree: {shown}; expected one B [{where}]")
     check_conditions(contract.condition, given.get("conditions"), {}, where=where)
 
 
@@ -93,8 +113,14 @@ def _guard(method: str, needs: frozenset[Capability], fn: F) -> F:
     def guarded(self: WorldModel, *args: Any, **kwargs: Any) -> Any:
         if not (type(self).capabilities & needs):
             raise CapabilityError(self._missing_capability(method, needs))
+        if INPUTS_CHECKED.get():
+            return fn(self, *args, **kwargs)
         _check_inputs(self, method, args, kwargs)
-        return fn(self, *args, **kwargs)
+        token = INPUTS_CHECKED.set(True)
+        try:
+            return fn(self, *args, **kwargs)
+        finally:
+            INPUTS_CHECKED.reset(token)
 
     guarded.__wm_impl__ = fn  # type: ignore[attr-defined]
     return cast(F, guarded)

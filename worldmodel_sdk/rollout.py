@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from ._checked import inputs_checked
 from .capabilities import DECODE_CAPABILITIES, Capability
 from .errors import ContractError
 from .payloads.action import ActionPayload
@@ -76,6 +77,8 @@ def prepare(
     if not isinstance(action_sequence, (torch.Tensor, ActionPayload)):
         for t, step in enumerate(steps):
             check_action(contract.action, step, bindings, where=f"{where}, step {t}")
+    if not steps:
+        raise ContractError(f"action_sequence has no steps (T=0); a rollout needs T >= 1 [{where}]")
     if isinstance(action_sequence, torch.Tensor):
         actions = action_sequence
     else:
@@ -107,10 +110,10 @@ def _split_actions(
             ]
         assert sequence.tensor is not None
         return [ActionPayload(kind=sequence.kind, tensor=v) for v in sequence.tensor]
-    if not isinstance(sequence, Sequence) or not sequence:
+    if not isinstance(sequence, Sequence):
         raise ContractError(
             f"action_sequence must be a tensor [T, B, ...], an ActionPayload over [T, B, ...] "
-            f"or a non-empty sequence of ActionPayload; got {type(sequence).__name__} [{where}]"
+            f"or a sequence of ActionPayload; got {type(sequence).__name__} [{where}]"
         )
     for t, step in enumerate(sequence):
         if not isinstance(step, ActionPayload):
@@ -128,18 +131,20 @@ def run(plan: RolloutPlan) -> Trajectory:
     state = plan.initial_state
     states = [state]
     outputs: list[dict[str, torch.Tensor]] = []
-    for action in plan.steps:
-        state = transition(state, action, conditions, deterministic)
-        states.append(state)
-        if decode is not None:
-            outputs.append(decode(state, conditions).predictions)
-    if decode is None or not outputs:
+    with inputs_checked():
+        for action in plan.steps:
+            state = transition(state, action, conditions, deterministic)
+            states.append(state)
+            if decode is not None:
+                outputs.append(decode(state, conditions).predictions)
+    if decode is None:
         return Trajectory(states=states, actions=plan.actions)
     stacked = {key: torch.stack([o[key] for o in outputs]) for key in outputs[0]}
     series = {key: _squeeze(stacked.pop(key)) for key in _SERIES if key in stacked}
     values = None
     if "value" in stacked:
-        first = decode(plan.initial_state, conditions).predictions["value"]
+        with inputs_checked():
+            first = decode(plan.initial_state, conditions).predictions["value"]
         values = _squeeze(torch.cat([first.unsqueeze(0), stacked.pop("value")]))
     return Trajectory(
         states=states,

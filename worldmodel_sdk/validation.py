@@ -17,6 +17,7 @@ from .contract import (
     IOContract,
     check_finite,
     check_shape,
+    dtype_name,
     host_array,
 )
 from .errors import ContractError
@@ -127,8 +128,11 @@ def _check_single(
 ) -> None:
     value = check_shape(where, value, (*lead, *spec.sample_shape), bindings)
     if spec.kind == "continuous":
-        if not value.is_floating_point():
-            raise ContractError(f"{where} has dtype {value.dtype}; a continuous action is floating")
+        if value.dtype != spec.dtype:
+            raise ContractError(
+                f"{where} has dtype {dtype_name(value.dtype)}; contract expects "
+                f"{dtype_name(spec.dtype)}"
+            )
         check_finite(where, value)
         if value.numel() and (spec.low is not None or spec.high is not None):
             low, high = _min_max(value)

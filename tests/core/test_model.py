@@ -374,3 +374,59 @@ def test_overridden_async_twin_is_guarded_too():
         ),
     ):
         asyncio.run(m.async_transition(m.encode(torch.zeros(1, 3)), torch.zeros(1, 1)))
+
+
+def test_continuous_actions_must_have_the_declared_dtype():
+    m = ExampleModel()
+    s = m.encode(torch.zeros(2, 8))
+    with pytest.raises(ContractError, match=re.escape("action has dtype float64; contract expects float32 [ExampleModel.transition]")):
+        m.transition(s, torch.zeros(2, 2, dtype=torch.float64))
+
+
+def test_batch_sizes_must_agree_across_arguments():
+    m = ExampleModel()
+    s = m.encode(torch.zeros(4, 8))
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "batch sizes disagree: state 4, action 3; expected one B [ExampleModel.transition]"
+        ),
+    ):
+        m.transition(s, torch.zeros(3, 2))
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "batch sizes disagree: state 4, action 4, obs 3; expected one B [ExampleModel.update]"
+        ),
+    ):
+        m.update(s, torch.zeros(4, 2), torch.zeros(3, 8))
+
+
+def test_nested_protocol_calls_are_checked_once(monkeypatch):
+    import worldmodel_sdk.model as model_module
+
+    class Chained(ExampleModel):  # type: ignore[misc]
+        def transition(self, state, action, conditions=None, deterministic=False):
+            return super().transition(state, action, conditions, deterministic)
+
+    calls = []
+    original = model_module._check_inputs
+
+    def counting(*args, **kwargs):
+        calls.append(args[1])
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(model_module, "_check_inputs", counting)
+    m = ExampleModel()
+    s = m.encode(torch.zeros(2, 8))
+    m.transition(s, torch.zeros(2, 2))
+    assert calls == ["encode", "transition"]
+    calls.clear()
+    chained = Chained()
+    chained.transition(s, torch.zeros(2, 2))
+    assert calls == ["transition"]
+    calls.clear()
+    m.rollout(s, torch.zeros(6, 2, 2))
+    chained.rollout(s, torch.zeros(6, 2, 2))
+    m.loss(WorldModelInput(obs=torch.zeros(2, 4, 8), actions=torch.zeros(2, 4, 2), sequence=True))
+    assert calls == []

@@ -150,7 +150,10 @@ def test_pickle_payload_is_refused_not_executed(saved, tmp_path):
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("{not json", "config.json: not valid JSON (Expecting property name enclosed in double quotes at line 1, column 2)"),
+        (
+            "{not json",
+            "config.json: not valid JSON (Expecting property name enclosed in double quotes at line 1, column 2)",
+        ),
         ("[" * 100000, "config.json: JSON nested too deeply to decode"),
         ("1" * 5000, "config.json: JSON value out of range"),
         ("[1, 2]", "must hold a JSON object; got list"),

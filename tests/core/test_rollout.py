@@ -152,6 +152,18 @@ def test_rollout_validates_inputs_once_with_clear_errors(model):
         )  # type: ignore[list-item]
 
 
+def test_empty_action_sequences_are_refused(model):
+    state = model.encode(torch.randn(2, 8))
+    message = "action_sequence has no steps (T=0); a rollout needs T >= 1 [ExampleModel.rollout]"
+    for empty in (
+        torch.zeros(0, 2, 2),
+        ActionPayload(kind="continuous", tensor=torch.zeros(0, 2, 2)),
+        [],
+    ):
+        with pytest.raises(ContractError, match=re.escape(message)):
+            model.rollout(state, empty)
+
+
 def test_rollout_hot_loop_does_no_validation(model, monkeypatch):
     """Validation happens in prepare(); the loop itself must not re-check anything."""
     import worldmodel_sdk.rollout as engine

@@ -13,6 +13,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
+from .._checked import inputs_checked
 from ..capabilities import Capability
 from ..contract import ActionSpec, IOContract, TensorSpec
 from ..model import Action, Obs, WorldModel
@@ -141,6 +142,11 @@ class ExampleModel(WorldModel):
 
     def loss(self, batch: WorldModelInput) -> LossOutput:
         """Teacher-forced next-observation and reward error over a ``[B, T]`` sequence."""
+        self.validate_batch_contract(batch)
+        with inputs_checked():
+            return self._sequence_loss(batch)
+
+    def _sequence_loss(self, batch: WorldModelInput) -> LossOutput:
         obs = self._obs(batch.obs)
         assert batch.actions is not None
         actions = self._action(batch.actions)
