@@ -9,7 +9,18 @@ import torch
 from gymnasium.utils.env_checker import check_env
 from gymnasium.utils.passive_env_checker import env_render_passive_checker
 
-from worldmodel_sdk import CapabilityError, ContractError
+from worldmodel_sdk import (
+    ActionSpec,
+    Capability,
+    CapabilityError,
+    ContractError,
+    IOContract,
+    LossOutput,
+    ModelOutput,
+    State,
+    TensorSpec,
+    WorldModel,
+)
 from worldmodel_sdk.envs import (
     ComponentFunctions,
     EpisodeStartSampler,
@@ -145,3 +156,104 @@ def test_needs_a_multi_agent_dynamics_model() -> None:
         WorldModelEnv(VAE(VAEConfig()), components(), lambda rng: {})
     with pytest.raises(ContractError, match=re.escape("SingleAgentEnv: unknown agent 'agent_7'")):
         SingleAgentEnv(make_env(), agent="agent_7")
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        ([1, 2], "action['agent_0'] has shape (2,) (2 values); expected shape () (1 value)"),
+        ([], "action['agent_0'] has shape (0,) (0 values); expected shape () (1 value)"),
+        ("up", "action['agent_0'] is 'up'; expected an integer index"),
+        (None, "action['agent_0'] is None; expected an integer index"),
+        ([[1], [1, 2]], "action['agent_0'] is [[1], [1, 2]]; expected an integer index"),
+        (float("inf"), "action['agent_0'] is inf; expected an integer index"),
+    ],
+)
+def test_malformed_discrete_actions_name_the_agent(action, message: str) -> None:
+    env = make_env()
+    env.reset(seed=0)
+    with pytest.raises(ContractError, match=f"^{re.escape(message)}$"):
+        env.step({"agent_0": action, "agent_1": 0, "agent_2": 0})
+
+
+class GridAgents(WorldModel):
+    """Two agents with [2, 3] observations and 2-vector continuous actions (identity dynamics)."""
+
+    capabilities = frozenset(
+        {
+            Capability.REPRESENTATION,
+            Capability.LATENT_DYNAMICS,
+            Capability.OBS_DECODER,
+            Capability.MULTI_AGENT,
+        }
+    )
+
+    def io_contract(self) -> IOContract:
+        obs = {name: TensorSpec(shape=("B", 2, 3)) for name in ("a", "b")}
+        action = ActionSpec(kind="continuous", shape=(2,))
+        return IOContract(
+            observation=obs,
+            action=ActionSpec(kind="joint", agents={"a": action, "b": action}),
+            state={name: TensorSpec(shape=("B", 2, 3)) for name in ("a", "b")},
+            prediction=dict(obs),
+            agents=("a", "b"),
+        )
+
+    def encode(self, obs, deterministic: bool = False) -> State:
+        return State(dict(obs))
+
+    def transition(self, state, action, conditions=None, deterministic: bool = False) -> State:
+        return State({k: v + 1 for k, v in state.tensors.items()})
+
+    def decode(self, state, conditions=None) -> ModelOutput:
+        return ModelOutput(dict(state.tensors), state)
+
+    def loss(self, batch) -> LossOutput:
+        raise NotImplementedError
+
+
+def grid_env() -> WorldModelEnv:
+    zero = ComponentFunctions(
+        lambda o, a, n: {k: 0.0 for k in n}, lambda o, a, n: {k: False for k in n}
+    )
+    start = {name: np.zeros((2, 3), np.float32) for name in ("a", "b")}
+    return WorldModelEnv(GridAgents(), zero, lambda rng: start)
+
+
+def test_multi_dimensional_observations_get_their_full_shape() -> None:
+    env = grid_env()
+    assert env.observation_space("a").shape == (2, 3)
+    obs, _ = env.reset(seed=0)
+    assert obs["b"].shape == (2, 3) and env.observation_space("b").contains(obs["b"])
+    obs, *_ = env.step({"a": [0.0, 1.0], "b": np.ones(2)})
+    np.testing.assert_array_equal(obs["a"], np.ones((2, 3)))
+    parallel_api_test(grid_env(), num_cycles=10)
+
+
+def test_continuous_action_of_the_wrong_size_names_agent_expected_and_got() -> None:
+    env = grid_env()
+    env.reset(seed=0)
+    with pytest.raises(
+        ContractError,
+        match=re.escape("action['b'] has shape (3,) (3 values); expected shape (2,) (2 values)"),
+    ):
+        env.step({"a": [0.0, 1.0], "b": [1.0, 2.0, 3.0]})
+    with pytest.raises(ContractError, match=re.escape("action['a'] is 'up'; expected numbers")):
+        env.step({"a": "up", "b": [1.0, 2.0]})
+
+
+def test_observation_specs_with_symbolic_sample_axes_are_refused() -> None:
+    class Ragged(GridAgents):
+        def io_contract(self) -> IOContract:
+            base = super().io_contract()
+            obs = {"a": TensorSpec(shape=("B", "N", 3)), "b": base.observation["b"]}
+            return base.model_copy(update={"observation": obs})
+
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "WorldModelEnv: observation of agent 'a' has contract shape (B, N, 3); "
+            "expected (B, <fixed sizes>) to build its observation space"
+        ),
+    ):
+        WorldModelEnv(Ragged(), components(), lambda rng: {})

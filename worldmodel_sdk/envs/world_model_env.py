@@ -9,6 +9,7 @@ come from the user's `ComponentFunctions`; an episode is truncated after
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, final
 
@@ -18,7 +19,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from ..capabilities import Capability
-from ..contract import ActionSpec
+from ..contract import ActionSpec, TensorSpec
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
@@ -45,6 +46,38 @@ def _action_space(spec: ActionSpec) -> spaces.Space[Any]:
     low = -_LIMIT if spec.low is None else spec.low
     high = _LIMIT if spec.high is None else spec.high
     return spaces.Box(low=low, high=high, shape=spec.shape, dtype=np.float32)
+
+
+def _sample_shape(agent: str, spec: TensorSpec) -> tuple[int, ...]:
+    """The per-sample observation shape: every axis after the leading batch axis ``B``."""
+    shape = spec.shape
+    if not shape or shape[0] != "B" or not all(isinstance(axis, int) for axis in shape[1:]):
+        raise ContractError(
+            f"WorldModelEnv: observation of agent {agent!r} has contract shape {spec.show()}; "
+            "expected (B, <fixed sizes>) to build its observation space"
+        )
+    return tuple(int(axis) for axis in shape[1:])
+
+
+def _action_array(agent: str, value: Any, spec: ActionSpec) -> np.ndarray:
+    """One agent's action as an array of the spec's per-sample size, or a ContractError."""
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged nested lists
+        array = np.asarray(None)
+    if array.dtype.kind not in "iubf":
+        raise ContractError(
+            f"action[{agent!r}] is {value!r}; expected "
+            + ("numbers" if spec.kind == "continuous" else "an integer index")
+        )
+    want = spec.sample_shape
+    size = math.prod(want)
+    if array.size != size:
+        raise ContractError(
+            f"action[{agent!r}] has shape {array.shape} ({array.size} values); "
+            f"expected shape {want} ({size} value{'s' if size != 1 else ''})"
+        )
+    return array.reshape(want)
 
 
 @final
@@ -101,7 +134,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         self.possible_agents = list(contract.agents)
         self.agents: list[str] = []
         self._obs_spaces = {
-            name: spaces.Box(-_LIMIT, _LIMIT, (int(spec.shape[-1]),), np.float32)
+            name: spaces.Box(-_LIMIT, _LIMIT, _sample_shape(name, spec), np.float32)
             for name, spec in contract.observation.items()
         }
         self._act_specs = contract.action.agents
@@ -210,17 +243,15 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         for name in self.possible_agents:
             spec = self._act_specs[name]
             value = actions[name] if name in actions else np.zeros(spec.sample_shape)
-            array = np.asarray(value)
+            array = _action_array(name, value, spec)
             if spec.kind == "continuous":
-                tensors[name] = torch.as_tensor(array, dtype=torch.float32).reshape(1, *spec.shape)
-            elif array.dtype.kind not in "iub" and not (
-                array.dtype.kind == "f" and np.array_equal(array, np.round(array))
+                tensors[name] = torch.as_tensor(array, dtype=torch.float32).unsqueeze(0)
+            elif array.dtype.kind == "f" and not (
+                np.isfinite(array).all() and np.array_equal(array, np.round(array))
             ):
                 raise ContractError(f"action[{name!r}] is {value!r}; expected an integer index")
             else:
-                tensors[name] = torch.as_tensor(array.astype(np.int64)).reshape(
-                    1, *spec.sample_shape
-                )
+                tensors[name] = torch.as_tensor(array.astype(np.int64)).unsqueeze(0)
         payload = ActionPayload(kind="joint", agents=tensors)
         self.model.validate_action(payload)
         return payload
