@@ -71,7 +71,7 @@ def register_model(name: Any = None, cls: Any = None, *, overwrite: bool = False
     return decorator
 
 
-def _register(name: str | None, cls: C, overwrite: bool) -> C:
+def _register(name: str | None, cls: C, overwrite: bool, *, adopt: bool = True) -> C:
     from .model import WorldModel
 
     if not (isinstance(cls, type) and issubclass(cls, WorldModel)):
@@ -83,7 +83,9 @@ def _register(name: str | None, cls: C, overwrite: bool) -> C:
             f"model name {key!r} is already registered to {_target(current)}; pass "
             f"overwrite=True to replace it with {_target(cls)}"
         )
-    cls.model_type = key
+    if adopt:
+        # Explicit registration names the model type that save_pretrained records.
+        cls.model_type = key
     _MODELS[key] = cls
     return cls
 
@@ -119,6 +121,10 @@ def _lookup(name: str) -> type[WorldModel]:
         raise RegistryError(
             f"unknown model {name!r}; registered: {', '.join(known) or 'none'}.{hint}"
         )
+    return _load_entry_point(name, ep)
+
+
+def _load_entry_point(name: str, ep: metadata.EntryPoint) -> type[WorldModel]:
     try:
         target = ep.load()
     except Exception as exc:  # a plugin's import error must not look like ours
@@ -126,8 +132,38 @@ def _lookup(name: str) -> type[WorldModel]:
             f"entry point {name!r} ({ep.value}) in group {ENTRY_POINT_GROUP!r} failed to "
             f"load: {type(exc).__name__}: {exc}"
         ) from exc
-    registered: type[WorldModel] = _register(name, target, overwrite=False)
+    # The entry-point name is an alias: the class keeps its own model type, so what
+    # save_pretrained records does not depend on whether a lookup happened first.
+    registered: type[WorldModel] = _register(name, target, overwrite=False, adopt=False)
     return registered
+
+
+def _lookup_type(model_type: str) -> type[WorldModel]:
+    """The class whose ``model_type`` is ``model_type`` (what ``config.json`` records)."""
+    _builtins()
+    for cls in _MODELS.values():
+        if cls.model_type == model_type:
+            return cls
+    points = _entry_points()
+    if model_type in points and model_type not in _MODELS:
+        cls = _load_entry_point(model_type, points[model_type])
+        if cls.model_type == model_type:
+            return cls
+    failures = []
+    for name, ep in points.items():
+        if name in _MODELS:
+            continue
+        try:
+            if _load_entry_point(name, ep).model_type == model_type:
+                return _MODELS[name]
+        except RegistryError as exc:  # an unrelated broken plugin must not block loading
+            failures.append(str(exc))
+    try:
+        return _lookup(model_type)
+    except RegistryError as exc:
+        if not failures:
+            raise
+        raise RegistryError(f"{exc} Plugins that failed to load: {'; '.join(failures)}") from None
 
 
 def list_models() -> list[str]:
@@ -178,4 +214,4 @@ def load_pretrained(path: str | os.PathLike[str]) -> WorldModel:
     from .persistence import read_config
 
     record = read_config(path)
-    return _lookup(str(record["model_type"])).from_pretrained(path)
+    return _lookup_type(str(record["model_type"])).from_pretrained(path)

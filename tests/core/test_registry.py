@@ -4,7 +4,7 @@ import textwrap
 
 import pytest
 
-from worldmodel_sdk import create_model, list_models, register_model
+from worldmodel_sdk import create_model, list_models, load_pretrained, register_model
 from worldmodel_sdk.errors import RegistryError
 from worldmodel_sdk.models import ExampleModel
 from worldmodel_sdk.registry import unregister_model
@@ -42,7 +42,7 @@ def plugin_dist(tmp_path, monkeypatch):
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-models\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
-        "[worldmodel_sdk.models]\nacme = acme_models:AcmeModel\nacme-broken = acme_models.broken:Model\n"
+        "[worldmodel_sdk.models]\nacme-broken = acme_models.broken:Model\nacme = acme_models:AcmeModel\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
@@ -94,7 +94,8 @@ def test_register_forms_and_conflicts():
 def test_entry_point_plugins(plugin_dist):
     assert {"acme", "acme-broken"} <= set(list_models())
     model = create_model("acme")
-    assert type(model).__name__ == "AcmeModel" and type(model).model_type == "acme"
+    # The entry-point name is an alias: the class keeps its own model type.
+    assert type(model).__name__ == "AcmeModel" and type(model).model_type == "acmemodel"
     with pytest.raises(
         RegistryError,
         match=re.escape(
@@ -102,6 +103,18 @@ def test_entry_point_plugins(plugin_dist):
         ),
     ):
         create_model("acme-broken")
+
+
+def test_plugin_models_load_whatever_was_looked_up_first(plugin_dist, tmp_path):
+    import acme_models
+
+    # Saved before any registry lookup: config.json records the class's own type.
+    acme_models.AcmeModel().save_pretrained(tmp_path / "m")
+    assert type(load_pretrained(tmp_path / "m")).__name__ == "AcmeModel"
+    unregister_model("acme")
+    assert type(load_pretrained(tmp_path / "m")).__name__ == "AcmeModel"
+    create_model("acme").save_pretrained(tmp_path / "n")
+    assert type(load_pretrained(tmp_path / "n")).__name__ == "AcmeModel"
 
 
 def test_plugins_can_be_disabled(plugin_dist, monkeypatch):
