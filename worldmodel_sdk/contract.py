@@ -311,6 +311,16 @@ class ConditionSpec(_Frozen):
     allowed_extra_keys: tuple[str, ...] | None = None
 
 
+def _without_descriptions(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _without_descriptions(v)
+            for k, v in value.items()
+            if not (k == "description" and "shape" in value)
+        }
+    return value
+
+
 class IOContract(_Frozen):
     """The declared inputs and outputs of a world model.
 
@@ -355,8 +365,13 @@ class IOContract(_Frozen):
         return self
 
     def canonical_json(self) -> str:
-        """Canonical JSON: sorted keys, no whitespace, defaults omitted."""
-        data: dict[str, Any] = self.model_dump(mode="json", exclude_defaults=True)
+        """Canonical JSON: sorted keys, no whitespace, defaults and descriptions omitted.
+
+        Descriptions are documentation: rewording one must not invalidate saved models.
+        """
+        data: dict[str, Any] = _without_descriptions(
+            self.model_dump(mode="json", exclude_defaults=True)
+        )
         return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 
     @property

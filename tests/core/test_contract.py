@@ -179,3 +179,9 @@ def test_dtype_from_name():
     assert dtype_from_name("bfloat16") is torch.bfloat16
     with pytest.raises(ContractError, match="unknown dtype 'floaty'"):
         dtype_from_name("floaty")
+
+
+def test_fingerprint_ignores_descriptions():
+    plain = IOContract(observation={"obs": TensorSpec(shape=("B", 8))})
+    described = IOContract(observation={"obs": TensorSpec(shape=("B", 8), description="joint obs")})
+    assert plain.fingerprint == described.fingerprint
