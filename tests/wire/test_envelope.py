@@ -142,6 +142,48 @@ def test_map_location_cpu_and_invalid() -> None:
         State.deserialize(payload, map_location="nowhere")
 
 
+def test_map_location_meta_is_refused() -> None:
+    payload = State({"h": torch.ones(1)}).serialize()
+    for location in ("meta", torch.device("meta")):
+        with pytest.raises(
+            SerializationError,
+            match=r"^map_location 'meta' cannot hold tensor data; decode to 'cpu' instead$",
+        ):
+            State.deserialize(payload, map_location=location)
+    with pytest.raises(SerializationError, match="map_location 'meta' cannot hold"):
+        State.deserialize(State({}).serialize(), map_location="meta")  # even with no tensors
+
+
+UNAVAILABLE = [
+    pytest.param(
+        "cuda",
+        marks=pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available"),
+    ),
+    "cuda:99",
+    pytest.param(
+        "xpu",
+        marks=pytest.mark.skipif(
+            hasattr(torch, "xpu") and torch.xpu.is_available(), reason="XPU is available"
+        ),
+    ),
+    pytest.param(
+        "mps",
+        marks=pytest.mark.skipif(torch.backends.mps.is_available(), reason="MPS is available"),
+    ),
+]
+
+
+@pytest.mark.parametrize("location", UNAVAILABLE)
+def test_map_location_on_a_device_this_machine_lacks(location: str) -> None:
+    payload = State({"h": torch.ones(1)}).serialize()
+    prefix = f"map_location {location!r} is not available on this machine: "
+    with pytest.raises(SerializationError, match=f"^{re.escape(prefix)}.") as info:
+        State.deserialize(payload, map_location=location)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    with pytest.raises(SerializationError, match=f"^{re.escape(prefix)}"):
+        State.deserialize(bytearray(payload), copy=True, map_location=torch.device(location))
+
+
 def test_serialize_into_writes_the_same_bytes_in_place() -> None:
     state = State({"h": torch.randn(4, 3)}, meta={"k": 1})
     size = serialized_size(state)

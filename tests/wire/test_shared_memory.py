@@ -23,7 +23,7 @@ from worldmodel_sdk.wire import (
 from worldmodel_sdk.wire._segments import SHM_DIR, list_segments
 from worldmodel_sdk.wire.cli import shm_app
 
-from .conftest import TEST_NAMESPACE
+from .conftest import TEST_NAMESPACE, _segments
 
 needs_dev_shm = pytest.mark.skipif(not SHM_DIR.is_dir(), reason="needs Linux /dev/shm")
 
@@ -152,6 +152,90 @@ def test_descriptor_checksum_must_match_the_segment() -> None:
             SerializationError, match=f"has {descriptor.size} bytes; the descriptor says"
         ):
             attach_state(bigger)
+
+
+def test_republishing_an_owned_state_is_refused_and_leaks_no_segment() -> None:
+    state = make_state()
+    before = _segments()
+    first = state.to_shared_memory()
+    refusal = (
+        f"this state already owns shared-memory segment {first.name!r}; publishing it "
+        "again would orphan that segment. Reuse its descriptor, or call "
+        "close_shared_memory(unlink=True) first"
+    )
+    try:
+        with pytest.raises(SerializationError, match=f"^{re.escape(refusal)}$"):
+            state.to_shared_memory()
+        with pytest.raises(SerializationError, match=f"^{re.escape(refusal)}$"):
+            with shared_state(state):
+                pass  # pragma: no cover - never entered
+        assert _segments() - before == {first.name}  # no second segment was made
+        assert state._shm is not None and state._shm.descriptor == first
+        with attached_state(first) as attached:  # the first segment is intact
+            assert torch.equal(attached["h"], state["h"])
+    finally:
+        state.close_shared_memory(unlink=True)
+    assert _segments() == before
+
+
+def test_a_state_can_be_published_again_once_its_segment_is_unlinked() -> None:
+    state = make_state()
+    first = state.to_shared_memory()
+    state.close_shared_memory(unlink=True)
+    second = state.to_shared_memory()  # closed and unlinked: allowed
+    State.unlink_shared_memory(second)
+    third = state.to_shared_memory()  # unlinked by descriptor, handle still held: allowed
+    try:
+        assert len({first.name, second.name, third.name}) == 3
+        assert state._shm is not None and state._shm.descriptor == third
+    finally:
+        state.close_shared_memory(unlink=True)
+    with shared_state(state) as descriptor:  # and the context manager leaves it free
+        assert state._shm is not None and state._shm.descriptor == descriptor
+    state.to_shared_memory()
+    state.close_shared_memory(unlink=True)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("<bad json>", "Invalid JSON: expected value at line 1 column 1"),
+        ("", "Invalid JSON: EOF while parsing a value at line 1 column 0"),
+        ("[1]", "Input should be an object"),
+        (
+            "{}",
+            "field 'name': Field required; field 'size': Field required; "
+            "field 'owner_pid': Field required",
+        ),
+        (
+            '{"name": "../../etc/passwd", "size": 0, "owner_pid": -1, "extra": 1}',
+            "field 'name': String should match pattern "
+            "'^[A-Za-z0-9_-]{1,64}\\.[0-9]{1,10}\\.[0-9a-f]{8}$'; "
+            "field 'size': Input should be greater than 0; "
+            "field 'owner_pid': Input should be greater than or equal to 0; "
+            "field 'extra': Extra inputs are not permitted",
+        ),
+        (
+            '{"name": "wmsdk-state.1.0123abcd", "size": 80, "owner_pid": 1, "checksum": "XYZ"}',
+            "field 'checksum': String should match pattern '^[0-9a-f]{16}$'",
+        ),
+        (
+            "{" + ", ".join(f'"{"k" * 100}{i}": 1' for i in range(6)) + "}",
+            "field 'name': Field required; field 'size': Field required; "
+            "field 'owner_pid': Field required; "
+            f"field '{'k' * 40}': Extra inputs are not permitted; "
+            f"field '{'k' * 40}': Extra inputs are not permitted; and 4 more problems",
+        ),
+    ],
+)
+def test_malformed_descriptor_json_is_a_serialization_error(text: str, message: str) -> None:
+    expected = f"^{re.escape('invalid shared-state descriptor: ' + message)}$"
+    with pytest.raises(SerializationError, match=expected) as info:
+        attach_state(text)
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    with pytest.raises(SerializationError, match=expected):
+        with attached_state(text):
+            pass  # pragma: no cover - never entered
 
 
 def test_accelerator_tensors_need_explicit_permission() -> None:

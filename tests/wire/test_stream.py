@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import socket
 import threading
 from pathlib import Path
+from typing import IO, cast
 
 import pytest
 import torch
@@ -12,8 +14,9 @@ from typer.testing import CliRunner
 
 from worldmodel_sdk.errors import SerializationError
 from worldmodel_sdk.payloads.state import State
-from worldmodel_sdk.wire import inspect_envelope, read_state, write_state
+from worldmodel_sdk.wire import inspect_envelope, read_state, shared_memory, stream, write_state
 from worldmodel_sdk.wire.cli import inspect_command
+from worldmodel_sdk.wire.envelope import write_all
 
 from .helpers import assert_same
 
@@ -80,6 +83,70 @@ def test_read_only_stream_without_readinto() -> None:
     state = make_state(3)
     back = read_state(Reader(state.serialize()))  # type: ignore[arg-type]
     assert_same(back["h"], state["h"])
+
+
+class Trickle(io.RawIOBase):
+    """A sink that accepts at most ``step`` bytes per write (or ``result`` if given)."""
+
+    def __init__(self, step: int = 3, result: int | None = -1) -> None:
+        self.data = bytearray()
+        self.step = step
+        self.result = result
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: object) -> int | None:
+        if self.result != -1:
+            return self.result
+        chunk = bytes(memoryview(b))[: self.step]  # type: ignore[arg-type]
+        self.data += chunk
+        return len(chunk)
+
+
+def test_one_write_helper_serves_streams_and_shared_memory() -> None:
+    assert stream.write_all is write_all
+    assert shared_memory.write_all is write_all
+    assert not hasattr(stream, "_write_all") and not hasattr(shared_memory, "_write_all")
+
+
+def test_write_all_resumes_partial_writes_to_file_objects() -> None:
+    state = make_state()
+    sink = Trickle(step=7)
+    assert write_state(state, cast(IO[bytes], sink)) == len(state.serialize())
+    assert bytes(sink.data) == state.serialize()
+    with pytest.raises(BlockingIOError, match="^the sink is non-blocking and would block$"):
+        write_all(cast(IO[bytes], Trickle(result=None)), [b"abc"])
+    with pytest.raises(OSError, match=re.escape("the sink accepted no bytes (0 of 3)")):
+        write_all(cast(IO[bytes], Trickle(result=0)), [b"", b"abc"])
+    # Nothing to write: the sink is never asked.
+    write_all(cast(IO[bytes], Trickle(result=0)), [b"", bytearray()])
+
+
+def test_write_all_to_a_descriptor_batches_and_resumes_partial_writev() -> None:
+    # 1500 pieces are more than one writev batch, and together (~480 KiB) far more
+    # than a pipe buffer holds, so the kernel returns partial writes to resume.
+    pieces: list[bytes | bytearray | memoryview] = [
+        bytes([i % 251]) * (1 + (i * 97) % 300) for i in range(1500)
+    ]
+    pieces += [memoryview(bytearray(range(256)) * 1024), b"", torch.arange(10).numpy().data]
+    expected = b"".join(bytes(p) for p in pieces)
+    read_fd, write_fd = os.pipe()
+    received = bytearray()
+
+    def drain() -> None:
+        while chunk := os.read(read_fd, 1 << 12):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        write_all(write_fd, pieces)
+    finally:
+        os.close(write_fd)
+        reader.join(timeout=30)
+        os.close(read_fd)
+    assert bytes(received) == expected
 
 
 def test_socket_round_trip() -> None:

@@ -20,15 +20,18 @@ Aliasing rules for `deserialize_state`:
 * read-only buffer (``bytes``, read-only ``memoryview``): the data section is copied
   once into a private buffer shared by the returned tensors; the input is not aliased.
 * ``copy=True``: as for read-only buffers, whatever the input.
-* ``map_location`` other than CPU: the tensors are copied to that device.
+* ``map_location`` other than CPU: the tensors are copied to that device. A device
+  this machine lacks, or ``meta`` (which holds no data), raises `SerializationError`.
 """
 
 from __future__ import annotations
 
 import ctypes
 import json
+import os
 import sys
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -49,10 +52,13 @@ __all__ = [
     "serialize_into",
     "serialize_state",
     "serialized_size",
+    "write_all",
     "write_pieces",
 ]
 
+_IOV_BATCH = 512  # buffers per writev call, well under IOV_MAX (1024 on Linux)
 _LAYOUTS: dict[tuple[bytes, int], Layout] = {}
+_USABLE_DEVICES: set[torch.device] = set()  # map_location targets that accepted a tensor
 _NUMPY_DTYPES: dict[torch.dtype, np.dtype[Any]] = {
     getattr(torch, name): np.dtype(name)
     for name in ("bool", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64",
@@ -109,6 +115,39 @@ def write_pieces(state: State, *, checksum: bool = True) -> tuple[list[Buffer], 
     _check_host()
     plan, prepared = prepare_state(state, checksum)
     return pieces(plan, prepared), plan.total, prepared
+
+
+def write_all(sink: int | IO[bytes], buffers: Sequence[Buffer]) -> None:
+    """Write ``buffers`` in order to a file descriptor or a binary file object.
+
+    A file descriptor gets batched ``writev`` calls; a file object gets one ``write``
+    per buffer. Either way partial writes are resumed until every byte is written.
+
+    Raises:
+        BlockingIOError: a non-blocking file object would block (``write`` returned None).
+        OSError: the sink accepted no bytes.
+    """
+    views = [memoryview(b).cast("B") for b in buffers]
+    views = [v for v in views if v.nbytes]
+    index = 0
+    while index < len(views):
+        if isinstance(sink, int):
+            written = os.writev(sink, views[index : index + _IOV_BATCH])
+        else:
+            accepted = sink.write(views[index])
+            if accepted is None:
+                raise BlockingIOError("the sink is non-blocking and would block")
+            written = accepted
+        if written <= 0:
+            raise OSError(f"the sink accepted no bytes ({written} of {views[index].nbytes})")
+        while written and index < len(views):
+            size = views[index].nbytes
+            if written >= size:
+                written -= size
+                index += 1
+            else:
+                views[index] = views[index][written:]
+                written = 0
 
 
 def serialize_into(state: State, buffer: Buffer, offset: int = 0, *, checksum: bool = True) -> int:
@@ -267,13 +306,31 @@ def _check_bools(tensors: dict[str, torch.Tensor]) -> None:
                 )
 
 
-def _move(
-    tensors: dict[str, torch.Tensor], map_location: torch.device | str
-) -> dict[str, torch.Tensor]:
+def _target_device(map_location: torch.device | str) -> torch.device:
+    """The device ``map_location`` names, if it exists here and can hold tensor data."""
     try:
         device = torch.device(map_location)
     except (RuntimeError, TypeError) as exc:
         raise SerializationError(f"invalid map_location {map_location!r}: {exc}") from None
+    if device.type == "meta":
+        raise SerializationError(
+            f"map_location {str(device)!r} cannot hold tensor data; decode to 'cpu' instead"
+        )
+    if device.type == "cpu" or device in _USABLE_DEVICES:
+        return device
+    try:
+        # The same call as the move itself, on an empty tensor: an unbuilt backend
+        # raises AssertionError, a missing device RuntimeError and so on.
+        torch.empty(0).to(device)
+    except Exception as exc:
+        raise SerializationError(
+            f"map_location {str(device)!r} is not available on this machine: {exc}"
+        ) from None
+    _USABLE_DEVICES.add(device)
+    return device
+
+
+def _move(tensors: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
     if device.type == "cpu":
         return tensors
     return {k: v.to(device) for k, v in tensors.items()}
@@ -296,13 +353,15 @@ def deserialize_state(
         map_location: device to move the tensors to.
 
     Raises:
-        SerializationError: the bytes are not a valid envelope; the message says why.
+        SerializationError: the bytes are not a valid envelope, or ``map_location`` is
+            not a device of this machine that can hold data; the message says why.
     """
+    device = None if map_location is None else _target_device(map_location)
     view = as_byte_view(payload)
     pre, layout, meta = open_envelope(view, verify=verify)
     tensors = _views(view, pre.data_start, layout, copy)
     if verify and layout.has_bool:
         _check_bools(tensors)
-    if map_location is not None:
-        tensors = _move(tensors, map_location)
+    if device is not None:
+        tensors = _move(tensors, device)
     return State(tensors, meta)

@@ -29,18 +29,15 @@ import os
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, final
+from typing import final
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SerializationError
 from ..payloads.state import State
 from ._segments import create_segment, open_segment, unlink_segment
-from .envelope import deserialize_state, write_pieces
-
-if TYPE_CHECKING:
-    from typing_extensions import Buffer
+from .envelope import deserialize_state, write_all, write_pieces
 
 __all__ = [
     "SharedStateDescriptor",
@@ -53,8 +50,9 @@ __all__ = [
     "unlink_descriptor",
 ]
 
-_IOV_BATCH = 512
 _MIN_CHECKED_SIZE = 64 + 8  # preamble + "{}"-sized header padded to 64, then the checksum
+_MAX_REPORTED_ERRORS = 5  # problems named when descriptor JSON is rejected
+_MAX_FIELD_CHARS = 40  # of each field name quoted in that message
 _OWNED: dict[str, int] = {}  # segments this process created and has not unlinked -> creator pid
 
 
@@ -131,23 +129,17 @@ def _check_devices(state: State, allow_copy_from_cuda: bool) -> None:
             )
 
 
-def _write_all(fd: int, pieces: list[Buffer]) -> None:
-    """Write every piece to ``fd`` with ``writev``, resuming after partial writes."""
-    views = [memoryview(p).cast("B") for p in pieces]
-    views = [v for v in views if v.nbytes]
-    index = 0
-    while index < len(views):
-        written = os.writev(fd, views[index : index + _IOV_BATCH])
-        if written <= 0:
-            raise OSError("writev wrote nothing to the shared-memory segment")
-        while written and index < len(views):
-            size = views[index].nbytes
-            if written >= size:
-                written -= size
-                index += 1
-            else:
-                views[index] = views[index][written:]
-                written = 0
+def _check_not_published(state: State) -> None:
+    handle = state._shm
+    if handle is None or not handle.owner:
+        return
+    name = handle.descriptor.name
+    if _OWNED.get(name) == os.getpid():
+        raise SerializationError(
+            f"this state already owns shared-memory segment {name!r}; publishing it again "
+            "would orphan that segment. Reuse its descriptor, or call "
+            "close_shared_memory(unlink=True) first"
+        )
 
 
 def publish_state(
@@ -160,18 +152,20 @@ def publish_state(
     """Copy ``state`` into a new shared-memory segment and return its descriptor.
 
     The state remembers the segment as its owner handle, so
-    ``state.close_shared_memory(unlink=True)`` removes it.
+    ``state.close_shared_memory(unlink=True)`` removes it. A state owns at most one
+    segment: to publish it again, unlink the previous one first.
 
     Raises:
-        SerializationError: a tensor is on an accelerator (unless allowed) or cannot be
-            encoded.
+        SerializationError: ``state`` already owns a segment that is not unlinked, a
+            tensor is on an accelerator (unless allowed), or a tensor cannot be encoded.
         ValueError: ``namespace`` is not 1-64 characters of ``[A-Za-z0-9_-]``.
     """
+    _check_not_published(state)
     _check_devices(state, allow_copy_from_cuda)
     pieces, total, keep = write_pieces(state, checksum=checksum)
     name, fd = create_segment(namespace, total)
     try:
-        _write_all(fd, pieces)
+        write_all(fd, pieces)
     except BaseException:
         unlink_segment(name, missing_ok=True)
         raise
@@ -201,11 +195,12 @@ def attach_state(
             bounds, dtypes and shapes are always checked).
 
     Raises:
-        SerializationError: the segment is missing, has another size or checksum than
-            the descriptor says, or is not a valid envelope.
+        SerializationError: the descriptor JSON is malformed, or the segment is missing,
+            has another size or checksum than the descriptor says, or is not a valid
+            envelope.
     """
     if isinstance(descriptor, str):
-        descriptor = SharedStateDescriptor.model_validate_json(descriptor)
+        descriptor = _parse_descriptor(descriptor)
     mapping = open_segment(descriptor.name, descriptor.size)
     view = memoryview(mapping)
     try:
@@ -219,6 +214,27 @@ def attach_state(
     else:
         state._shm = SharedStateHandle(descriptor, owner=False, mapping=mapping)
     return state
+
+
+def _parse_descriptor(text: str) -> SharedStateDescriptor:
+    try:
+        return SharedStateDescriptor.model_validate_json(text)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False, include_input=False)
+        problems = [_describe(e["loc"], e["msg"]) for e in errors[:_MAX_REPORTED_ERRORS]]
+        if len(errors) > _MAX_REPORTED_ERRORS:
+            problems.append(f"and {len(errors) - _MAX_REPORTED_ERRORS} more problems")
+        raise SerializationError(
+            f"invalid shared-state descriptor: {'; '.join(problems)}"
+        ) from None
+
+
+def _describe(loc: tuple[int | str, ...], msg: str) -> str:
+    if not loc:
+        return msg
+    # Field names may come from hostile JSON (as unknown keys): keep them short.
+    where = ".".join(str(part)[:_MAX_FIELD_CHARS] for part in loc)
+    return f"field {where!r}: {msg}"
 
 
 def _release(view: memoryview, mapping: mmap.mmap) -> None:

@@ -23,7 +23,14 @@ import torch
 from ..errors import SerializationError
 from ..payloads.state import State
 from ._layout import PREAMBLE, TensorEntry, read_preamble
-from .envelope import as_byte_view, checksum_status, deserialize_state, open_envelope, write_pieces
+from .envelope import (
+    as_byte_view,
+    checksum_status,
+    deserialize_state,
+    open_envelope,
+    write_all,
+    write_pieces,
+)
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -44,19 +51,9 @@ def write_state(state: State, sink: IO[bytes] | socket.socket, *, checksum: bool
         for piece in pieces:
             sink.sendall(piece)
     else:
-        for piece in pieces:
-            _write_all(sink, piece)
+        write_all(sink, pieces)
     del keep
     return total
-
-
-def _write_all(sink: IO[bytes], piece: Buffer) -> None:
-    view = memoryview(piece).cast("B")
-    while view.nbytes:
-        written = sink.write(view)
-        if written is None:
-            raise BlockingIOError("the sink is non-blocking and would block")
-        view = view[written:]
 
 
 def read_state(
