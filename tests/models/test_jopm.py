@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodel_sdk import ActionPayload, Capability, ContractError, load_pretrained
+from worldmodel_sdk import (
+    ActionPayload,
+    Capability,
+    ContractError,
+    WorldModelInput,
+    load_pretrained,
+)
 from worldmodel_sdk.data import AgentSpec, DatasetSpec
 from worldmodel_sdk.models import JOPM, JOPMConfig
 from worldmodel_sdk.quickstart import prediction_errors
@@ -174,3 +180,71 @@ def test_trained_weights_are_saved_and_reloaded(tmp_path) -> None:
         assert torch.equal(a, b)
     fresh = JOPM(model.config)
     assert not torch.equal(fresh.predict_sequences(batch, horizon=5)[0], expected[0])
+
+
+def one_agent_model() -> JOPM:
+    spec = DatasetSpec.from_agents(
+        [AgentSpec(name="solo", obs_size=3, action_kind="discrete", action_size=2)]
+    )
+    return JOPM(JOPMConfig.from_spec(spec, latent_dim=4, vae_width=8, rnn_hidden=8, head_width=8))
+
+
+def test_one_agent_jopm_takes_a_bare_tensor() -> None:
+    model = one_agent_model()
+    obs = torch.randn(2, 3)
+    state = model.encode(obs, deterministic=True)
+    torch.testing.assert_close(state["z"], model.encode({"solo": obs}, deterministic=True)["z"])
+    actions = ActionPayload(kind="joint", agents={"solo": torch.zeros(2, 4, dtype=torch.long)})
+    sequence = WorldModelInput(obs=torch.randn(2, 4, 3), actions=actions, sequence=True)
+    model.validate_batch_contract(sequence)
+    assert torch.isfinite(model.loss(sequence).total)
+    with pytest.raises(
+        ContractError,
+        match=re.escape("needs a sequence batch (sequence=True) with actions [JOPM.loss]"),
+    ):
+        model.loss(WorldModelInput(obs=torch.randn(2, 4, 3), actions=actions))
+    with pytest.raises(
+        ContractError, match=re.escape("batch.obs must be a mapping with keys 'solo'; got list")
+    ):
+        model.loss(WorldModelInput(obs=[1.0], actions=actions, sequence=True))
+
+
+@pytest.mark.parametrize(
+    ("obs_value", "action_value", "message"),
+    [
+        (np.zeros(5), "up", "action['agent_2'] is 'up'; expected an integer index or a vector"),
+        (np.zeros(5), None, "action['agent_2'] is None; expected an integer index or a vector"),
+        ("up", 1, "obs['agent_2'] is 'up'; expected numbers"),
+        ([[1.0, 2.0], [1.0]], 1, "obs['agent_2'] is [[1.0, 2.0], [1.0]]; expected numbers"),
+        (np.zeros(5), [[1], [1, 2]], "action['agent_2'] is [[1], [1, 2]]; expected an integer"),
+    ],
+)
+def test_predict_next_joint_observation_rejects_non_numeric_values(
+    obs_value, action_value, message: str
+) -> None:
+    model = mixed_model()
+    obs = {"agent_2": obs_value, "agent_10": np.zeros(3)}
+    action = {"agent_2": action_value, "agent_10": np.zeros(2)}
+    with pytest.raises(ContractError, match=f"^{re.escape(message)}"):
+        model.predict_next_joint_observation(obs, action)
+
+
+@pytest.mark.parametrize("horizon", [0, -1, 4, 9, 2.0, True])
+def test_predict_sequences_needs_a_horizon_below_the_length(horizon) -> None:
+    model = mixed_model()
+    obs, _ = mixed_inputs(2)
+    seq = {k: v.unsqueeze(1).repeat(1, 4, 1) for k, v in obs.items()}
+    actions = ActionPayload(
+        kind="joint",
+        agents={"agent_2": torch.zeros(2, 4, dtype=torch.long), "agent_10": torch.zeros(2, 4, 2)},
+    )
+    batch = WorldModelInput(obs=seq, actions=actions, sequence=True)
+    assert model.predict_sequences(batch, horizon=3)[1].shape == (2, 3, 8)
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            f"horizon must be an integer with 1 <= horizon < T = 4; got {horizon!r} "
+            "[JOPM.predict_sequences]"
+        ),
+    ):
+        model.predict_sequences(batch, horizon=horizon)

@@ -9,6 +9,7 @@ import torch
 from worldmodel_sdk import Capability, CapabilityError, ContractError, WorldModelInput
 from worldmodel_sdk.data import concat_joint_obs
 from worldmodel_sdk.models import RDLM, VAE, RDLMConfig, VAEConfig
+from worldmodel_sdk.models.rdlm import start_windows
 from worldmodel_sdk.training import fit
 
 from .helpers import spread_data
@@ -105,4 +106,14 @@ def test_trains_on_real_latents_with_open_loop_loss(tmp_path) -> None:
     state = model.initial_state(z[:2, 0])
     assert torch.equal(
         model.transition(state, actions[:2, 0])["z"], loaded.transition(state, actions[:2, 0])["z"]
+    )
+
+
+def test_start_windows_match_per_start_slicing() -> None:
+    series = torch.arange(2 * 7 * 3).reshape(2, 7, 3)
+    starts = torch.arange(4)
+    expected = torch.cat([series[:, s + 1 : s + 4] for s in range(4)])
+    assert torch.equal(start_windows(series, starts, 3, offset=1), expected)
+    assert torch.equal(
+        start_windows(series, starts, 1)[:, 0], torch.cat([series[:, s] for s in range(4)])
     )

@@ -16,8 +16,9 @@ predicted: `WorldModelEnv` takes them from user `ComponentFunctions`.
 
 from __future__ import annotations
 
+import reprlib
 from collections.abc import Mapping
-from typing import Any, ClassVar, Literal, final
+from typing import Any, ClassVar, Literal, cast, final
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..capabilities import Capability
 from ..contract import ActionSpec, IOContract, TensorSpec
 from ..data.spec import AgentSpec, DatasetSpec
+from ..errors import ContractError
 from ..model import Action, Obs, WorldModel
 from ..payloads.action import ActionPayload, flatten_action
 from ..payloads.condition import ConditionPayload
@@ -33,7 +35,7 @@ from ..payloads.outputs import LossOutput, ModelOutput, WorldModelInput
 from ..payloads.state import State
 from ..registry import register_model
 from ..training import SearchDim
-from .rdlm import RDLM, Memory, RDLMConfig
+from .rdlm import RDLM, Memory, RDLMConfig, start_windows
 from .vae import VAE, Activation, VAEConfig
 
 __all__ = ["JOPM", "JOPMConfig"]
@@ -199,6 +201,20 @@ class JOPM(WorldModel):
 
     # -- helpers ----------------------------------------------------------------------------
 
+    def _obs_mapping(self, obs: Obs, where: str = "obs") -> Mapping[str, torch.Tensor]:
+        """Per-agent observations (a bare tensor is accepted for a one-agent JOPM)."""
+        return cast(Mapping[str, torch.Tensor], self.contract().observation_mapping(obs, where))
+
+    def _sequences(
+        self, batch: WorldModelInput, method: str
+    ) -> tuple[Mapping[str, torch.Tensor], Action]:
+        """The per-agent observations and joint actions of a sequence batch."""
+        if not batch.sequence or batch.actions is None:
+            raise ContractError(
+                f"needs a sequence batch (sequence=True) with actions [JOPM.{method}]"
+            )
+        return self._obs_mapping(batch.obs, "batch.obs"), batch.actions
+
     def _normalised(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
         joint = torch.cat([obs[name] for name in self.config.spec.agent_names], dim=-1)
         normalised: torch.Tensor = self.vae.normalizer(joint)
@@ -215,8 +231,7 @@ class JOPM(WorldModel):
 
     def encode(self, obs: Obs, deterministic: bool = False) -> State:
         """Encode per-agent observations ``{agent: [B, d_i]}``; the memory starts at zero."""
-        assert isinstance(obs, Mapping)
-        x = self._normalised(obs)
+        x = self._normalised(self._obs_mapping(obs))
         mean, logvar = self.vae.posterior(x)
         z = mean if deterministic else mean + torch.randn_like(mean) * (0.5 * logvar).exp()
         return State({"z": z, "x": x, **self.rdlm.init_memory(x.shape[0], x.device)})
@@ -262,8 +277,11 @@ class JOPM(WorldModel):
             ContractError: naming the agent and key for missing or unknown agents,
                 wrong sizes, NaN, or actions out of range.
         """
-        tensors = {k: _as_tensor(v, integer=False) for k, v in obs.items()}
-        actions = {k: _as_tensor(v, integer=None) for k, v in joint_action.items()}
+        where = "JOPM.predict_next_joint_observation"
+        tensors = {k: _as_tensor(v, "obs", k, where, integer=False) for k, v in obs.items()}
+        actions = {
+            k: _as_tensor(v, "action", k, where, integer=None) for k, v in joint_action.items()
+        }
         single = all(v.dim() == 1 for v in tensors.values())
         if single:
             tensors = {k: v.unsqueeze(0) for k, v in tensors.items()}
@@ -296,17 +314,21 @@ class JOPM(WorldModel):
             ``S = T - horizon`` starts (start-major, the memory warmed up on the true
             steps before the start); and the start indices ``[S]``.
         """
-        assert isinstance(batch.obs, Mapping) and batch.actions is not None
         self.validate_batch_contract(batch)
-        x = self._normalised(batch.obs)
-        actions = self._flat_action(batch.actions)
+        obs, joint_action = self._sequences(batch, "predict_sequences")
+        x = self._normalised(obs)
+        steps = x.shape[1]
+        if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon < steps:
+            raise ContractError(
+                f"horizon must be an integer with 1 <= horizon < T = {steps}; got {horizon!r} "
+                "[JOPM.predict_sequences]"
+            )
+        actions = self._flat_action(joint_action)
         z = self.vae.posterior(x)[0]
         zhat, memories = self.rdlm.teacher_forced(z, actions)
         one_step = self._residual(x[:, :-1], z[:, :-1], zhat)
         rolled, starts = self.rdlm.open_loop_windows(z, actions, memories, horizon)
-        x0 = torch.cat([x[:, s] for s in starts.tolist()]).unsqueeze(1)
-        z0 = torch.cat([z[:, s] for s in starts.tolist()]).unsqueeze(1)
-        open_loop = self._residual(x0, z0, rolled)
+        open_loop = self._residual(start_windows(x, starts, 1), start_windows(z, starts, 1), rolled)
         inverse = self.vae.normalizer.inverse
         return inverse(one_step), inverse(open_loop), starts
 
@@ -318,8 +340,8 @@ class JOPM(WorldModel):
         The scale makes the training error proportional to the mean squared error in
         observation units, relative to copying the last observation (which scores 1).
         """
-        assert isinstance(batch.obs, Mapping)
-        joint = torch.cat([batch.obs[n] for n in self.config.spec.agent_names], dim=-1)
+        obs = self._obs_mapping(batch.obs, "batch.obs")
+        joint = torch.cat([obs[n] for n in self.config.spec.agent_names], dim=-1)
         self.vae.normalizer.fit(joint)
         if batch.sequence and joint.shape[1] > 1:
             change = float((joint[:, 1:] - joint[:, :-1]).pow(2).mean().sqrt()) + 1e-8
@@ -331,10 +353,10 @@ class JOPM(WorldModel):
         Observation errors are mean squared errors in observation units divided by
         that of copying the last observation, so a copying model scores about 1.
         """
-        assert isinstance(batch.obs, Mapping) and batch.actions is not None and batch.sequence
+        obs, joint_action = self._sequences(batch, "loss")
         c = self.config
-        x = self._normalised(batch.obs)
-        actions = self._flat_action(batch.actions)
+        x = self._normalised(obs)
+        actions = self._flat_action(joint_action)
         b, t, d = x.shape
         recon, kl, mean = self.vae.elbo_terms(x.reshape(-1, d))
         z = mean.reshape(b, t, -1)
@@ -348,9 +370,8 @@ class JOPM(WorldModel):
         horizon = min(c.open_loop_horizon, t - 1)
         if horizon > 1:
             rolled, starts = self.rdlm.open_loop_windows(z, actions, memories, horizon)
-            x0 = torch.cat([x[:, s] for s in starts.tolist()]).unsqueeze(1)
-            z0 = torch.cat([z[:, s] for s in starts.tolist()]).unsqueeze(1)
-            target = torch.cat([x[:, s + 1 : s + 1 + horizon] for s in starts.tolist()])
+            x0, z0 = start_windows(x, starts, 1), start_windows(z, starts, 1)
+            target = start_windows(x, starts, horizon, offset=1)
             parts["open_loop"] = self._scaled_error(self._residual(x0, z0, rolled), target)
             total = total + c.open_loop_weight * parts["open_loop"]
         return LossOutput(total=total, components={k: v.detach() for k, v in parts.items()})
@@ -359,9 +380,29 @@ class JOPM(WorldModel):
         return ((pred - target) / self.delta_scale).pow(2).mean()
 
 
-def _as_tensor(value: Any, *, integer: bool | None) -> torch.Tensor:
-    """``value`` as a tensor: float32, or int64/float32 following its own kind."""
-    tensor = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+def _as_tensor(
+    value: Any, key: str, agent: str, where: str, *, integer: bool | None
+) -> torch.Tensor:
+    """``value`` as a tensor: float32, or int64/float32 following its own kind.
+
+    Raises:
+        ContractError: naming ``key`` and ``agent`` if ``value`` is not numeric or is ragged.
+    """
+    if isinstance(value, torch.Tensor):
+        tensor = value
+    else:
+        try:
+            array = np.asarray(value)
+        except ValueError:  # ragged nested lists
+            array = np.asarray(None)
+        if array.dtype.kind not in "iubf":
+            expected = "numbers" if integer is False else "an integer index or a vector"
+            raise ContractError(
+                f"{key}[{agent!r}] is {reprlib.repr(value)}; expected {expected} [{where}]"
+            )
+        tensor = torch.as_tensor(array)
+    if tensor.is_complex():
+        raise ContractError(f"{key}[{agent!r}] is complex; expected real numbers [{where}]")
     if integer is None:
         integer = not (tensor.is_floating_point() or tensor.is_complex())
     return tensor.to(torch.int64 if integer else torch.float32)

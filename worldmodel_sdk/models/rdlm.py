@@ -79,6 +79,22 @@ class RDLMConfig(BaseModel):
         return ActionSpec(kind="continuous", shape=(self.action_size,))
 
 
+def start_windows(
+    series: torch.Tensor, starts: torch.Tensor, length: int, *, offset: int = 0
+) -> torch.Tensor:
+    """Windows of ``length`` steps of ``series`` ``[B, T, ...]`` from each start plus ``offset``.
+
+    Returns:
+        ``[S * B, length, ...]``, start-major (all sequences of the first start, then the
+        next): the layout of `RDLM.open_loop_windows`.
+    """
+    index = (
+        starts.to(series.device).unsqueeze(1) + offset + torch.arange(length, device=series.device)
+    )
+    windows = series[:, index]  # [B, S, length, ...]
+    return windows.transpose(0, 1).reshape(-1, length, *series.shape[2:])
+
+
 @final
 @register_model("rdlm")
 class RDLM(WorldModel):
@@ -189,11 +205,11 @@ class RDLM(WorldModel):
             ``(predictions, start indices)``: ``[B * S, horizon, latent_dim]`` for
             ``S = T - horizon`` starts per sequence, ordered start-major.
         """
-        starts = range(z.shape[1] - horizon)
-        z0 = torch.cat([z[:, s] for s in starts])
-        acts = torch.cat([actions[:, s : s + horizon] for s in starts])
-        memory = {k: torch.cat([memories[s][k] for s in starts]) for k in memories[0]}
-        return self.open_loop(z0, acts, memory), torch.tensor(list(starts))
+        starts = torch.arange(z.shape[1] - horizon)
+        z0 = start_windows(z, starts, 1)[:, 0]
+        acts = start_windows(actions, starts, horizon)
+        memory = {k: torch.cat([memories[s][k] for s in starts.tolist()]) for k in memories[0]}
+        return self.open_loop(z0, acts, memory), starts
 
     # -- protocol ---------------------------------------------------------------------------
 
@@ -229,7 +245,7 @@ class RDLM(WorldModel):
         horizon = min(self.config.open_loop_horizon, z.shape[1] - 1)
         if horizon > 1:
             rolled, starts = self.open_loop_windows(z, actions, memories, horizon)
-            target = torch.cat([z[:, s + 1 : s + 1 + horizon] for s in starts.tolist()])
+            target = start_windows(z, starts, horizon, offset=1)
             ol = (rolled - target).pow(2).mean()
             total = total + self.config.open_loop_weight * ol
             components["open_loop"] = ol.detach()
