@@ -23,7 +23,7 @@ from worldmodel_sdk import (
     WorldModel,
     WorldModelInput,
 )
-from worldmodel_sdk.payloads.action import ActionPayload
+from worldmodel_sdk.payloads.action import ActionPayload, flatten_action
 
 C = Capability
 SPEC = "tests.conformance.broken"
@@ -176,7 +176,7 @@ class MutatesState(Tiny):
 
 
 class RolloutOffByOne(Tiny):
-    """Rolls out one step too few."""
+    """Rolls out one step too many (the last action twice)."""
 
     def rollout(
         self,
@@ -186,7 +186,9 @@ class RolloutOffByOne(Tiny):
         deterministic: bool = False,
         mode: str = "autoregressive",
     ) -> Any:
-        return super().rollout(initial_state, action_sequence[:-1], conditions, deterministic, mode)
+        seq = action_sequence
+        extra = torch.cat([seq, seq[-1:]]) if isinstance(seq, torch.Tensor) else [*seq, seq[-1]]
+        return super().rollout(initial_state, extra, conditions, deterministic, mode)
 
 
 class LossNotFinite(Tiny):
@@ -246,13 +248,13 @@ class RejectsValid(Tiny):
 
 
 class UnstableFingerprint(Tiny):
-    """Returns a different contract on every call."""
+    """Allows non-finite rewards in every contract after the first it returns."""
 
     def io_contract(self) -> IOContract:
         calls = self.__dict__["_calls"] = self.__dict__.get("_calls", 0) + 1
         base = super().io_contract()
-        spec = TensorSpec(shape=("B", self.config.obs_dim), description=f"call {calls}")
-        return base.model_copy(update={"observation": {"obs": spec}})
+        reward = TensorSpec(shape=("B", 1), allow_nonfinite=calls > 1)
+        return base.model_copy(update={"prediction": {**base.prediction, "reward": reward}})
 
 
 class RenamedParameter(Tiny):
@@ -287,6 +289,139 @@ class InstanceCapabilities(Tiny):
     def __init__(self, config: TinyConfig | None = None) -> None:
         super().__init__(config)
         self.capabilities = frozenset({C.REPRESENTATION})  # type: ignore[misc]
+
+
+class LossStub(Tiny):
+    """Leaves loss as a stub."""
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        raise NotImplementedError("training happens elsewhere")
+
+
+class AsyncPredictionsDiffer(Tiny):
+    """async_rollout returns the states of rollout but stale predictions."""
+
+    async def async_rollout(
+        self,
+        initial_state: State,
+        action_sequence: Any,
+        conditions: Any = None,
+        deterministic: bool = False,
+        mode: str = "autoregressive",
+    ) -> Any:
+        traj = self.rollout(initial_state, action_sequence, conditions, deterministic, mode)
+        if traj.predictions:
+            traj.predictions = {k: torch.zeros_like(v) for k, v in traj.predictions.items()}
+        return traj
+
+
+# -- multi-agent --------------------------------------------------------------------------
+
+
+class MultiTinyConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    obs_dim: int = 2
+    latent_dim: int = 3
+    growth: float = 1.0
+
+
+class MultiTiny(WorldModel):
+    """A correct multi-agent model: agent 'a' acts discretely, agent 'b' continuously."""
+
+    capabilities = frozenset({C.REPRESENTATION, C.LATENT_DYNAMICS, C.OBS_DECODER, C.MULTI_AGENT})
+    config_class = MultiTinyConfig
+    config: MultiTinyConfig
+    agents = ("a", "b")
+
+    def __init__(self, config: MultiTinyConfig | None = None) -> None:
+        super().__init__(config)
+        c = self.config
+        self.enc = nn.Linear(2 * c.obs_dim, c.latent_dim)
+        self.dyn = nn.Linear(c.latent_dim + self._action_spec().flat_size, c.latent_dim)
+        self.dec = nn.Linear(c.latent_dim, sum(self._predicted_sizes().values()))
+
+    def _action_spec(self) -> ActionSpec:
+        return ActionSpec(
+            kind="joint",
+            agents={
+                "a": ActionSpec(kind="discrete", num_actions=3),
+                "b": ActionSpec(kind="continuous", shape=(1,), low=-1.0, high=1.0),
+            },
+        )
+
+    def _predicted_sizes(self) -> dict[str, int]:
+        return dict.fromkeys(self.agents, self.config.obs_dim)
+
+    def io_contract(self) -> IOContract:
+        c = self.config
+        return IOContract(
+            observation={name: TensorSpec(shape=("B", c.obs_dim)) for name in self.agents},
+            action=self._action_spec(),
+            state={"z": TensorSpec(shape=("B", c.latent_dim))},
+            prediction={
+                name: TensorSpec(shape=("B", size))
+                for name, size in self._predicted_sizes().items()
+            },
+            agents=self.agents,
+        )
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return State({"z": torch.tanh(self.enc(torch.cat([obs[n] for n in self.agents], -1)))})
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        flat = flatten_action(self._action_spec(), action)
+        z = state["z"] * self.config.growth + torch.tanh(
+            self.dyn(torch.cat([state["z"], flat], -1))
+        )
+        return State({"z": z})
+
+    def decode(self, state: State, conditions: Any = None) -> ModelOutput:
+        out = self.dec(state["z"])
+        sizes = self._predicted_sizes()
+        parts = out.split(list(sizes.values()), -1)
+        return ModelOutput(dict(zip(self.agents, parts, strict=True)), state)
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        self.validate_batch_contract(batch)
+        assert isinstance(batch.obs, dict)
+        obs = {n: v[:, 0] if batch.sequence else v for n, v in batch.obs.items()}
+        pred = self.decode(self.encode(obs, deterministic=True))
+        d = self.config.obs_dim
+        total = sum(
+            ((pred[n][..., :d] - obs[n]).pow(2).mean() for n in self.agents), torch.zeros(())
+        )
+        return LossOutput(total=total)
+
+
+class LaxAgents(MultiTiny):
+    """Fills in a missing agent's observation with zeros and ignores unknown agents."""
+
+    def validate_observation(self, obs: Any) -> None:
+        first = next(iter(obs.values()))
+        shape = (*first.shape[:-1], self.config.obs_dim)
+        super().validate_observation(
+            {n: obs[n] if n in obs else first.new_zeros(shape) for n in self.agents}
+        )
+
+
+class UnstableDynamics(MultiTiny):
+    """Dynamics that grow the state 10^4-fold per step: finite for a few steps, then inf."""
+
+    def __init__(self, config: MultiTinyConfig | None = None) -> None:
+        super().__init__(config or MultiTinyConfig(growth=1e4))
+
+
+class NoisyDynamics(MultiTiny):
+    """Samples in transition even with deterministic=True."""
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        z = super().transition(state, action, conditions, deterministic)["z"]
+        return State({"z": z + 0.1 * torch.randn_like(z)})
 
 
 def lacks_declared_head() -> WorldModel:
@@ -357,6 +492,30 @@ def batch_coupled() -> WorldModel:
 
 def instance_capabilities() -> WorldModel:
     return InstanceCapabilities()
+
+
+def loss_stub() -> WorldModel:
+    return LossStub()
+
+
+def async_predictions_differ() -> WorldModel:
+    return AsyncPredictionsDiffer()
+
+
+def multi_tiny() -> WorldModel:
+    return MultiTiny()
+
+
+def lax_agents() -> WorldModel:
+    return LaxAgents()
+
+
+def unstable_dynamics() -> WorldModel:
+    return UnstableDynamics()
+
+
+def noisy_dynamics() -> WorldModel:
+    return NoisyDynamics()
 
 
 def with_sample() -> tuple[WorldModel, WorldModelInput]:

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from worldmodel_sdk.conformance import parametrize_with_checks
+from worldmodel_sdk.conformance.pytest_plugin import ConformanceCase
 
-from .broken import SPEC, tiny
+from .broken import SPEC, LacksDeclaredHead, Tiny, tiny
 
 pytest_plugins = ["pytester"]
 
@@ -16,6 +17,41 @@ pytest_plugins = ["pytester"]
 @parametrize_with_checks(tiny, only=["rollout", "loss"])
 def test_parametrize_with_checks_on_a_factory(check: object) -> None:
     check()  # type: ignore[operator]
+
+
+def _cases(mark: pytest.MarkDecorator) -> list[ConformanceCase]:
+    cases = mark.args[1]
+    assert all(isinstance(case, ConformanceCase) for case in cases)
+    return list(cases)
+
+
+def test_factories_sharing_a_name_get_their_own_context() -> None:
+    # Two lambdas in one module share the qualified name 'module:<lambda>'.
+    first = _cases(parametrize_with_checks(lambda: LacksDeclaredHead(), only=["capabilities"]))
+    second = _cases(parametrize_with_checks(lambda: Tiny(), only=["capabilities"]))
+    assert type(first[0].context().model) is LacksDeclaredHead
+    assert type(second[0].context().model) is Tiny
+    assert first[0].context() is first[-1].context()
+    failed = []
+    for case in second:
+        try:
+            case()
+        except pytest.fail.Exception:
+            failed.append(case.name)
+    assert failed == []
+    with pytest.raises(pytest.fail.Exception, match="capabilities.prediction_heads"):
+        next(c for c in first if c.name == "capabilities.prediction_heads")()
+
+
+def test_partials_of_one_function_get_their_own_context() -> None:
+    from functools import partial
+
+    from .broken import MultiTiny, MultiTinyConfig
+
+    small = _cases(parametrize_with_checks(partial(MultiTiny, MultiTinyConfig(obs_dim=2))))
+    large = _cases(parametrize_with_checks(partial(MultiTiny, MultiTinyConfig(obs_dim=5))))
+    assert small[0].context().model.config.obs_dim == 2
+    assert large[0].context().model.config.obs_dim == 5
 
 
 def test_outcomes_in_a_child_session(pytester: pytest.Pytester) -> None:

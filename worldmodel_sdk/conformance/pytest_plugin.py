@@ -38,6 +38,10 @@ __all__ = [
 PLUGIN_NAME = "wmsdk"
 ENV_VAR = "WMSDK_TARGET"
 _CONTEXTS: dict[tuple[str, str, int | None], Any] = {}
+# Contexts of factory callables, keyed by the callable's id and profile. Each entry
+# holds the callable itself, so the id cannot be reused by another object while
+# cached (names are no key: lambdas and partials share theirs).
+_CALLABLE_CONTEXTS: dict[tuple[int, str], tuple[Callable[[], Any], Any]] = {}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -139,8 +143,9 @@ class ConformanceCase:
         """The target's cached `CheckContext`."""
         spec = self.target
         if callable(spec):
-            key = f"{getattr(spec, '__module__', '?')}:{getattr(spec, '__qualname__', '?')}"
-            if (key, self.profile, None) not in _CONTEXTS:
+            key = (id(spec), self.profile)
+            cached = _CALLABLE_CONTEXTS.get(key)
+            if cached is None or cached[0] is not spec:
                 from .context import CheckContext
                 from .runner import resolve_profile
                 from .target import load_target
@@ -148,8 +153,8 @@ class ConformanceCase:
                 target = load_target(spec)
                 target.model.eval()
                 ctx = CheckContext(target, resolve_profile(self.profile, None))
-                _CONTEXTS[(key, self.profile, None)] = ctx
-            return _CONTEXTS[(key, self.profile, None)]
+                cached = _CALLABLE_CONTEXTS[key] = (spec, ctx)
+            return cached[1]
         return load_context(spec, self.profile)
 
     def __call__(self) -> None:

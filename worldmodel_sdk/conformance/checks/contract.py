@@ -126,7 +126,11 @@ def _rejects(ctx: CheckContext, kind: InvalidKind) -> None:
 
 @check("contract.rejects_wrong_key")
 def rejects_wrong_key(ctx: CheckContext) -> None:
-    """Observations and states with a missing or unexpected key are rejected."""
+    """Observations with a missing or unexpected key, and states missing a key, are rejected.
+
+    States may carry extra tensors beyond the contract, so an unexpected state key
+    is not an error.
+    """
     _rejects(ctx, "wrong_key")
 
 

@@ -12,6 +12,7 @@ from ...model import WorldModel
 from ..context import CheckContext
 from ..registry import check
 from ..results import CheckFailure
+from .loss import loss_stub
 
 PROTOCOL_METHODS = (
     "encode",
@@ -97,11 +98,23 @@ def signatures(ctx: CheckContext) -> None:
 
 @check("interface.loss")
 def loss_implemented(ctx: CheckContext) -> None:
-    """``loss`` and ``io_contract`` are implemented (not abstract)."""
+    """``loss`` and ``io_contract`` are implemented: concrete, synchronous, and no stub.
+
+    Abstract methods cannot reach an instance, but a stub can: ``loss`` must not be
+    an ``async def`` and must not raise ``NotImplementedError`` on the first batch
+    the model takes (the ``loss`` area checks what it returns).
+    """
     cls = type(ctx.model)
     for name in ("loss", "io_contract"):
-        if getattr(getattr(cls, name), "__isabstractmethod__", False):
+        fn = getattr(cls, name)
+        if getattr(fn, "__isabstractmethod__", False):
             raise CheckFailure(f"{cls.__name__}.{name}", "an implementation", "abstract method")
+        if inspect.iscoroutinefunction(fn):
+            raise CheckFailure(f"{cls.__name__}.{name}", "a plain def", "an async def")
+    stub = loss_stub(ctx)
+    if stub is not None:
+        call, exc = stub
+        raise CheckFailure(call, "an implementation", f"NotImplementedError: {exc}")
 
 
 @check("interface.async_twins")

@@ -13,7 +13,7 @@ from ...payloads.outputs import LossOutput
 from ..asserts import describe, expect_call
 from ..context import CheckContext
 from ..registry import check
-from ..results import CheckFailure
+from ..results import CheckFailure, NotApplicable
 
 
 @contextmanager
@@ -33,7 +33,8 @@ def compute_loss(ctx: CheckContext) -> tuple[str, LossOutput]:
     """``loss`` on the first batch layout the model accepts (sample, sequence, then flat).
 
     A batch the model refuses with `ContractError` moves on to the next layout; any
-    other error, or a refusal of every layout, fails the check.
+    other error, or a refusal of every layout, fails the check. A ``loss`` that raises
+    ``NotImplementedError`` makes the check not applicable: ``interface.loss`` fails.
     """
     refusals = []
     for batch in ctx.batches():
@@ -44,6 +45,8 @@ def compute_loss(ctx: CheckContext) -> tuple[str, LossOutput]:
         except ContractError as exc:
             refusals.append(f"{layout}: {exc}")
             continue
+        except NotImplementedError as exc:
+            raise NotApplicable(f"{call} is not implemented (see interface.loss): {exc}") from exc
         except Exception as exc:
             raise CheckFailure(call, "no exception", f"{type(exc).__name__}: {exc}") from exc
         if not isinstance(out, LossOutput):
@@ -54,6 +57,27 @@ def compute_loss(ctx: CheckContext) -> tuple[str, LossOutput]:
         "a batch layout it accepts",
         "ContractError for each: " + " | ".join(refusals),
     )
+
+
+def loss_stub(ctx: CheckContext) -> tuple[str, NotImplementedError] | None:
+    """The call and error if ``loss`` raises ``NotImplementedError`` on the first batch it takes.
+
+    Batches refused with `ContractError` are skipped; any other outcome is left to the
+    ``loss`` checks.
+    """
+    with _training(ctx.model):
+        for batch in ctx.batches():
+            layout = "[B, T, ...]" if batch.sequence else "[B, ...]"
+            try:
+                ctx.model.loss(batch)
+            except ContractError:
+                continue
+            except NotImplementedError as exc:
+                return f"{ctx.name}.loss(batch {layout})", exc
+            except Exception:
+                return None
+            return None
+    return None
 
 
 @check("loss.scalar")

@@ -87,7 +87,7 @@ def latent_mode(ctx: CheckContext) -> None:
 
 @check("rollout.async_matches_sync", requires=NEEDS)
 def async_matches_sync(ctx: CheckContext) -> None:
-    """``await async_rollout(...)`` returns what ``rollout(...)`` does."""
+    """``await async_rollout(...)`` returns what ``rollout(...)`` does, predictions included."""
     actions = stack_actions(ctx.actions())
     steps = ctx.profile.horizon
     call = f"await {ctx.name}.async_rollout(state, actions[T={steps}], deterministic=True)"
@@ -106,6 +106,13 @@ def async_matches_sync(ctx: CheckContext) -> None:
             raise CheckFailure(call, f"trajectory.{name} as in rollout", describe(a_))
         if a_ is not None:
             compare_tensors(call, f"trajectory.{name} vs rollout", a_, b_)
+    got_pred, want_pred = got.predictions or {}, want.predictions or {}
+    if sorted(got_pred) != sorted(want_pred):
+        raise CheckFailure(
+            call, f"trajectory.predictions {sorted(want_pred)} as in rollout", str(sorted(got_pred))
+        )
+    for key, value in want_pred.items():
+        compare_tensors(call, f"trajectory.predictions[{key!r}] vs rollout", got_pred[key], value)
 
 
 def _leaks(traj: Trajectory) -> list[str]:
