@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from worldmodel_sdk import ContractError, WorldModelInput
-from worldmodel_sdk.models import RDLM, VAE, RDLMConfig, VAEConfig
+from worldmodel_sdk.data import read_traces, write_traces
+from worldmodel_sdk.models import JOPM, RDLM, VAE, JOPMConfig, RDLMConfig, VAEConfig
 from worldmodel_sdk.training import SearchDim, episodes_to_input, fit, optimize, select_input
 
 from .models.helpers import spread_data
@@ -102,3 +103,26 @@ def test_optimize_searches_the_declared_space() -> None:
     assert isinstance(result.best_config, VAEConfig)
     assert 2 <= result.best_config.latent_dim <= 4 and result.best_config.width == 8
     assert len(result.study.trials) == 2
+
+
+def test_episodes_keep_team_rewards_and_continues() -> None:
+
+    data = spread_data().subset([0, 1])
+    model = JOPM(JOPMConfig.from_spec(data.spec))
+    batch = episodes_to_input(model, data, window=4, stride=4)
+    windows = data.windows(4, stride=4)
+    assert batch.rewards is not None and batch.continues is not None
+    team = torch.stack(list(windows.rewards.values())).mean(dim=0)
+    assert batch.rewards.shape == (windows.size, 5)
+    torch.testing.assert_close(batch.rewards[:, :4], team)
+    # simple_spread only truncates: truncation is not termination, so every step continues
+    assert torch.equal(batch.continues, torch.ones(windows.size, 5))
+    model.validate_batch_contract(batch)
+
+
+def test_traces_without_rewards_give_none(tmp_path) -> None:
+
+    write_traces(spread_data().subset([0]), tmp_path)
+    data = read_traces(tmp_path, spec=spread_data().spec)
+    batch = episodes_to_input(JOPM(JOPMConfig.from_spec(data.spec)), data, window=4)
+    assert batch.rewards is None and batch.continues is None

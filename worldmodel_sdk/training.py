@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from .data.dataset import EpisodeDataset
 from .data.joint import concat_joint_obs
+from .data.windows import WindowBatch
 from .errors import ContractError
 from .model import WorldModel
 from .payloads.action import ActionPayload
@@ -138,6 +139,11 @@ def episodes_to_input(
     with one observation key gets the joint observation vector under that key
     (and, for one agent, its action tensor).
 
+    When every episode records them, ``rewards`` ``[N, window + 1]`` hold the mean
+    reward over agents after each action (the team reward) and ``continues`` hold 1
+    while no agent has terminated, 0 on the step an agent terminates (a truncation
+    is not a termination); their last column is a copy, like the actions'.
+
     Raises:
         ContractError: if the model's contract cannot be fed from episodes.
     """
@@ -145,22 +151,45 @@ def episodes_to_input(
     windows = data.windows(window, stride=stride)
     obs = {k: torch.cat([v, windows.next_obs[k][:, -1:]], dim=1) for k, v in windows.obs.items()}
     actions = {k: torch.cat([v, v[:, -1:]], dim=1) for k, v in windows.actions.items()}
+    rewards, continues = _rewards_and_continues(windows)
     if contract.agents:
         payload = ActionPayload(kind="joint", agents=actions) if contract.action else None
-        return WorldModelInput(obs=obs, actions=payload, sequence=True)
+        return WorldModelInput(
+            obs=obs, actions=payload, sequence=True, rewards=rewards, continues=continues
+        )
     if len(contract.observation) == 1:
         key = next(iter(contract.observation))
         joint = concat_joint_obs(obs, data.spec)
         if contract.action is None:
-            return WorldModelInput(obs={key: joint}, sequence=True)
+            return WorldModelInput(
+                obs={key: joint}, sequence=True, rewards=rewards, continues=continues
+            )
         if len(actions) == 1:
             return WorldModelInput(
-                obs={key: joint}, actions=next(iter(actions.values())), sequence=True
+                obs={key: joint},
+                actions=next(iter(actions.values())),
+                sequence=True,
+                rewards=rewards,
+                continues=continues,
             )
     raise ContractError(
         f"fit: cannot build {type(model).__name__} batches from an EpisodeDataset (observation "
         f"keys {list(contract.observation)}); pass a WorldModelInput instead"
     )
+
+
+def _rewards_and_continues(
+    windows: WindowBatch,
+) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Team rewards and continue flags ``[N, L + 1]`` of windows that record them."""
+    rewards = continues = None
+    if windows.rewards is not None:
+        team = torch.stack(list(windows.rewards.values())).mean(dim=0)
+        rewards = torch.cat([team, team[:, -1:]], dim=1)
+    if windows.terminated is not None:
+        flags = (~torch.stack(list(windows.terminated.values())).any(dim=0)).float()
+        continues = torch.cat([flags, flags[:, -1:]], dim=1)
+    return rewards, continues
 
 
 def select_input(batch: WorldModelInput, index: torch.Tensor) -> WorldModelInput:

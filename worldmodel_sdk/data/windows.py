@@ -24,6 +24,8 @@ class WindowBatch:
     - ``next_obs[agent]``: ``[N, L, d]`` observations ``o_{s+1} .. o_{s+L}``;
     - ``actions[agent]``: ``[N, L]`` int64 or ``[N, L, k]`` float32, ``a_s .. a_{s+L-1}``;
     - ``rewards[agent]`` / ``dones[agent]``: ``[N, L]`` when the dataset records them;
+    - ``terminated[agent]``: ``[N, L]``, the termination flags alone (``dones`` also
+      holds truncations, which end an episode without being caused by its state);
     - ``episode_index`` / ``start``: ``[N]`` int64, where each window came from.
     """
 
@@ -34,6 +36,7 @@ class WindowBatch:
     dones: TensorsByAgent | None
     episode_index: torch.Tensor
     start: torch.Tensor
+    terminated: TensorsByAgent | None = None
 
     @property
     def size(self) -> int:
@@ -54,6 +57,7 @@ class WindowBatch:
             dones=pick(self.dones),
             episode_index=self.episode_index[index],
             start=self.start[index],
+            terminated=pick(self.terminated),
         )
 
 
@@ -127,4 +131,5 @@ def build_windows(
         dones=gather("dones") if has_dones else None,
         episode_index=torch.tensor([index for index, _ in places], dtype=torch.int64),
         start=torch.tensor([start for _, start in places], dtype=torch.int64),
+        terminated=gather("terminated") if has_dones else None,
     )

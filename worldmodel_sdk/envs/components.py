@@ -38,9 +38,14 @@ InitialObsSampler = Callable[[np.random.Generator], Mapping[str, np.ndarray]]
 class ComponentFunctions:
     """The user's task logic around a world model.
 
+    A function left as ``None`` is taken from the model: rewards from its ``reward``
+    prediction (``reward_pred``), terminations from its ``continue`` prediction
+    (``continue_pred``), as with `JOPMWithHeads`. A given function always wins over
+    the model's prediction.
+
     Attributes:
-        reward_fn: ``(obs, action, next_obs) -> {agent: reward}``.
-        done_fn: ``(obs, action, next_obs) -> {agent: terminated}``.
+        reward_fn: ``(obs, action, next_obs) -> {agent: reward}``, or ``None``.
+        done_fn: ``(obs, action, next_obs) -> {agent: terminated}``, or ``None``.
         render_fn: Optional ``(obs, action, next_obs) -> RGB array`` for ``render()``.
 
     Example:
@@ -50,8 +55,8 @@ class ComponentFunctions:
         ... )
     """
 
-    reward_fn: Callable[[JointObs, JointAction, JointObs], Mapping[str, float]]
-    done_fn: Callable[[JointObs, JointAction, JointObs], Mapping[str, bool]]
+    reward_fn: Callable[[JointObs, JointAction, JointObs], Mapping[str, float]] | None = None
+    done_fn: Callable[[JointObs, JointAction, JointObs], Mapping[str, bool]] | None = None
     render_fn: Callable[[JointObs, JointAction, JointObs], np.ndarray | None] | None = None
 
 

@@ -3,7 +3,11 @@
 ``reset`` draws initial observations and encodes them; ``step`` advances the
 model's state under the joint action (its recurrent memory carried from step to
 step) and decodes the next per-agent observations. Rewards and terminations
-come from the user's `ComponentFunctions`; an episode is truncated after
+come from the user's `ComponentFunctions`, or, for a function left as ``None``,
+from the model's ``reward`` and ``continue`` predictions (a model declaring
+``reward_pred`` / ``continue_pred``, such as `JOPMWithHeads`): every live agent gets
+the predicted reward, and every agent terminates when the predicted continue
+probability falls below ``continue_threshold``. An episode is truncated after
 ``max_cycles`` steps.
 """
 
@@ -87,15 +91,20 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
     Args:
         model: A model with representation, latent_dynamics, obs_decoder and
             multi_agent capabilities (e.g. a trained `JOPM`).
-        components: Reward, termination and optional rendering functions.
+        components: Reward, termination and optional rendering functions; a reward or
+            termination function left as ``None`` is taken from the model's heads.
         initial_obs: Draws the per-agent observations of a new episode (e.g.
             `EpisodeStartSampler` over recorded episodes).
         max_cycles: Steps before the episode is truncated.
         render_mode: ``None`` or ``"rgb_array"`` (needs ``components.render_fn``).
         deterministic: Use the model's deterministic predictions.
+        continue_threshold: Without a ``done_fn``, agents terminate when the predicted
+            continue probability is below this.
 
     Raises:
-        CapabilityError: if the model lacks a needed capability.
+        CapabilityError: if the model lacks a needed capability, including
+            ``reward_pred`` without a ``reward_fn`` and ``continue_pred`` without a
+            ``done_fn``.
 
     Example:
         >>> env = WorldModelEnv(jopm, components, EpisodeStartSampler(dataset))
@@ -118,9 +127,14 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         max_cycles: int = 25,
         render_mode: str | None = None,
         deterministic: bool = True,
+        continue_threshold: float = 0.5,
     ) -> None:
         for capability in _NEEDS:
             model.require(capability, "WorldModelEnv")
+        if components.reward_fn is None:
+            model.require(Capability.REWARD_PRED, "WorldModelEnv without a reward_fn")
+        if components.done_fn is None:
+            model.require(Capability.CONTINUE_PRED, "WorldModelEnv without a done_fn")
         if render_mode not in (None, "rgb_array"):
             raise ContractError(f"render_mode must be None or 'rgb_array'; got {render_mode!r}")
         contract = model.contract()
@@ -131,6 +145,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         self.max_cycles = max_cycles
         self.render_mode = render_mode
         self.deterministic = deterministic
+        self.continue_threshold = continue_threshold
         self.possible_agents = list(contract.agents)
         self.agents: list[str] = []
         self._obs_spaces = {
@@ -214,8 +229,19 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         prev, self._obs = self._obs, nxt
         self._last, self._steps = (prev, chosen, nxt), self._steps + 1
         live = list(self.agents)
-        rewards = self._per_agent(self.components.reward_fn(prev, chosen, nxt), live, "reward_fn")
-        dones = self._per_agent(self.components.done_fn(prev, chosen, nxt), live, "done_fn")
+        reward_fn, done_fn = self.components.reward_fn, self.components.done_fn
+        if reward_fn is None:
+            reward = float(decoded["reward"].reshape(-1)[0])
+            if not math.isfinite(reward):
+                raise ContractError(f"the model predicted reward {reward} [WorldModelEnv.step]")
+            rewards: Mapping[str, Any] = {name: reward for name in live}
+        else:
+            rewards = self._per_agent(reward_fn(prev, chosen, nxt), live, "reward_fn")
+        if done_fn is None:
+            ended = float(decoded["continue"].reshape(-1)[0]) < self.continue_threshold
+            dones: Mapping[str, Any] = {name: ended for name in live}
+        else:
+            dones = self._per_agent(done_fn(prev, chosen, nxt), live, "done_fn")
         terminations = {name: bool(dones[name]) for name in live}
         truncations = {name: self._steps >= self.max_cycles for name in live}
         self.agents = [n for n in live if not (terminations[n] or truncations[n])]

@@ -1,7 +1,7 @@
-"""Built-in world models, registered on import: `VAE`, `RDLM`, `JOPM` and `ExampleModel`."""
+"""Built-in world models, registered on import: VAE, RDLM, JOPM, JOPMWithHeads, ExampleModel."""
 
 from .example import ExampleConfig, ExampleModel
-from .jopm import JOPM, JOPMConfig
+from .jopm import JOPM, JOPMBase, JOPMConfig, JOPMWithHeads, JOPMWithHeadsConfig
 from .rdlm import RDLM, RDLMConfig
 from .vae import VAE, VAEConfig
 
@@ -11,7 +11,10 @@ __all__ = [
     "VAE",
     "ExampleConfig",
     "ExampleModel",
+    "JOPMBase",
     "JOPMConfig",
+    "JOPMWithHeads",
+    "JOPMWithHeadsConfig",
     "RDLMConfig",
     "VAEConfig",
 ]

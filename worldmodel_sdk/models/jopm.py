@@ -10,19 +10,26 @@ next observation is predicted as a residual in observation space::
 
 so decoder errors common to both terms cancel; over an open-loop rollout this
 telescopes to ``x_0 + D(z_k) - D(z_0)``. The state holds ``z``, ``x`` and the
-memory (``h``, and ``c`` for an LSTM). Rewards and terminations are not
-predicted: `WorldModelEnv` takes them from user `ComponentFunctions`.
+memory (``h``, and ``c`` for an LSTM).
+
+`JOPM` predicts observations only; `WorldModelEnv` then takes rewards and
+terminations from user `ComponentFunctions`. `JOPMWithHeads` adds a reward head
+and a continue head on the predicted next state, trained from the rewards and
+termination flags a dataset records, and declares ``reward_pred`` and
+``continue_pred``. Both share `JOPMBase`.
 """
 
 from __future__ import annotations
 
 import reprlib
+from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, cast, final
 
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from torch import nn
 
 from ..capabilities import Capability
 from ..contract import ActionSpec, IOContract, TensorSpec
@@ -36,9 +43,9 @@ from ..payloads.state import State
 from ..registry import register_model
 from ..training import SearchDim
 from .rdlm import RDLM, Memory, RDLMConfig, start_windows
-from .vae import VAE, Activation, VAEConfig
+from .vae import VAE, Activation, VAEConfig, mlp
 
-__all__ = ["JOPM", "JOPMConfig"]
+__all__ = ["JOPM", "JOPMBase", "JOPMConfig", "JOPMWithHeads", "JOPMWithHeadsConfig"]
 
 
 def _simple_spread_agents() -> tuple[AgentSpec, ...]:
@@ -124,28 +131,25 @@ def _agent_action(agent: AgentSpec) -> ActionSpec:
     return ActionSpec(kind="continuous", shape=(agent.action_size,))
 
 
-@final
-@register_model("jopm")
-class JOPM(WorldModel):
-    """Joint observation prediction for multi-agent systems (VAE + RDLM).
+_CORE = frozenset(
+    {
+        Capability.REPRESENTATION,
+        Capability.LATENT_DYNAMICS,
+        Capability.OBS_DECODER,
+        Capability.MULTI_AGENT,
+        Capability.RECURRENT,
+    }
+)
 
-    Example:
-        >>> model = JOPM(JOPMConfig.from_spec(dataset.spec))
-        >>> fit(model, dataset)
-        >>> model.reset_memory()
-        >>> nxt = model.predict_next_joint_observation(obs, {"agent_0": 1, ...})
+
+class JOPMBase(WorldModel):
+    """What `JOPM` and `JOPMWithHeads` share: the VAE, the RDLM and observation prediction.
+
+    Abstract: use `JOPM` or `JOPMWithHeads`. Subclasses add predictions to
+    ``decode``, their specs to the contract and terms to the loss through three hooks.
     """
 
-    capabilities = frozenset(
-        {
-            Capability.REPRESENTATION,
-            Capability.LATENT_DYNAMICS,
-            Capability.OBS_DECODER,
-            Capability.MULTI_AGENT,
-            Capability.RECURRENT,
-        }
-    )
-    config_class = JOPMConfig
+    capabilities = _CORE
     config: JOPMConfig
     delta_scale: torch.Tensor
 
@@ -195,9 +199,29 @@ class JOPM(WorldModel):
             observation=per_agent,
             action=c.action_spec,
             state=state,
-            prediction=dict(per_agent),
+            prediction=per_agent | self._head_specs(),
             agents=c.spec.agent_names,
         )
+
+    # -- hooks of the subclasses ------------------------------------------------------------
+
+    @abstractmethod
+    def _head_specs(self) -> dict[str, TensorSpec]:
+        """Prediction specs beyond the per-agent observations."""
+
+    @abstractmethod
+    def _head_predictions(self, state: State) -> dict[str, torch.Tensor]:
+        """Predictions beyond the per-agent observations, from a state."""
+
+    @abstractmethod
+    def _head_losses(
+        self, batch: WorldModelInput, z: torch.Tensor, x: torch.Tensor
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        """Extra loss terms as ``{name: (weight, value)}``, from the next states.
+
+        ``z`` ``[B, T-1, latent]`` (detached) and ``x`` ``[B, T-1, D]`` are the encoded
+        latents and normalised observations of steps ``1 .. T-1``.
+        """
 
     # -- helpers ----------------------------------------------------------------------------
 
@@ -249,10 +273,11 @@ class JOPM(WorldModel):
         return State({"z": z, "x": self._residual(state["x"], state["z"], z), **memory})
 
     def decode(self, state: State, conditions: ConditionPayload | None = None) -> ModelOutput:
-        """Per-agent observations ``{agent: [B, d_i]}`` of the state."""
+        """Per-agent observations ``{agent: [B, d_i]}`` of the state (and any head outputs)."""
         joint = self.vae.normalizer.inverse(state["x"])
         parts = torch.split(joint, list(self.config.spec.obs_sizes), dim=-1)
-        return ModelOutput(dict(zip(self.config.spec.agent_names, parts, strict=True)), state)
+        predictions = dict(zip(self.config.spec.agent_names, parts, strict=True))
+        return ModelOutput(predictions | self._head_predictions(state), state)
 
     # -- one-step prediction with carried memory --------------------------------------------
 
@@ -367,6 +392,9 @@ class JOPM(WorldModel):
         vae = recon + c.beta * kl
         total = one_step + c.latent_weight * latent + c.vae_weight * vae
         parts = {"one_step": one_step, "latent": latent, "recon": recon, "kl": kl}
+        for name, (weight, value) in self._head_losses(batch, z[:, 1:].detach(), x[:, 1:]).items():
+            total = total + weight * value
+            parts[name] = value
         horizon = min(c.open_loop_horizon, t - 1)
         if horizon > 1:
             rolled, starts = self.rdlm.open_loop_windows(z, actions, memories, horizon)
@@ -378,6 +406,144 @@ class JOPM(WorldModel):
 
     def _scaled_error(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return ((pred - target) / self.delta_scale).pow(2).mean()
+
+
+@final
+@register_model("jopm")
+class JOPM(JOPMBase):
+    """Joint observation prediction for multi-agent systems (VAE + RDLM).
+
+    Predicts observations only; see `JOPMWithHeads` for reward and continue heads.
+
+    Example:
+        >>> model = JOPM(JOPMConfig.from_spec(dataset.spec))
+        >>> fit(model, dataset)
+        >>> model.reset_memory()
+        >>> nxt = model.predict_next_joint_observation(obs, {"agent_0": 1, ...})
+    """
+
+    capabilities = _CORE
+    config_class = JOPMConfig
+    config: JOPMConfig
+
+    def _head_specs(self) -> dict[str, TensorSpec]:
+        return {}
+
+    def _head_predictions(self, state: State) -> dict[str, torch.Tensor]:
+        return {}
+
+    def _head_losses(
+        self, batch: WorldModelInput, z: torch.Tensor, x: torch.Tensor
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        return {}
+
+
+_HEAD_KEYS = ("reward", "continue")
+
+
+class JOPMWithHeadsConfig(JOPMConfig):
+    """`JOPMConfig` plus the reward and continue heads of `JOPMWithHeads`.
+
+    Attributes:
+        task_head_depth: Hidden layers of each head.
+        task_head_width: Units per hidden layer of each head.
+        reward_weight: Weight of the reward loss (MSE of standardised rewards).
+        continue_weight: Weight of the continue loss (binary cross-entropy).
+    """
+
+    task_head_depth: int = Field(2, ge=0)
+    task_head_width: int = Field(64, ge=1)
+    reward_weight: float = Field(1.0, ge=0.0)
+    continue_weight: float = Field(1.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _no_clash(self) -> JOPMWithHeadsConfig:
+        clash = [a.name for a in self.agents if a.name in _HEAD_KEYS]
+        if clash:
+            raise ValueError(
+                f"agent names {clash} clash with the prediction keys {list(_HEAD_KEYS)}"
+            )
+        return self
+
+
+@final
+@register_model("jopm_with_heads")
+class JOPMWithHeads(JOPMBase):
+    """`JOPM` plus a reward head and a continue head, for data that records them.
+
+    ``decode`` adds ``reward`` ``[B]`` (the team reward: the mean over agents of the
+    reward after the step that led to the state) and ``continue`` ``[B]`` (the
+    probability that no agent has terminated). Both heads read the state's latent
+    and normalised observation. They are trained on the encoded next states
+    (detached, so the observation model learns exactly as in `JOPM`) against the
+    ``rewards`` and ``continues`` of the batch, which `fit` takes from the dataset's
+    rewards and termination flags (truncations are not terminations).
+
+    Example:
+        >>> model = JOPMWithHeads(JOPMWithHeadsConfig.from_spec(dataset.spec))
+        >>> fit(model, dataset)   # the dataset must record rewards and done flags
+        >>> out = model.decode(model.transition(model.encode(obs), action))
+        >>> out["reward"], out["continue"]
+    """
+
+    capabilities = _CORE | {Capability.REWARD_PRED, Capability.CONTINUE_PRED}
+    config_class = JOPMWithHeadsConfig
+    config: JOPMWithHeadsConfig
+    reward_mean: torch.Tensor
+    reward_std: torch.Tensor
+
+    def __init__(self, config: JOPMWithHeadsConfig | None = None) -> None:
+        super().__init__(config)
+        c = self.config
+        inputs = c.latent_dim + c.spec.joint_obs_size
+        shape = {"depth": c.task_head_depth, "width": c.task_head_width}
+        self.reward_head = mlp(inputs, 1, activation=c.activation, **shape)
+        self.continue_head = mlp(inputs, 1, activation=c.activation, **shape)
+        self.register_buffer("reward_mean", torch.zeros(()))
+        self.register_buffer("reward_std", torch.ones(()))
+
+    def _head_specs(self) -> dict[str, TensorSpec]:
+        return {
+            "reward": TensorSpec(shape=("B",), description="team reward (mean over agents)"),
+            "continue": TensorSpec(shape=("B",), description="probability no agent terminated"),
+        }
+
+    def _head_inputs(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([z, x], dim=-1)
+
+    def _head_predictions(self, state: State) -> dict[str, torch.Tensor]:
+        inputs = self._head_inputs(state["z"], state["x"])
+        reward = self.reward_head(inputs)[..., 0] * self.reward_std + self.reward_mean
+        return {"reward": reward, "continue": torch.sigmoid(self.continue_head(inputs)[..., 0])}
+
+    def _head_losses(
+        self, batch: WorldModelInput, z: torch.Tensor, x: torch.Tensor
+    ) -> dict[str, tuple[float, torch.Tensor]]:
+        rewards, continues = self._targets(batch, "loss")
+        inputs = self._head_inputs(z, x)
+        target = (rewards[:, :-1] - self.reward_mean) / self.reward_std
+        reward = (self.reward_head(inputs)[..., 0] - target).pow(2).mean()
+        logits = self.continue_head(inputs)[..., 0]
+        cont = nn.functional.binary_cross_entropy_with_logits(logits, continues[:, :-1].float())
+        c = self.config
+        return {"reward": (c.reward_weight, reward), "continue": (c.continue_weight, cont)}
+
+    def _targets(self, batch: WorldModelInput, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+        if batch.rewards is None or batch.continues is None:
+            missing = [n for n in ("rewards", "continues") if getattr(batch, n) is None]
+            raise ContractError(
+                f"batch.{' and batch.'.join(missing)} missing: the reward and continue heads "
+                "train on recorded rewards and termination flags (a dataset without them, "
+                f"such as one read from traces, trains a JOPM) [JOPMWithHeads.{method}]"
+            )
+        return batch.rewards, batch.continues
+
+    def prepare_for_training(self, batch: WorldModelInput) -> None:
+        """Fit the observation statistics, and standardise the rewards the head learns."""
+        super().prepare_for_training(batch)
+        rewards = self._targets(batch, "prepare_for_training")[0][:, :-1]
+        self.reward_mean.copy_(rewards.mean())
+        self.reward_std.copy_(rewards.std(unbiased=False).clamp_min(1e-6))
 
 
 def _as_tensor(

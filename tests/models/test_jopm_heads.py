@@ -1,0 +1,132 @@
+from __future__ import annotations
+
+import functools
+import re
+
+import pydantic
+import pytest
+import torch
+
+from worldmodel_sdk import (
+    ActionPayload,
+    Capability,
+    CapabilityError,
+    ContractError,
+    load_pretrained,
+)
+from worldmodel_sdk.data import AgentSpec
+from worldmodel_sdk.envs import ComponentFunctions, EpisodeStartSampler, WorldModelEnv
+from worldmodel_sdk.models import JOPM, JOPMConfig, JOPMWithHeads, JOPMWithHeadsConfig
+from worldmodel_sdk.training import FitResult, episodes_to_input, fit
+
+from .helpers import spread_data
+
+SMALL = {"latent_dim": 8, "vae_width": 32, "rnn_hidden": 32, "head_width": 32}
+
+
+@functools.cache
+def trained() -> tuple[JOPMWithHeads, FitResult]:
+    torch.manual_seed(0)
+    model = JOPMWithHeads(JOPMWithHeadsConfig.from_spec(spread_data().spec, **SMALL))
+    result = fit(
+        model,
+        spread_data(),
+        window=8,
+        window_stride=4,
+        epochs=6,
+        batch_size=32,
+        lr=3e-3,
+        seed=0,
+        progress=False,
+        threads=1,
+    )
+    return model, result
+
+
+def trained_heads() -> JOPMWithHeads:
+    return trained()[0]
+
+
+def test_declares_and_predicts_the_heads() -> None:
+    model = JOPMWithHeads(JOPMWithHeadsConfig(**SMALL))
+    assert model.supports(Capability.REWARD_PRED) and model.supports(Capability.CONTINUE_PRED)
+    assert not JOPM(JOPMConfig(**SMALL)).supports(Capability.REWARD_PRED)
+    contract = model.contract()
+    assert contract.prediction["reward"].shape == ("B",)
+    assert contract.prediction["continue"].shape == ("B",)
+    obs = {f"agent_{i}": torch.randn(2, 18) for i in range(3)}
+    action = ActionPayload(
+        kind="joint", agents={f"agent_{i}": torch.tensor([0, 4]) for i in range(3)}
+    )
+    out = model.decode(model.transition(model.encode(obs), action))
+    assert out["reward"].shape == (2,) and out["continue"].shape == (2,)
+    assert ((out["continue"] > 0) & (out["continue"] < 1)).all()
+    trajectory = model.rollout(model.encode(obs), [action, action], deterministic=True)
+    assert trajectory.rewards is not None and trajectory.rewards.shape == (2, 2)
+    assert trajectory.continues is not None and trajectory.continues.shape == (2, 2)
+
+
+def test_heads_train_from_recorded_rewards_and_flags() -> None:
+    _, result = trained()
+    first, last = result.history[0], result.history[-1]
+    assert last["val_reward"] < first["val_reward"]
+    assert last["val_continue"] < 0.1 < first["val_continue"]  # simple_spread never terminates
+
+
+def test_loss_without_rewards_names_what_is_missing() -> None:
+    model = JOPMWithHeads(JOPMWithHeadsConfig(**SMALL))
+    batch = episodes_to_input(model, spread_data().subset([0]), window=4)
+    batch.rewards = None
+    with pytest.raises(
+        ContractError,
+        match="^"
+        + re.escape(
+            "batch.rewards missing: the reward and continue heads train on recorded rewards and "
+            "termination flags (a dataset without them, such as one read from traces, trains a "
+            "JOPM) [JOPMWithHeads.loss]"
+        ),
+    ):
+        model.loss(batch)
+    batch.continues = None
+    with pytest.raises(ContractError, match=re.escape("batch.rewards and batch.continues missing")):
+        model.prepare_for_training(batch)
+
+
+def test_agent_names_may_not_clash_with_head_keys() -> None:
+    agents = (AgentSpec(name="reward", obs_size=2, action_kind="discrete", action_size=2),)
+    with pytest.raises(pydantic.ValidationError, match=re.escape("clash with the prediction keys")):
+        JOPMWithHeadsConfig(agents=agents)
+
+
+def test_save_and_load_keep_the_heads(tmp_path) -> None:
+    model = trained_heads()
+    model.save_pretrained(tmp_path)
+    loaded = load_pretrained(tmp_path)
+    assert isinstance(loaded, JOPMWithHeads)
+    state = model.encode({f"agent_{i}": torch.randn(3, 18) for i in range(3)}, deterministic=True)
+    for key in ("reward", "continue"):
+        assert torch.equal(loaded.decode(state)[key], model.decode(state)[key])
+    assert torch.equal(loaded.reward_std, model.reward_std)
+
+
+def test_env_takes_rewards_and_terminations_from_the_heads() -> None:
+    model = trained_heads()
+    env = WorldModelEnv(model, ComponentFunctions(), EpisodeStartSampler(spread_data()))
+    env.reset(seed=0)
+    _, rewards, terms, _, _ = env.step({a: 0 for a in env.agents})
+    assert len(set(rewards.values())) == 1 and not any(terms.values())
+    # a user reward_fn wins over the head
+    mine = ComponentFunctions(reward_fn=lambda o, a, n: {k: 7.0 for k in n})
+    env = WorldModelEnv(model, mine, EpisodeStartSampler(spread_data()))
+    env.reset(seed=0)
+    assert set(env.step({a: 0 for a in env.agents})[1].values()) == {7.0}
+
+
+def test_env_without_functions_needs_the_heads() -> None:
+    with pytest.raises(
+        CapabilityError,
+        match=re.escape(
+            "WorldModelEnv without a reward_fn: JOPM does not declare capability 'reward_pred'"
+        ),
+    ):
+        WorldModelEnv(JOPM(JOPMConfig(**SMALL)), ComponentFunctions(), lambda rng: {})
