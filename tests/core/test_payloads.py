@@ -116,6 +116,17 @@ def test_flatten_action_encodings():
     assert action.packed().tolist() == [[0.5, 1.0, 0.0, 2.0]]
 
 
+def test_flatten_action_refuses_a_bare_tensor_for_a_joint_spec():
+    spec = ActionSpec(kind="joint", agents={"a": ActionSpec(kind="discrete", num_actions=2)})
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "a joint action over ['a'] must be an ActionPayload with kind='joint'; got Tensor"
+        ),
+    ):
+        flatten_action(spec, torch.zeros(2, dtype=torch.long))
+
+
 def test_condition_payload_validation():
     ok = ConditionPayload(tensors={"goal": torch.zeros(2, 3)}, extras={"acme.goal": "door"})
     assert (

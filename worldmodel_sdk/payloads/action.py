@@ -129,8 +129,14 @@ def flatten_action(spec: ActionSpec, action: ActionPayload | torch.Tensor) -> to
         return torch.cat(
             [_flatten_single(sub[name], agents[name]) for name in spec.agent_names], dim=-1
         )
+    if spec.kind == "joint":
+        raise ContractError(
+            f"a joint action over {list(spec.agent_names)} must be an ActionPayload with "
+            f"kind='joint'; got {type(action).__name__}"
+        )
     tensor = action.tensor if isinstance(action, ActionPayload) else action
-    assert tensor is not None
+    if tensor is None:
+        raise ContractError(f"a {spec.kind} ActionPayload needs a tensor; got None")
     return _flatten_single(spec, tensor)
 
 
