@@ -379,7 +379,12 @@ def test_overridden_async_twin_is_guarded_too():
 def test_continuous_actions_must_have_the_declared_dtype():
     m = ExampleModel()
     s = m.encode(torch.zeros(2, 8))
-    with pytest.raises(ContractError, match=re.escape("action has dtype float64; contract expects float32 [ExampleModel.transition]")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "action has dtype float64; contract expects float32 [ExampleModel.transition]"
+        ),
+    ):
         m.transition(s, torch.zeros(2, 2, dtype=torch.float64))
 
 
