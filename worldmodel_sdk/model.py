@@ -137,12 +137,6 @@ def _guard_async(method: str, needs: frozenset[Capability], fn: F) -> F:
     return cast(F, guarded)
 
 
-def implementation(model: WorldModel, method: str) -> Callable[..., Any]:
-    """The bound, unguarded implementation of a protocol method (for hot loops)."""
-    fn = getattr(type(model), method)
-    return cast("Callable[..., Any]", getattr(fn, "__wm_impl__", fn).__get__(model))
-
-
 class WorldModel(torch.nn.Module, ABC):
     """Base class for all world models.
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ._checked import inputs_checked
+from ._checked import implementation, inputs_checked
 from .capabilities import DECODE_CAPABILITIES, Capability
 from .errors import ContractError
 from .payloads.action import ActionPayload
@@ -52,8 +52,6 @@ def prepare(
     mode: str,
 ) -> RolloutPlan:
     """Validate the rollout's inputs once and resolve the step functions."""
-    from .model import implementation
-
     where = f"{type(model).__name__}.rollout"
     if mode not in MODES:
         raise ContractError(f"unknown rollout mode {mode!r}; expected one of {MODES} [{where}]")
