@@ -31,6 +31,7 @@ from pydantic import BaseModel, ValidationError
 from . import persistence
 from . import rollout as _rollout
 from ._checked import INPUTS_CHECKED
+from ._interop import numpy_inputs
 from .capabilities import DECODE_CAPABILITIES, Capability
 from .contract import IOContract
 from .errors import CapabilityError, ContractError
@@ -115,6 +116,9 @@ def _guard(method: str, needs: frozenset[Capability], fn: F) -> F:
             raise CapabilityError(self._missing_capability(method, needs))
         if INPUTS_CHECKED.get():
             return fn(self, *args, **kwargs)
+        args, kwargs = numpy_inputs(
+            args, kwargs, f"{type(self).__name__}.{method}", _INPUTS[method]
+        )
         _check_inputs(self, method, args, kwargs)
         token = INPUTS_CHECKED.set(True)
         try:

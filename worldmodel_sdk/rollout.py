@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from ._checked import implementation, inputs_checked
+from ._interop import numpy_inputs
 from .capabilities import DECODE_CAPABILITIES, Capability
 from .errors import ContractError
 from .payloads.action import ActionPayload
@@ -28,6 +29,7 @@ __all__ = ["MODES", "RolloutPlan", "prepare", "run"]
 
 MODES = ("autoregressive", "latent")
 _SERIES = ("reward", "continue")
+_ROLLOUT_INPUTS = ("initial_state", "action_sequence", "conditions")
 
 
 @dataclass(slots=True)
@@ -56,6 +58,9 @@ def prepare(
     if mode not in MODES:
         raise ContractError(f"unknown rollout mode {mode!r}; expected one of {MODES} [{where}]")
     model.require(Capability.LATENT_DYNAMICS, f"{where} steps with transition()")
+    (initial_state, action_sequence, conditions), _ = numpy_inputs(
+        (initial_state, action_sequence, conditions), {}, where, _ROLLOUT_INPUTS
+    )
     contract = model.contract()
     # The initial state is checked for layout, not read: it comes from the model itself.
     check_state(contract, initial_state, where=where, values=False)

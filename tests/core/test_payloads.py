@@ -18,7 +18,7 @@ from worldmodel_sdk.payloads.action import flatten_action
 def test_state_validate_and_helpers():
     s = State({"h": torch.zeros(4, 3), "z": torch.ones(4, 2)}, meta={"step": 1})
     assert s.validate() is s
-    assert s.batch_size == 4 and s.keys() == ["h", "z"] and "h" in s and len(s) == 2
+    assert s.batch_size == 4 and list(s.keys()) == ["h", "z"] and "h" in s and len(s) == 2
     assert s.detach().tensors["z"].equal(s.tensors["z"])
     clone = s.clone()
     clone.tensors["h"].add_(1)

@@ -4,32 +4,42 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, KeysView, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from ..errors import ContractError
+from ._summary import describe_mapping
 
 if TYPE_CHECKING:
+    from tensordict import TensorDict, TensorDictBase
+
     from ..wire.shared_memory import SharedStateDescriptor, SharedStateHandle
 
 __all__ = ["State"]
 
 
-@dataclass(slots=True, eq=False)
-class State:
+@dataclass(slots=True, eq=False, repr=False)
+class State(Mapping[str, torch.Tensor]):
     """A world model's state: a dict of named tensors plus JSON-able metadata.
 
     Every tensor shares the leading batch axis; ``validate()`` checks that on
     demand (the hot path does not). ``meta`` holds small JSON-able facts about
     the state (for example the model that produced it).
 
+    A state is a read-only `collections.abc.Mapping` of its tensors, so
+    ``dict(state)``, ``{**state}`` and ``fn(**state)`` work; item assignment is
+    refused (build a new state with `replace`). Equality and hashing stay by
+    identity, as for any container of tensors.
+
     Example:
         >>> s = State(tensors={"h": torch.zeros(4, 8)}, meta={"step": 0})
         >>> s.batch_size
         4
+        >>> s
+        State(batch_size=4, tensors={'h': float32[4, 8] cpu}, meta_keys=['step'])
     """
 
     tensors: dict[str, torch.Tensor]
@@ -52,9 +62,21 @@ class State:
     def __len__(self) -> int:
         return len(self.tensors)
 
-    def keys(self) -> list[str]:
-        """Names of the tensors, in insertion order."""
-        return list(self.tensors)
+    # Mapping would compare tensors element-wise and make states unhashable: keep identity.
+    __eq__ = object.__eq__
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        # Metadata only: never reads tensor values, so it costs microseconds at any size.
+        first = next(iter(self.tensors.values()), None)
+        valid = first is None or isinstance(first, torch.Tensor)
+        batch = self.batch_size if valid else "?"
+        meta = "" if self.meta is None else f", meta_keys={list(self.meta)!r}"
+        return f"State(batch_size={batch}, tensors={describe_mapping(self.tensors)}{meta})"
+
+    def keys(self) -> KeysView[str]:
+        """Names of the tensors, in insertion order (a live, set-like view)."""
+        return self.tensors.keys()
 
     @property
     def batch_size(self) -> int:
@@ -123,6 +145,32 @@ class State:
     def replace(self, **tensors: torch.Tensor) -> State:
         """Return a state with some tensors replaced or added (metadata shared)."""
         return State({**self.tensors, **tensors}, self.meta)
+
+    def to_tensordict(self) -> TensorDict:
+        """The tensors as a ``tensordict.TensorDict`` with batch size ``[B]``, sharing memory.
+
+        ``meta`` is not carried (a TensorDict has no place for it); pass it back to
+        `from_tensordict`. Needs the ``tensordict`` extra.
+
+        Raises:
+            ContractError: if the state is not valid (see `validate`).
+            ImportError: if tensordict is not installed.
+        """
+        from .._interop import to_tensordict
+
+        return to_tensordict(self)
+
+    @classmethod
+    def from_tensordict(cls, data: TensorDictBase, meta: dict[str, Any] | None = None) -> State:
+        """A validated state holding the tensors of a flat TensorDict (memory shared).
+
+        Raises:
+            ContractError: for nested or non-tensor entries, or an invalid state.
+            ImportError: if tensordict is not installed.
+        """
+        from .._interop import from_tensordict
+
+        return from_tensordict(data, meta)
 
     # Wire format and shared memory: implemented in worldmodel_sdk.wire.
 

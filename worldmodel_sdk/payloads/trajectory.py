@@ -7,12 +7,13 @@ from dataclasses import dataclass
 import torch
 
 from ..errors import ContractError
+from ._summary import describe, describe_mapping
 from .state import State
 
 __all__ = ["Trajectory"]
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, repr=False)
 class Trajectory:
     """An imagined trajectory: the initial state plus one state per action.
 
@@ -65,6 +66,23 @@ class Trajectory:
                     f"Trajectory.predictions[{name!r}] has shape {tuple(value.shape)}; expected "
                     f"({horizon}, {batch}, ...)"
                 )
+
+    def __repr__(self) -> str:
+        # Metadata only (keys, dtypes, shapes, devices): microseconds however large the tensors.
+        first = describe_mapping(self.states[0].tensors)
+        parts = [
+            f"T={self.horizon}",
+            f"batch_size={self.batch_size}",
+            f"states={len(self.states)} (first: {first})",
+            f"actions={describe(self.actions)}",
+        ]
+        for name in ("rewards", "values", "continues"):
+            value = getattr(self, name)
+            if value is not None:
+                parts.append(f"{name}={describe(value)}")
+        if self.predictions:
+            parts.append(f"predictions={describe_mapping(self.predictions)}")
+        return f"Trajectory({', '.join(parts)})"
 
     @property
     def horizon(self) -> int:
