@@ -3,9 +3,11 @@
 Files are written to a temporary name and renamed into place, weights first, so a
 failed save leaves what was stored before intact; ``config.json`` records the
 SHA-256 of the weights file, so a config and weights from different saves are
-never loaded together. Loading refuses anything that does not
-decode cleanly with `SerializationError`, and a model type or contract
-fingerprint that differs from the class's with `ContractError`.
+never loaded together. ``config.json`` also records the canonical contract its
+fingerprint hashes, so a mismatch shows which keys differ. Loading refuses
+anything that does not decode cleanly (or a fingerprint that does not hash the
+saved contract) with `SerializationError`, and a model type or contract
+that differs from the class's with `ContractError`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic import ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ._contract_diff import check_saved_contract
 from ._jsonio import read_json
 from ._version import __version__
 from .errors import ContractError, SerializationError
@@ -53,6 +56,7 @@ def save(model: WorldModel, path: str | os.PathLike[str]) -> None:
         "sdk_version": __version__,
         "api_version": cls.api_version,
         "contract_fingerprint": model.contract_fingerprint(),
+        "contract": json.loads(model.contract().canonical_json()),
         "capabilities": sorted(c.value for c in cls.capabilities),
     }
     tensors = _weights(model)
@@ -135,12 +139,7 @@ def load(cls: type[M], path: str | os.PathLike[str]) -> M:
         raise SerializationError(
             f"config.json 'config' does not fit {cls.__name__}: {exc}"
         ) from None
-    stored, actual = record["contract_fingerprint"], model.contract_fingerprint()
-    if stored != actual:
-        raise ContractError(
-            f"contract fingerprint mismatch for {cls.__name__}: saved {stored}, "
-            f"this class declares {actual}"
-        )
+    check_saved_contract(record, model.contract(), cls.__name__, Path(path) / CONFIG_NAME)
     _load_weights(model, Path(path) / WEIGHTS_NAME, record.get("weights_sha256"))
     model.eval()
     return model

@@ -18,6 +18,7 @@ from worldmodel_sdk import (
     load_pretrained,
     register_model,
 )
+from worldmodel_sdk._contract_diff import fingerprint_of
 from worldmodel_sdk.models import ExampleConfig, ExampleModel
 from worldmodel_sdk.registry import unregister_model
 
@@ -76,15 +77,84 @@ def test_model_type_mismatch_shows_both(saved, tmp_path):
         Other.from_pretrained(path)
 
 
-def test_fingerprint_mismatch_shows_both(saved):
+def _edit_config(path: Path, edit) -> None:
+    record = json.loads((path / "config.json").read_text())
+    edit(record)
+    (path / "config.json").write_text(json.dumps(record))
+
+
+def test_config_records_the_canonical_contract(saved):
     model, path = saved
     record = json.loads((path / "config.json").read_text())
-    record["contract_fingerprint"] = "wmc1:" + "0" * 64
-    (path / "config.json").write_text(json.dumps(record))
+    assert record["contract"] == json.loads(model.contract().canonical_json())
+    assert fingerprint_of(record["contract"]) == record["contract_fingerprint"]
+
+
+def test_changed_contract_shows_what_differs(saved):
+    model, path = saved
+
+    def older_class(record):  # as if saved by a version of the class with another contract
+        record["contract"]["state"]["h"]["shape"] = ["B", 64]
+        del record["contract"]["prediction"]["reward"]
+        record["contract_fingerprint"] = fingerprint_of(record["contract"])
+
+    _edit_config(path, older_class)
+    stored = json.loads((path / "config.json").read_text())["contract_fingerprint"]
+    message = (
+        f"contract fingerprint mismatch for ExampleModel: saved {stored}, this class declares "
+        f"{model.contract_fingerprint()}, saved vs declared:\n"
+        '  prediction.reward: saved (absent: default), declared {"shape": ["B", 1]}\n'
+        '  state.h.shape: saved ["B", 64], declared ["B", 32]'
+    )
+    with pytest.raises(ContractError, match=f"^{re.escape(message)}$"):
+        load_pretrained(path)
+
+
+def test_edited_fingerprint_reads_as_a_damaged_file(saved):
+    model, path = saved
+    _edit_config(path, lambda r: r.update(contract_fingerprint="wmc1:" + "0" * 64))
+    with pytest.raises(
+        SerializationError,
+        match=re.escape(
+            f"{path / 'config.json'} was edited or damaged: its contract_fingerprint "
+            f"wmc1:{'0' * 64} is not the fingerprint of its saved contract "
+            f"({model.contract_fingerprint()}); the saved contract is the one ExampleModel "
+            "declares"
+        ),
+    ):
+        load_pretrained(path)
+
+
+def test_edited_contract_reads_as_a_damaged_file_and_shows_the_edit(saved):
+    model, path = saved
+    _edit_config(path, lambda r: r["contract"]["observation"]["obs"].update(dtype="float64"))
+    with pytest.raises(
+        SerializationError,
+        match=re.escape(
+            f"({fingerprint_of(json.loads((path / 'config.json').read_text())['contract'])}); "
+            "saved contract vs ExampleModel, saved vs declared:\n"
+            '  observation.obs.dtype: saved "float64", declared (absent: default)'
+        ),
+    ):
+        load_pretrained(path)
+    _edit_config(path, lambda r: r.update(contract=["not", "an", "object"]))
+    with pytest.raises(
+        SerializationError, match=re.escape("'contract' must be a JSON object; got list")
+    ):
+        load_pretrained(path)
+
+
+def test_saves_without_a_recorded_contract_still_load_and_explain(saved):
+    model, path = saved
+    _edit_config(path, lambda r: r.pop("contract"))
+    assert isinstance(load_pretrained(path), ExampleModel)
+    _edit_config(path, lambda r: r.update(contract_fingerprint="wmc1:" + "0" * 64))
     with pytest.raises(
         ContractError,
         match=re.escape(
-            f"saved wmc1:{'0' * 64}, this class declares {model.contract_fingerprint()}"
+            f"saved wmc1:{'0' * 64}, this class declares {model.contract_fingerprint()}; "
+            f"{path / 'config.json'} predates recorded contracts, so the differing keys cannot "
+            "be shown (save the model again to record them)"
         ),
     ):
         load_pretrained(path)
