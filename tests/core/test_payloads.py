@@ -1,4 +1,5 @@
 import re
+from collections.abc import Mapping
 
 import pytest
 import torch
@@ -215,3 +216,53 @@ def test_loss_output_items():
         total=torch.tensor(3.0), components={"a": torch.tensor(1.0), "b": torch.tensor(2.0)}
     )
     assert [k for k, _ in loss.items()] == ["total", "a", "b"]
+
+
+def test_state_is_a_read_only_mapping_of_its_tensors():
+    h, z = torch.zeros(4, 3), torch.ones(4, 2)
+    s = State({"h": h, "z": z}, meta={"step": 1})
+    assert isinstance(s, Mapping) and dict(s) == {"h": h, "z": z}
+    assert (lambda **kw: kw)(**s) == {"h": h, "z": z}
+    assert list(s.keys()) == ["h", "z"] and list(s.values()) == [h, z]
+    assert list(s.items()) == [("h", h), ("z", z)] and s.get("q") is None and s.get("h") is h
+    with pytest.raises(TypeError, match="does not support item assignment"):
+        s["q"] = h  # type: ignore[index]
+    with pytest.raises(TypeError, match="does not support item deletion"):
+        del s["h"]  # type: ignore[attr-defined]
+    twin = State({"h": h, "z": z})
+    assert s == s and s != twin and len({s, twin}) == 2  # identity, as before
+
+
+def test_state_repr_shows_layout_not_values():
+    s = State({"h": torch.zeros(4, 128), "k": torch.zeros(4, dtype=torch.int64)}, meta={"a": 1})
+    assert repr(s) == (
+        "State(batch_size=4, tensors={'h': float32[4, 128] cpu, 'k': int64[4] cpu}, "
+        "meta_keys=['a'])"
+    )
+    assert repr(State({})) == "State(batch_size=0, tensors={})"
+    assert repr(State({"h": [1]})) == "State(batch_size=?, tensors={'h': list})"  # type: ignore[dict-item]
+    # Tensors on the meta device have no values at all: repr must never need them.
+    huge = State({"h": torch.empty(1 << 20, 1 << 20, device="meta")})
+    assert repr(huge) == "State(batch_size=1048576, tensors={'h': float32[1048576, 1048576] meta})"
+
+
+def test_trajectory_repr_shows_layout_not_values():
+    big = 1 << 30
+    states = [State({"h": torch.empty(big, 8, device="meta")}) for _ in range(3)]
+    t = Trajectory(
+        states=states,
+        actions=torch.empty(2, big, 1, device="meta"),
+        rewards=torch.empty(2, big, device="meta"),
+        values=torch.empty(3, big, device="meta"),
+        predictions={"obs": torch.empty(2, big, 5, dtype=torch.float16, device="meta")},
+    )
+    assert repr(t) == (
+        f"Trajectory(T=2, batch_size={big}, states=3 (first: {{'h': float32[{big}, 8] meta}}), "
+        f"actions=float32[2, {big}, 1] meta, rewards=float32[2, {big}] meta, "
+        f"values=float32[3, {big}] meta, predictions={{'obs': float16[2, {big}, 5] meta}})"
+    )
+    short = Trajectory(states=_states(2), actions=torch.zeros(1, 2, dtype=torch.int64))
+    assert repr(short) == (
+        "Trajectory(T=1, batch_size=2, states=2 (first: {'h': float32[2, 3] cpu}), "
+        "actions=int64[1, 2] cpu)"
+    )
