@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Capability"]
+__all__ = ["Capability", "DECODE_CAPABILITIES"]
 
 
 class Capability(str, Enum):

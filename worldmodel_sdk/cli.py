@@ -13,7 +13,7 @@ from ._version import __version__
 from .conformance.cli import check
 from .wire.cli import inspect_command, shm_app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "models_app", "models_list", "quickstart", "version"]
 
 app = typer.Typer(
     name="wmsdk",
@@ -27,13 +27,13 @@ app.add_typer(shm_app, name="shm")
 app.command("inspect")(inspect_command)
 app.command("check")(check)
 
-console = Console()
+_console = Console()
 
 
 @app.command()
 def version() -> None:
     """Print the SDK version."""
-    console.print(f"worldmodel-sdk {__version__}")
+    _console.print(f"worldmodel-sdk {__version__}")
 
 
 @app.command()
@@ -62,10 +62,10 @@ def quickstart(
         seed=seed,
         progress=progress,
     )
-    result = run_quickstart(settings, console=console)
-    console.print(results_table(result))
-    console.print(f"model: {result.model_dir}  plot: {result.plot_path}")
-    console.print(
+    result = run_quickstart(settings, console=_console)
+    _console.print(results_table(result))
+    _console.print(f"model: {result.model_dir}  plot: {result.plot_path}")
+    _console.print(
         f"WorldModelEnv episode return (agent_0): {result.env_return:.2f}; "
         f"total {result.seconds:.0f}s"
     )
@@ -82,7 +82,7 @@ def models_list() -> None:
     table.add_column("capabilities")
     for name, target, caps in describe_models():
         table.add_row(name, target, caps)
-    console.print(table)
+    _console.print(table)
 
 
 def main() -> None:

@@ -27,6 +27,7 @@ from .naming import natural_sort_key
 __all__ = [
     "ActionKind",
     "ActionSpec",
+    "Axis",
     "ConditionSpec",
     "FINGERPRINT_PREFIX",
     "IOContract",
@@ -34,6 +35,7 @@ __all__ = [
     "dtype_from_name",
     "check_finite",
     "check_shape",
+    "dtype_name",
     "host_array",
     "natural_sort_key",
     "show_shape",

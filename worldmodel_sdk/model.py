@@ -48,12 +48,12 @@ from .validation import (
     check_state,
 )
 
-__all__ = ["WorldModel"]
+__all__ = ["ASYNC_GUARDED", "Action", "GUARDED", "Obs", "WorldModel"]
 
 Obs = Mapping[str, torch.Tensor] | torch.Tensor
 Action = ActionPayload | torch.Tensor
-M = TypeVar("M", bound="WorldModel")
-F = TypeVar("F", bound=Callable[..., Any])
+_M = TypeVar("_M", bound="WorldModel")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 # Protocol method -> the capabilities that make it available (any one suffices).
 GUARDED: dict[str, frozenset[Capability]] = {
@@ -109,7 +109,7 @@ def _check_inputs(model: WorldModel, method: str, args: tuple[Any, ...], kwargs:
     check_conditions(contract.condition, given.get("conditions"), {}, where=where)
 
 
-def _guard(method: str, needs: frozenset[Capability], fn: F) -> F:
+def _guard(method: str, needs: frozenset[Capability], fn: _F) -> _F:
     @functools.wraps(fn)
     def guarded(self: WorldModel, *args: Any, **kwargs: Any) -> Any:
         if not (type(self).capabilities & needs):
@@ -127,10 +127,10 @@ def _guard(method: str, needs: frozenset[Capability], fn: F) -> F:
             INPUTS_CHECKED.reset(token)
 
     guarded.__wm_impl__ = fn  # type: ignore[attr-defined]
-    return cast(F, guarded)
+    return cast(_F, guarded)
 
 
-def _guard_async(method: str, needs: frozenset[Capability], fn: F) -> F:
+def _guard_async(method: str, needs: frozenset[Capability], fn: _F) -> _F:
     @functools.wraps(fn)
     async def guarded(self: WorldModel, *args: Any, **kwargs: Any) -> Any:
         if not (type(self).capabilities & needs):
@@ -138,7 +138,7 @@ def _guard_async(method: str, needs: frozenset[Capability], fn: F) -> F:
         return await fn(self, *args, **kwargs)
 
     guarded.__wm_impl__ = fn  # type: ignore[attr-defined]
-    return cast(F, guarded)
+    return cast(_F, guarded)
 
 
 class WorldModel(torch.nn.Module, ABC):
@@ -408,19 +408,19 @@ class WorldModel(torch.nn.Module, ABC):
         persistence.save(self, path)
 
     @classmethod
-    def from_pretrained(cls: type[M], path: str | PathLike[str]) -> M:
+    def from_pretrained(cls: type[_M], path: str | PathLike[str]) -> _M:
         """Load a model saved by `save_pretrained`, checking type and contract fingerprint."""
         return persistence.load(cls, path)
 
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
-async def _in_thread(fn: Callable[..., T], *args: Any) -> T:
+async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
     # Grad mode is thread-local: carry the caller's into the worker thread.
     grad = torch.is_grad_enabled()
 
-    def call() -> T:
+    def call() -> _T:
         with torch.set_grad_enabled(grad):
             return fn(*args)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-__all__ = ["natural_sort_key", "natural_sorted"]
+__all__ = ["NaturalKey", "natural_sort_key", "natural_sorted"]
 
 _DIGITS = re.compile(r"(\d+)")
 

@@ -34,7 +34,15 @@ if TYPE_CHECKING:
 
     M = TypeVar("M", bound=WorldModel)
 
-__all__ = ["CONFIG_NAME", "FORMAT", "WEIGHTS_NAME", "load", "read_config", "save"]
+__all__ = [
+    "CONFIG_NAME",
+    "FORMAT",
+    "MAX_CONFIG_BYTES",
+    "WEIGHTS_NAME",
+    "load",
+    "read_config",
+    "save",
+]
 
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"

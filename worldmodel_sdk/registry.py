@@ -34,19 +34,19 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "worldmodel_sdk.models"
-C = TypeVar("C", bound="type[WorldModel]")
+_C = TypeVar("_C", bound="type[WorldModel]")
 
 _MODELS: dict[str, type[WorldModel]] = {}
 
 
 @overload
-def register_model(name: C, cls: None = None, *, overwrite: bool = False) -> C: ...
+def register_model(name: _C, cls: None = None, *, overwrite: bool = False) -> _C: ...
 @overload
 def register_model(
     name: str | None = None, cls: None = None, *, overwrite: bool = False
-) -> Callable[[C], C]: ...
+) -> Callable[[_C], _C]: ...
 @overload
-def register_model(name: str, cls: C, *, overwrite: bool = False) -> C: ...
+def register_model(name: str, cls: _C, *, overwrite: bool = False) -> _C: ...
 
 
 def register_model(name: Any = None, cls: Any = None, *, overwrite: bool = False) -> Any:
@@ -65,13 +65,13 @@ def register_model(name: Any = None, cls: Any = None, *, overwrite: bool = False
     if cls is not None:
         return _register(name, cls, overwrite)
 
-    def decorator(target: C) -> C:
+    def decorator(target: _C) -> _C:
         return _register(name, target, overwrite)
 
     return decorator
 
 
-def _register(name: str | None, cls: C, overwrite: bool, *, adopt: bool = True) -> C:
+def _register(name: str | None, cls: _C, overwrite: bool, *, adopt: bool = True) -> _C:
     from .model import WorldModel
 
     if not (isinstance(cls, type) and issubclass(cls, WorldModel)):

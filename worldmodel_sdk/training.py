@@ -37,6 +37,7 @@ __all__ = [
     "FitResult",
     "OptimizeResult",
     "PreparesForTraining",
+    "Progress",
     "SearchDim",
     "episodes_to_input",
     "fit",

@@ -13,6 +13,7 @@ from ..payloads.state import State
 from .results import CheckFailure
 
 __all__ = [
+    "compare_mappings",
     "compare_outputs",
     "compare_states",
     "compare_tensors",
@@ -21,7 +22,7 @@ __all__ = [
     "expect_capability_error",
 ]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 def describe(value: object) -> str:
@@ -35,7 +36,7 @@ def describe(value: object) -> str:
     return type(value).__name__
 
 
-def expect_call(call: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+def expect_call(call: str, fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """Run ``fn``; turn any exception into a `CheckFailure` that names ``call``."""
     try:
         return fn(*args, **kwargs)

@@ -21,12 +21,12 @@ from . import inputs
 from .asserts import expect_call
 from .target import Profile, Target
 
-__all__ = ["CheckContext", "run_sync"]
+__all__ = ["CheckContext", "item", "run_sync"]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
-def run_sync(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+def run_sync(coro_fn: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
     """Run a coroutine to completion, in a helper thread if a loop is already running."""
     try:
         asyncio.get_running_loop()

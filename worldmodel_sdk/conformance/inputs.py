@@ -18,6 +18,7 @@ from ..payloads.outputs import WorldModelInput
 from ..payloads.state import State
 
 __all__ = [
+    "OTHER_AXIS",
     "make_action",
     "make_action_sequence",
     "make_batch",
@@ -26,6 +27,7 @@ __all__ = [
     "make_state",
     "make_tensor",
     "resolve_shape",
+    "stack_actions",
 ]
 
 OTHER_AXIS = 2

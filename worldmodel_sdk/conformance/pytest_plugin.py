@@ -31,8 +31,13 @@ __all__ = [
     "ENV_VAR",
     "PLUGIN_NAME",
     "ConformanceCase",
+    "load_context",
     "parametrize_with_checks",
+    "pytest_addoption",
+    "pytest_generate_tests",
     "run_check_in_pytest",
+    "targets",
+    "wm_context",
 ]
 
 PLUGIN_NAME = "wmsdk"

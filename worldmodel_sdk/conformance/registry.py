@@ -16,7 +16,16 @@ from dataclasses import dataclass
 from ..capabilities import Capability
 from .context import CheckContext
 
-__all__ = ["AREAS", "Check", "all_checks", "check", "get_check", "select_checks"]
+__all__ = [
+    "AREAS",
+    "Applies",
+    "Check",
+    "CheckFn",
+    "all_checks",
+    "check",
+    "get_check",
+    "select_checks",
+]
 
 AREAS = (
     "interface",

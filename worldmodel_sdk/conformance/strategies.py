@@ -31,6 +31,7 @@ __all__ = [
     "INVALID_KINDS",
     "Invalid",
     "InvalidKind",
+    "break_tensor",
     "check_property",
     "invalid_actions",
     "invalid_observations",

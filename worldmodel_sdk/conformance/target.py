@@ -22,7 +22,7 @@ from typing import Any
 from ..model import WorldModel
 from ..payloads.outputs import WorldModelInput
 
-__all__ = ["PROFILES", "Profile", "Target", "load_target", "registered_targets"]
+__all__ = ["PROFILES", "Profile", "Target", "load_target", "registered_targets", "resolve_factory"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,13 @@ from .policies import JointPolicy, RandomJointPolicy
 from .spaces import action_from_env, action_to_env, agent_spec_from_spaces, flatten_observation
 from .spec import DatasetSpec
 
-__all__ = ["collect_gym", "collect_parallel", "spec_from_gym_env", "spec_from_parallel_env"]
+__all__ = [
+    "StepResult",
+    "collect_gym",
+    "collect_parallel",
+    "spec_from_gym_env",
+    "spec_from_parallel_env",
+]
 
 StepResult = tuple[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any], Mapping[str, Any]]
 

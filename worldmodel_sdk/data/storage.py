@@ -27,9 +27,11 @@ from .episode import Episode, TensorsByAgent
 from .spec import DatasetSpec
 
 __all__ = [
+    "FieldName",
     "INDEX_FILE",
     "DatasetIndex",
     "EpisodeEntry",
+    "MAX_INDEX_BYTES",
     "load_dataset",
     "read_index",
     "save_dataset",

@@ -27,7 +27,7 @@ from ..registry import register_model
 from ..training import SearchDim
 from .vae import Activation, mlp
 
-__all__ = ["RDLM", "RDLMConfig"]
+__all__ = ["Memory", "RDLM", "RDLMConfig", "start_windows"]
 
 Memory = dict[str, torch.Tensor]
 

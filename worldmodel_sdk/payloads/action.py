@@ -9,7 +9,7 @@ import torch
 from ..contract import ActionKind, ActionSpec, natural_sort_key
 from ..errors import ContractError
 
-__all__ = ["ActionPayload", "flatten_action"]
+__all__ = ["API_VERSIONS", "ActionPayload", "check_api_version", "flatten_action"]
 
 API_VERSIONS = ("v0.2",)
 _KINDS: tuple[ActionKind, ...] = ("continuous", "discrete", "multi_discrete", "joint")

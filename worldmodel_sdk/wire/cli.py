@@ -9,9 +9,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-__all__ = ["inspect_command", "shm_app", "shm_gc", "shm_list"]
+__all__ = ["NamespaceOption", "inspect_command", "shm_app", "shm_gc", "shm_list"]
 
-console = Console()
+_console = Console()
 shm_app = typer.Typer(help="Shared-memory segments holding published states.", no_args_is_help=True)
 
 NamespaceOption = Annotated[
@@ -44,7 +44,7 @@ def inspect_command(
     try:
         info = inspect_file(file, verify=verify)
     except (SerializationError, OSError) as exc:
-        console.print(f"[red]{file}: {exc}[/red]")
+        _console.print(f"[red]{file}: {exc}[/red]")
         raise typer.Exit(code=1) from None
     table = Table(title=f"{file} — wire v{info.version}, {_size(info.total)}")
     for column in ("tensor", "dtype", "shape", "bytes", "offset"):
@@ -52,11 +52,11 @@ def inspect_command(
     for e in info.tensors:
         shape = "(" + ", ".join(map(str, e.shape)) + ("," if len(e.shape) == 1 else "") + ")"
         table.add_row(e.name, e.dtype_name, shape, str(e.length), str(e.offset))
-    console.print(table)
-    console.print(f"header: {info.header_length} bytes; data: {info.data_length} bytes")
-    console.print(f"meta: {info.meta!r}")
+    _console.print(table)
+    _console.print(f"header: {info.header_length} bytes; data: {info.data_length} bytes")
+    _console.print(f"meta: {info.meta!r}")
     color = {"ok": "green", "mismatch": "red"}.get(info.checksum, "yellow")
-    console.print(f"checksum: [{color}]{info.checksum}[/{color}]")
+    _console.print(f"checksum: [{color}]{info.checksum}[/{color}]")
     if info.checksum == "mismatch":
         raise typer.Exit(code=2)
 
@@ -74,7 +74,7 @@ def shm_list(namespace: NamespaceOption = None) -> None:
         table.add_row(
             seg.name, str(seg.owner_pid), owner, _size(seg.size), "yes" if seg.is_envelope else "no"
         )
-    console.print(table)
+    _console.print(table)
 
 
 @shm_app.command("gc")
@@ -98,5 +98,5 @@ def shm_gc(
             unlink_segment(seg.name, missing_ok=True)
         removed += 1
         verb = "would remove" if dry_run else "removed"
-        console.print(f"{verb} {seg.name} (owner pid {seg.owner_pid}, {_size(seg.size)})")
-    console.print(f"{removed} orphaned segment(s) {'found' if dry_run else 'removed'}")
+        _console.print(f"{verb} {seg.name} (owner pid {seg.owner_pid}, {_size(seg.size)})")
+    _console.print(f"{removed} orphaned segment(s) {'found' if dry_run else 'removed'}")

@@ -16,6 +16,17 @@ from ..inputs import stack_actions
 from ..registry import check
 from ..results import CheckFailure
 
+__all__ = [
+    "HEADS",
+    "decode",
+    "encode",
+    "multi_agent",
+    "prediction_heads",
+    "rollout",
+    "transition",
+    "update",
+]
+
 # Prediction keys whose presence in the contract must match a declared capability.
 HEADS = {
     "reward": Capability.REWARD_PRED,

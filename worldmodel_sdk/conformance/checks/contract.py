@@ -30,6 +30,17 @@ from ..strategies import (
     valid_states,
 )
 
+__all__ = [
+    "accepts_valid",
+    "fingerprint",
+    "rejects_nan",
+    "rejects_wrong_agent",
+    "rejects_wrong_dtype",
+    "rejects_wrong_key",
+    "rejects_wrong_shape",
+    "valid",
+]
+
 
 @check("contract.valid")
 def valid(ctx: CheckContext) -> None:

@@ -20,6 +20,8 @@ from ..inputs import stack_actions
 from ..registry import check
 from ..results import CheckFailure
 
+__all__ = ["Step", "batch_independence", "repeat", "rollout"]
+
 Step = tuple[str, Callable[[Any, Any, Any], Any]]
 
 

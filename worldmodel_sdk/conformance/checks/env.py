@@ -24,6 +24,8 @@ from ..inputs import resolve_shape
 from ..registry import check
 from ..results import CheckFailure
 
+__all__ = ["NEEDS", "gymnasium_api", "make_env", "pettingzoo_api"]
+
 NEEDS = (
     Capability.REPRESENTATION,
     Capability.LATENT_DYNAMICS,

@@ -14,6 +14,17 @@ from ..registry import check
 from ..results import CheckFailure
 from .loss import loss_stub
 
+__all__ = [
+    "ASYNC_TWINS",
+    "PROTOCOL_METHODS",
+    "async_twins",
+    "base_class",
+    "capabilities_declared",
+    "loss_implemented",
+    "model_type",
+    "signatures",
+]
+
 PROTOCOL_METHODS = (
     "encode",
     "transition",

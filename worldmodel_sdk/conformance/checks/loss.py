@@ -15,6 +15,8 @@ from ..context import CheckContext
 from ..registry import check
 from ..results import CheckFailure, NotApplicable
 
+__all__ = ["compute_loss", "finite", "gradients", "loss_stub", "scalar"]
+
 
 @contextmanager
 def _training(model: WorldModel) -> Iterator[None]:

@@ -19,6 +19,17 @@ from ..context import CheckContext, run_sync
 from ..registry import check
 from ..results import CheckFailure
 
+__all__ = [
+    "action_forms",
+    "async_twins",
+    "check_output_state",
+    "decode",
+    "encode",
+    "inputs_unchanged",
+    "transition",
+    "update",
+]
+
 
 def _decoder(ctx: CheckContext) -> str | None:
     return None if ctx.capabilities & DECODE_CAPABILITIES else "needs a decoder capability"

@@ -18,6 +18,8 @@ from ..context import CheckContext
 from ..registry import check
 from ..results import CheckFailure
 
+__all__ = ["config", "round_trip"]
+
 
 def _outputs(ctx: CheckContext, model: WorldModel) -> dict[str, Any]:
     out: dict[str, Any] = {}

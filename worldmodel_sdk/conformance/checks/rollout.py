@@ -15,6 +15,16 @@ from ..registry import check
 from ..results import CheckFailure
 from .outputs import check_output_state
 
+__all__ = [
+    "NEEDS",
+    "async_matches_sync",
+    "horizon",
+    "latent_mode",
+    "matches_steps",
+    "no_grad_leak",
+    "trajectory",
+]
+
 NEEDS = (Capability.LATENT_DYNAMICS,)
 
 

@@ -11,6 +11,8 @@ from ..context import CheckContext
 from ..registry import check
 from ..results import CheckFailure
 
+__all__ = ["envelope_round_trip", "real_states", "shared_memory_round_trip"]
+
 
 def _wire_available(ctx: CheckContext) -> str | None:
     try:
