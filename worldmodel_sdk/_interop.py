@@ -15,7 +15,7 @@ against a float32 contract is still a `ContractError`, never a silent cast.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -48,17 +48,25 @@ def numpy_inputs(
     return new_args, {key: _convert(value, key, where) for key, value in kwargs.items()}
 
 
+_LEAVES = frozenset({torch.Tensor, type(None), bool})
+
+
 def _holds_numpy(value: object) -> bool:
-    if isinstance(value, torch.Tensor):
+    # Exact-type tests first: the common inputs (tensors, states, None, flags) leave at
+    # once, without the slower isinstance checks of torch's and abc's metaclasses.
+    kind = type(value)
+    if kind in _LEAVES:
         return False
+    if kind is State or kind is ConditionPayload:
+        return _any_array(cast("State | ConditionPayload", value).tensors)
     if isinstance(value, np.ndarray):
         return True
-    if isinstance(value, State):
+    if isinstance(value, torch.Tensor):
+        return False
+    if isinstance(value, (State, ConditionPayload)):
         return _any_array(value.tensors)
     if isinstance(value, ActionPayload):
         return isinstance(value.tensor, np.ndarray) or _any_array(value.agents or {})
-    if isinstance(value, ConditionPayload):
-        return _any_array(value.tensors)
     if isinstance(value, Mapping):
         return _any_array(value)
     if isinstance(value, (list, tuple)):
@@ -67,7 +75,10 @@ def _holds_numpy(value: object) -> bool:
 
 
 def _any_array(values: Mapping[Any, object]) -> bool:
-    return any(isinstance(v, np.ndarray) for v in values.values())
+    for value in values.values():
+        if isinstance(value, np.ndarray):
+            return True
+    return False
 
 
 def _convert(value: Any, name: str, where: str) -> Any:
@@ -138,11 +149,12 @@ def to_tensordict(state: State) -> TensorDict:
     module = _tensordict("State.to_tensordict")
     state.validate()
     devices = {value.device for value in state.tensors.values()}
-    return module.TensorDict(  # type: ignore[no-any-return]
+    data: TensorDict = module.TensorDict(
         dict(state.tensors),
         batch_size=[state.batch_size] if state.tensors else [],
         device=devices.pop() if len(devices) == 1 else None,
     )
+    return data
 
 
 def from_tensordict(data: TensorDictBase, meta: dict[str, Any] | None = None) -> State:
