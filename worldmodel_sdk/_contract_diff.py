@@ -20,6 +20,7 @@ from .errors import ContractError, SerializationError
 
 MAX_LINES = 12
 _VALUE_CHARS = 60
+_KEY_CHARS = 40
 _ABSENT = object()
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -51,6 +52,8 @@ def _walk(saved: Any, declared: Any, path: str) -> Iterator[str]:
 
 
 def _join(path: str, key: str) -> str:
+    if len(key) > _KEY_CHARS:
+        key = key[: _KEY_CHARS - 3] + "..."
     if _NAME.fullmatch(key):
         return f"{path}.{key}" if path else key
     return f"{path}[{json.dumps(key)}]"

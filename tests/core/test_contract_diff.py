@@ -27,6 +27,9 @@ def test_diff_is_bounded_and_long_values_are_cut():
     assert lines == [f"k{i:02}: saved {i}, declared (absent: default)" for i in range(4)] + [
         "... and 26 more"
     ]
+    assert contract_diff({"k" * 1000: 1}, {}) == [
+        f'["{"k" * 37}..."]: saved 1, declared (absent: default)'
+    ]
     long = contract_diff({"x": list(range(100))}, {"x": []})
     assert long == [
         "x: saved [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16..., declared []"
