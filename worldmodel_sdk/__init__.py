@@ -1,25 +1,32 @@
 """worldmodel-sdk: a typed protocol SDK for world models.
 
-The public API is exactly ``__all__``; everything else is internal.
+The public API is exactly ``__all__``; everything else is internal. Names are
+imported on first use, so ``import worldmodel_sdk`` (and the ``wmsdk`` command's
+start-up) does not import torch.
 """
 
+from typing import TYPE_CHECKING
+
+from ._lazy import lazy_attributes
 from ._version import __version__
-from .capabilities import Capability
-from .contract import ActionSpec, ConditionSpec, IOContract, TensorSpec
-from .errors import (
-    CapabilityError,
-    ContractError,
-    RegistryError,
-    SerializationError,
-    WorldModelError,
-)
-from .model import WorldModel
-from .payloads.action import ActionPayload, flatten_action
-from .payloads.condition import ConditionPayload
-from .payloads.outputs import LossOutput, ModelOutput, WorldModelInput
-from .payloads.state import State
-from .payloads.trajectory import Trajectory
-from .registry import create_model, list_models, load_pretrained, register_model
+
+if TYPE_CHECKING:
+    from .capabilities import Capability
+    from .contract import ActionSpec, ConditionSpec, IOContract, TensorSpec
+    from .errors import (
+        CapabilityError,
+        ContractError,
+        RegistryError,
+        SerializationError,
+        WorldModelError,
+    )
+    from .model import WorldModel
+    from .payloads.action import ActionPayload, flatten_action
+    from .payloads.condition import ConditionPayload
+    from .payloads.outputs import LossOutput, ModelOutput, WorldModelInput
+    from .payloads.state import State
+    from .payloads.trajectory import Trajectory
+    from .registry import create_model, list_models, load_pretrained, register_model
 
 __all__ = [
     "ActionPayload",
@@ -47,3 +54,32 @@ __all__ = [
     "load_pretrained",
     "register_model",
 ]
+
+_ORIGINS = {
+    "Capability": ".capabilities",
+    "ActionSpec": ".contract",
+    "ConditionSpec": ".contract",
+    "IOContract": ".contract",
+    "TensorSpec": ".contract",
+    "CapabilityError": ".errors",
+    "ContractError": ".errors",
+    "RegistryError": ".errors",
+    "SerializationError": ".errors",
+    "WorldModelError": ".errors",
+    "WorldModel": ".model",
+    "ActionPayload": ".payloads.action",
+    "flatten_action": ".payloads.action",
+    "ConditionPayload": ".payloads.condition",
+    "LossOutput": ".payloads.outputs",
+    "ModelOutput": ".payloads.outputs",
+    "WorldModelInput": ".payloads.outputs",
+    "State": ".payloads.state",
+    "Trajectory": ".payloads.trajectory",
+    "create_model": ".registry",
+    "list_models": ".registry",
+    "load_pretrained": ".registry",
+    "register_model": ".registry",
+}
+
+if not TYPE_CHECKING:  # mypy sees the imports above; runtime resolves names on first use
+    __getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, globals())

@@ -1,4 +1,9 @@
-"""The ``wmsdk`` command line."""
+"""The ``wmsdk`` command line.
+
+Start-up imports only typer and rich: each command imports what it needs when it
+runs, and ``check`` (the conformance suite) is loaded only when it is invoked or
+its own help is asked for.
+"""
 
 from __future__ import annotations
 
@@ -7,39 +12,67 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from ._cli_lazy import Deferred, LazyGroup
 from ._version import __version__
-from .conformance.cli import check
 from .wire.cli import inspect_command, shm_app
 
-__all__ = ["app", "main", "models_app", "models_list", "quickstart", "version"]
+__all__ = ["app", "main"]
+
+
+class _Group(LazyGroup):
+    deferred = {
+        "check": Deferred(
+            "worldmodel_sdk.conformance.cli",
+            "check",
+            "Check that models honour the worldmodel-sdk protocol.",
+        )
+    }
+
 
 app = typer.Typer(
     name="wmsdk",
     help="worldmodel-sdk: typed world models, their wire format and their conformance checks.",
     no_args_is_help=True,
     add_completion=False,
+    cls=_Group,
 )
 models_app = typer.Typer(help="The model registry.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 app.add_typer(shm_app, name="shm")
 app.command("inspect")(inspect_command)
-app.command("check")(check)
 
-_console = Console()
+console = Console()
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        console.print(f"worldmodel-sdk {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """worldmodel-sdk: typed world models, their wire format and their conformance checks."""
 
 
 @app.command()
 def version() -> None:
     """Print the SDK version."""
-    _console.print(f"worldmodel-sdk {__version__}")
+    console.print(f"worldmodel-sdk {__version__}", highlight=False)
 
 
 @app.command()
 def quickstart(
     out_dir: Annotated[
-        Path, typer.Option("--out-dir", help="Where the model and the plot are written.")
+        Path, typer.Option("--out-dir", help="Where the model and the figures are written.")
     ] = Path("wmsdk-quickstart"),
     episodes: Annotated[int, typer.Option(help="Random-policy training episodes.")] = 300,
     eval_episodes: Annotated[
@@ -52,7 +85,7 @@ def quickstart(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Collect simple_spread episodes, train JOPM, compare it with copy-last, save, reload, play."""
-    from .quickstart import QuickstartSettings, results_table, run_quickstart
+    from .quickstart import QuickstartSettings
 
     settings = QuickstartSettings(
         out_dir=out_dir,
@@ -62,10 +95,13 @@ def quickstart(
         seed=seed,
         progress=progress,
     )
-    result = run_quickstart(settings, console=_console)
-    _console.print(results_table(result))
-    _console.print(f"model: {result.model_dir}  plot: {result.plot_path}")
-    _console.print(
+    from .quickstart import results_table, run_quickstart
+
+    result = run_quickstart(settings, console=console)
+    console.print(results_table(result))
+    console.print(f"model: {result.model_dir}", highlight=False)
+    console.print(f"plot: {result.plot_path}", highlight=False)
+    console.print(
         f"WorldModelEnv episode return (agent_0): {result.env_return:.2f}; "
         f"total {result.seconds:.0f}s"
     )
@@ -74,6 +110,8 @@ def quickstart(
 @models_app.command("list")
 def models_list() -> None:
     """List registered models (built-in and entry-point plugins)."""
+    from rich.table import Table
+
     from .registry import describe_models
 
     table = Table(title="Registered world models")
@@ -82,9 +120,13 @@ def models_list() -> None:
     table.add_column("capabilities")
     for name, target, caps in describe_models():
         table.add_row(name, target, caps)
-    _console.print(table)
+    console.print(table)
 
 
 def main() -> None:
     """Entry point of the ``wmsdk`` console script."""
-    app()
+    typer.main.get_command(app).main(prog_name="wmsdk")
+
+
+if __name__ == "__main__":
+    main()

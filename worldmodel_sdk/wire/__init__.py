@@ -6,25 +6,30 @@ vectors under ``contracts/golden/``. Most code uses the `State` methods
 this package adds streaming, in-place writes, inspection and context managers.
 """
 
-from ._layout import DTYPE_BY_NAME, FORMAT_VERSION, MAGIC, MAX_HEADER_BYTES
-from .envelope import (
-    deserialize_state,
-    envelope_length,
-    serialize_into,
-    serialize_state,
-    serialized_size,
-)
-from .shared_memory import (
-    SharedStateDescriptor,
-    SharedStateHandle,
-    attach_state,
-    attached_state,
-    close_state,
-    publish_state,
-    shared_state,
-    unlink_descriptor,
-)
-from .stream import EnvelopeInfo, inspect_envelope, inspect_file, read_state, write_state
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from ._layout import DTYPE_BY_NAME, FORMAT_VERSION, MAGIC, MAX_HEADER_BYTES
+    from .envelope import (
+        deserialize_state,
+        envelope_length,
+        serialize_into,
+        serialize_state,
+        serialized_size,
+    )
+    from .shared_memory import (
+        SharedStateDescriptor,
+        SharedStateHandle,
+        attach_state,
+        attached_state,
+        close_state,
+        publish_state,
+        shared_state,
+        unlink_descriptor,
+    )
+    from .stream import EnvelopeInfo, inspect_envelope, inspect_file, read_state, write_state
 
 __all__ = [
     "DTYPE_BY_NAME",
@@ -50,3 +55,31 @@ __all__ = [
     "unlink_descriptor",
     "write_state",
 ]
+
+_ORIGINS = {
+    "DTYPE_BY_NAME": "._layout",
+    "FORMAT_VERSION": "._layout",
+    "MAGIC": "._layout",
+    "MAX_HEADER_BYTES": "._layout",
+    "deserialize_state": ".envelope",
+    "envelope_length": ".envelope",
+    "serialize_into": ".envelope",
+    "serialize_state": ".envelope",
+    "serialized_size": ".envelope",
+    "SharedStateDescriptor": ".shared_memory",
+    "SharedStateHandle": ".shared_memory",
+    "attach_state": ".shared_memory",
+    "attached_state": ".shared_memory",
+    "close_state": ".shared_memory",
+    "publish_state": ".shared_memory",
+    "shared_state": ".shared_memory",
+    "unlink_descriptor": ".shared_memory",
+    "EnvelopeInfo": ".stream",
+    "inspect_envelope": ".stream",
+    "inspect_file": ".stream",
+    "read_state": ".stream",
+    "write_state": ".stream",
+}
+
+if not TYPE_CHECKING:  # mypy sees the imports above; runtime resolves names on first use
+    __getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, globals())
