@@ -2,22 +2,31 @@
 
 Start-up imports only typer and rich: each command imports what it needs when it
 runs, and ``check`` (the conformance suite) is loaded only when it is invoked or
-its own help is asked for.
+its own help is asked for. User errors print one line on stderr and exit with
+status 2; ``--debug`` (or ``WMSDK_DEBUG=1``) shows their traceback instead.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
+from ._cli_errors import CliError, debug_requested, extra_hint, run_guarded
 from ._cli_lazy import Deferred, LazyGroup
 from ._version import __version__
 from .wire.cli import inspect_command, shm_app
 
-__all__ = ["app", "main"]
+if TYPE_CHECKING:
+    from .quickstart import QuickstartSettings
+
+__all__ = ["app", "main", "run"]
 
 
 class _Group(LazyGroup):
@@ -44,6 +53,9 @@ app.command("inspect")(inspect_command)
 
 console = Console()
 
+QUICKSTART_MODULES = ("gymnasium", "pettingzoo", "mpe2", "matplotlib")
+"""What the quickstart imports from the ``envs`` extra, checked before it starts."""
+
 
 def _print_version(value: bool) -> None:
     if value:
@@ -58,6 +70,10 @@ def _root(
         typer.Option(
             "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
         ),
+    ] = False,
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="Show the traceback of errors (or set WMSDK_DEBUG=1)."),
     ] = False,
 ) -> None:
     """worldmodel-sdk: typed world models, their wire format and their conformance checks."""
@@ -85,9 +101,7 @@ def quickstart(
     progress: Annotated[bool, typer.Option("--progress/--no-progress")] = True,
 ) -> None:
     """Collect simple_spread episodes, train JOPM, compare it with copy-last, save, reload, play."""
-    from .quickstart import QuickstartSettings
-
-    settings = QuickstartSettings(
+    settings = _quickstart_settings(
         out_dir=out_dir,
         episodes=episodes,
         eval_episodes=eval_episodes,
@@ -107,6 +121,41 @@ def quickstart(
     )
 
 
+def _quickstart_settings(**options: Any) -> QuickstartSettings:
+    """Validated settings, or a `CliError` naming the option (checked before any work)."""
+    from pydantic import ValidationError
+
+    for module in QUICKSTART_MODULES:
+        if importlib.util.find_spec(module) is None:
+            raise CliError(f"the quickstart {extra_hint(module)}")
+    from .quickstart import QuickstartSettings
+
+    try:
+        settings = QuickstartSettings(**options)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0])
+        message = first["msg"]
+        raise CliError(
+            f"--{field.replace('_', '-')} is {first['input']!r}; {message[0].lower()}{message[1:]}"
+        ) from exc
+    _check_out_dir(settings.out_dir)
+    return settings
+
+
+def _check_out_dir(path: Path) -> None:
+    if path.exists() and not path.is_dir():
+        raise CliError(f"--out-dir {str(path)!r} is a file; give a directory (created if missing)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CliError(
+            f"--out-dir {str(path)!r} cannot be created ({exc.strerror}); give a writable directory"
+        ) from exc
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise CliError(f"--out-dir {str(path)!r} is not writable; give a writable directory")
+
+
 @models_app.command("list")
 def models_list() -> None:
     """List registered models (built-in and entry-point plugins)."""
@@ -123,9 +172,17 @@ def models_list() -> None:
     console.print(table)
 
 
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run ``wmsdk`` with ``argv`` (default: ``sys.argv[1:]``) and return its exit status."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = typer.main.get_command(app)
+    debug = debug_requested(args, os.environ)
+    return run_guarded(lambda: command.main(args, prog_name="wmsdk", standalone_mode=False), debug)
+
+
 def main() -> None:
     """Entry point of the ``wmsdk`` console script."""
-    typer.main.get_command(app).main(prog_name="wmsdk")
+    sys.exit(run())
 
 
 if __name__ == "__main__":
