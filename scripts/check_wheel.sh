@@ -70,6 +70,15 @@ case "$LOCATION" in
 esac
 "$VPY" -c 'from worldmodel_sdk import list_models; m = list_models(); assert "acme-grid" in m, m'
 echo "== entry point registered: acme-grid"
+"$VENV/bin/wmsdk" version
+# The pytest plugin comes from the wheel's pytest11 entry point (no conftest here) and
+# imports nothing heavy until a test uses it.
+PYTEST_HELP="$("$VPY" -m pytest -p no:cacheprovider -p no:asyncio --help)"
+grep -q -- '--wm-target' <<<"$PYTEST_HELP" \
+  || { echo "pytest did not load the wmsdk plugin from the wheel" >&2; exit 1; }
+"$VPY" -c 'import sys, worldmodel_sdk.conformance.pytest_plugin; sys.exit("torch" in sys.modules)' \
+  || { echo "importing the pytest plugin imports torch" >&2; exit 1; }
+echo "== pytest plugin registered: wmsdk"
 
 CHECK=("$VENV/bin/wmsdk" check)
 echo "== ${CHECK[*]##*/} acme_worldmodel.model:make_model acme-grid"

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from worldmodel_sdk import __version__
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "check_wheel.sh"
 
@@ -30,6 +32,8 @@ def test_wheel_certifies_the_example_package_in_a_fresh_venv(tmp_path: Path) -> 
     assert done.returncode == 0, out[-4000:]
     assert f"worldmodel_sdk imported from {tmp_path / 'work' / 'venv'}" in out
     assert "entry point registered: acme-grid" in out
+    assert f"worldmodel-sdk {__version__}" in out
+    assert "pytest plugin registered: wmsdk" in out
     assert "OK acme_worldmodel.model:make_model:" in out
     assert "OK acme-grid:" in out
     assert (tmp_path / "work" / "conformance.xml").read_text().count("<testsuite ") == 2

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .context import CheckContext
-from .registry import AREAS, Check, all_checks, check, get_check, select_checks
-from .reports import junit_xml, write_json, write_junit_xml
-from .results import CheckFailure, CheckResult, NotApplicable, Report, Status
-from .runner import run_check, run_checks
-from .target import PROFILES, Profile, Target, load_target, registered_targets
+from .._lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
+
+    from .context import CheckContext
+    from .registry import AREAS, Check, all_checks, check, get_check, select_checks
+    from .reports import junit_xml, write_json, write_junit_xml
+    from .results import CheckFailure, CheckResult, NotApplicable, Report, Status
+    from .runner import run_check, run_checks
+    from .target import PROFILES, Profile, Target, load_target, registered_targets
 
 
 def parametrize_with_checks(
@@ -69,3 +71,33 @@ __all__ = [
     "write_json",
     "write_junit_xml",
 ]
+
+# Resolved on first use, so that the pytest plugin (``pytest_plugin``, loaded by every
+# pytest run where the SDK is installed) imports nothing heavy until a test needs it.
+_ORIGINS = {
+    "CheckContext": ".context",
+    "AREAS": ".registry",
+    "Check": ".registry",
+    "all_checks": ".registry",
+    "check": ".registry",
+    "get_check": ".registry",
+    "select_checks": ".registry",
+    "junit_xml": ".reports",
+    "write_json": ".reports",
+    "write_junit_xml": ".reports",
+    "CheckFailure": ".results",
+    "CheckResult": ".results",
+    "NotApplicable": ".results",
+    "Report": ".results",
+    "Status": ".results",
+    "run_check": ".runner",
+    "run_checks": ".runner",
+    "PROFILES": ".target",
+    "Profile": ".target",
+    "Target": ".target",
+    "load_target": ".target",
+    "registered_targets": ".target",
+}
+
+if not TYPE_CHECKING:  # mypy sees the imports above; runtime resolves names on first use
+    __getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, globals())
