@@ -114,7 +114,8 @@ def quickstart(
     result = run_quickstart(settings, console=console)
     console.print(results_table(result))
     console.print(f"model: {result.model_dir}", highlight=False)
-    console.print(f"plot: {result.plot_path}", highlight=False)
+    for figure in result.figures:
+        console.print(f"figure: {figure}", highlight=False)
     console.print(
         f"WorldModelEnv episode return (agent_0): {result.env_return:.2f}; "
         f"total {result.seconds:.0f}s"

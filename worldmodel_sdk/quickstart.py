@@ -1,10 +1,13 @@
 """The quickstart pipeline behind ``wmsdk quickstart``, on ``mpe2``'s ``simple_spread_v3``.
 
 `run_quickstart` collects random-policy episodes, trains a `JOPM`, saves it with
-``save_pretrained`` and reloads it, evaluates the reloaded model on held-out
-episodes collected with different seeds (1-step and open-loop next-joint-observation
-MSE against copying the last observation), runs one `WorldModelEnv` episode, and
-writes a PNG of predicted against true trajectories. It needs the ``envs`` extra.
+what a `WorldModelEnv` needs (``save_env``: recorded episode starts, settings, the
+task's components by name) and reloads it, evaluates the reloaded model on
+held-out episodes collected with different seeds (1-step and open-loop
+next-joint-observation MSE against copying the last observation), rebuilds the
+env from the saved directory alone and plays one episode, and writes two figures:
+the error against the horizon with the copy-last baseline, and the 2-D arena with
+true and predicted paths. It needs the ``envs`` extra.
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from rich.table import Table
 
 from .data.collect import collect_parallel
 from .data.dataset import EpisodeDataset
-from .envs import ComponentFunctions, EpisodeStartSampler, JointAction, JointObs, WorldModelEnv
+from .envs import ComponentFunctions, JointAction, JointObs, WorldModelEnv, save_env
 from .models.jopm import JOPM, JOPMConfig
+from .quickstart_figures import horizon_errors, plot_arena, plot_error_vs_horizon
 from .training import FitResult, episodes_to_input, fit, limit_threads
 
 __all__ = [
@@ -31,11 +35,15 @@ __all__ = [
     "PredictionErrors",
     "QuickstartResult",
     "QuickstartSettings",
+    "episode_starts",
     "prediction_errors",
     "results_table",
     "run_quickstart",
     "simple_spread_components",
 ]
+
+COMPONENTS = "mpe2.simple_spread_v3"
+"""The name `simple_spread_components` is registered under for ``save_env``."""
 
 
 class QuickstartSettings(BaseModel):
@@ -51,10 +59,11 @@ class QuickstartSettings(BaseModel):
         window_stride: Steps between training windows.
         batch_size: Windows per optimiser step.
         lr: Learning rate.
-        horizon: Open-loop evaluation horizon.
+        horizon: Open-loop horizon of the results table.
+        curve_horizon: Longest horizon of the error-against-horizon figure.
         seed: Seed of the training data, the split and the weights.
         eval_seed: First seed of the evaluation episodes.
-        out_dir: Where the model and the plot are written.
+        out_dir: Where the model and the figures are written.
         progress: Show progress bars.
         threads: Torch intra-op threads during the run (``None``: leave as is); these
             small models run fastest on one.
@@ -72,6 +81,7 @@ class QuickstartSettings(BaseModel):
     batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-3, gt=0.0)
     horizon: int = Field(5, ge=1)
+    curve_horizon: int = Field(10, ge=1)
     seed: int = 0
     eval_seed: int = 10_000
     out_dir: Path = Path("wmsdk-quickstart")
@@ -108,16 +118,18 @@ class QuickstartResult:
     Attributes:
         rows: Table rows: 1-step and open-loop MSE, JOPM vs copy-last.
         fit: The training summary.
-        model_dir: Where the trained model was saved.
-        plot_path: The PNG of predicted vs true trajectories.
-        env_return: Summed reward of agent 0 over one `WorldModelEnv` episode.
+        model_dir: Where the trained model was saved, with what `WorldModelEnv` needs
+            (``WorldModelEnv.from_pretrained(model_dir)``).
+        figures: The PNGs: error against horizon, and the 2-D arena.
+        env_return: Summed reward of agent 0 over one `WorldModelEnv` episode, in the
+            env rebuilt from ``model_dir``.
         seconds: Wall-clock time of the whole pipeline.
     """
 
     rows: list[MetricRow]
     fit: FitResult
     model_dir: Path
-    plot_path: Path
+    figures: list[Path]
     env_return: float
     seconds: float
 
@@ -176,54 +188,31 @@ def simple_spread_components(agents: list[str]) -> ComponentFunctions:
 
 
 def _simple_spread(max_cycles: int) -> Any:
-    try:
-        from mpe2 import simple_spread_v3
-    except ImportError as error:  # pragma: no cover - depends on the installation
-        raise ImportError("the quickstart needs mpe2; install worldmodel-sdk[envs]") from error
+    from mpe2 import simple_spread_v3
+
     return simple_spread_v3.parallel_env(N=3, max_cycles=max_cycles, continuous_actions=False)
 
 
-def _env_episode(model: JOPM, data: EpisodeDataset, seed: int, max_cycles: int) -> float:
-    agents = list(model.contract().agents)
-    env = WorldModelEnv(
-        model, simple_spread_components(agents), EpisodeStartSampler(data), max_cycles=max_cycles
-    )
-    obs, _ = env.reset(seed=seed)
+def _env_episode(model_dir: Path, seed: int) -> float:
+    env = WorldModelEnv.from_pretrained(model_dir)
+    first = env.possible_agents[0]
+    env.reset(seed=seed)
     total = 0.0
     while env.agents:
         actions = {name: env.action_space(name).sample() for name in env.agents}
-        obs, rewards, _, _, _ = env.step(actions)
-        total += rewards[agents[0]]
+        _, rewards, _, _, _ = env.step(actions)
+        total += rewards[first]
     env.close()
     return total
 
 
-def _plot(model: JOPM, data: EpisodeDataset, path: Path) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    episode = data.subset([0])
-    length = episode.lengths[0]
-    batch = episodes_to_input(model, episode, window=length, stride=length)
-    one_step, rolled, _ = model.predict_sequences(batch, horizon=length)
-    assert isinstance(batch.obs, dict)
-    true = torch.cat([batch.obs[name] for name in model.contract().agents], dim=-1)[0]
-    features = {"agent_0 vel x": 0, "agent_0 pos x": 2, "agent_0 landmark 0 dx": 4}
-    features["agent_1 pos y"] = model.config.agents[0].obs_size + 3
-    figure = Figure(figsize=(10, 6), tight_layout=True)
-    FigureCanvasAgg(figure)
-    steps = np.arange(length + 1)
-    for index, (label, column) in enumerate(features.items()):
-        axes = figure.add_subplot(2, 2, index + 1)
-        axes.plot(steps, true[:, column].numpy(), "k-", label="true")
-        axes.plot(steps[1:], one_step[0, :, column].numpy(), "C0.--", label="JOPM 1-step")
-        axes.plot(steps[1:], rolled[0, :, column].numpy(), "C3-", label="JOPM open-loop")
-        axes.set_title(label)
-        axes.set_xlabel("step")
-        if index == 0:
-            axes.legend()
-    figure.savefig(path, dpi=100)
-    return path
+def episode_starts(data: EpisodeDataset) -> dict[str, np.ndarray]:
+    """Every episode's first observation, ``{agent: [episodes, obs]}``."""
+    firsts = [data[index] for index in range(len(data))]
+    return {
+        name: np.stack([episode.obs[name][0].numpy() for episode in firsts])
+        for name in firsts[0].obs
+    }
 
 
 def run_quickstart(
@@ -269,17 +258,26 @@ def _run(s: QuickstartSettings, console: Console) -> QuickstartResult:
         f"trained JOPM in {summary.seconds:.1f}s ({summary.epochs_run} epochs, best "
         f"{summary.best_epoch})"
     )
-    model_dir = s.out_dir / "jopm"
-    model.save_pretrained(model_dir)
+    model_dir = save_env(
+        s.out_dir / "jopm",
+        model,
+        episode_starts(train),
+        components=COMPONENTS,
+        max_cycles=s.max_cycles,
+    )
     reloaded = JOPM.from_pretrained(model_dir)
     errors = prediction_errors(reloaded, held_out, horizon=s.horizon)
-    env_return = _env_episode(reloaded, held_out, s.seed, s.max_cycles)
-    plot_path = _plot(reloaded, held_out, s.out_dir / "trajectories.png")
+    env_return = _env_episode(model_dir, s.seed)
+    curve = horizon_errors(reloaded, held_out, horizon=min(s.curve_horizon, s.max_cycles - 1))
+    figures = [
+        plot_error_vs_horizon(curve, s.out_dir / "error_vs_horizon.png"),
+        plot_arena(reloaded, held_out, s.out_dir / "arena.png"),
+    ]
     return QuickstartResult(
         rows=[errors.one_step, errors.open_loop],
         fit=summary,
         model_dir=model_dir,
-        plot_path=plot_path,
+        figures=figures,
         env_return=env_return,
         seconds=time.perf_counter() - started,
     )

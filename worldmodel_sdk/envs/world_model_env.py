@@ -14,6 +14,7 @@ probability falls below ``continue_threshold``. An episode is truncated after
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any, final
 
@@ -161,6 +162,25 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         self._obs: dict[str, np.ndarray] = {}
         self._last: tuple[JointObs, dict[str, Any], JointObs] | None = None
         self._steps = 0
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        directory: str | os.PathLike[str],
+        *,
+        components: ComponentFunctions | None = None,
+        **options: Any,
+    ) -> WorldModelEnv:
+        """Rebuild an env from a directory written by `save_env`: model, starts, settings.
+
+        Args:
+            directory: The saved directory.
+            components: Overrides the components named in the directory.
+            **options: Constructor options (``max_cycles`` defaults to the saved one).
+        """
+        from .pretrained import load_env
+
+        return load_env(directory, components=components, **options)
 
     def observation_space(self, agent: str) -> spaces.Space[Any]:
         """The observation space of ``agent`` (the same object on every call)."""
