@@ -39,7 +39,7 @@ class _Placeholder(TyperCommand):
 def load_deferred(name: str, deferred: Deferred) -> Any:
     """Import ``deferred``'s module and build its click command, named ``name``."""
     function = getattr(importlib.import_module(deferred.module), deferred.attribute)
-    single = typer.Typer()
+    single = typer.Typer(add_completion=False)
     single.command(name)(function)
     return typer.main.get_command(single)
 

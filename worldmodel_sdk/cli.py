@@ -166,7 +166,7 @@ def models_list() -> None:
 
     table = Table(title="Registered world models")
     table.add_column("name")
-    table.add_column("class")
+    table.add_column("class", overflow="fold")
     table.add_column("capabilities")
     for name, target, caps in describe_models():
         table.add_row(name, target, caps)

@@ -61,7 +61,7 @@ class QuickstartSettings(BaseModel):
         lr: Learning rate.
         horizon: Open-loop horizon of the results table.
         curve_horizon: Longest horizon of the error-against-horizon figure.
-        seed: Seed of the training data, the split and the weights.
+        seed: Seed of the training data, the initial weights, the split and training.
         eval_seed: First seed of the evaluation episodes.
         out_dir: Where the model and the figures are written.
         progress: Show progress bars.
@@ -241,6 +241,7 @@ def _run(s: QuickstartSettings, console: Console) -> QuickstartResult:
         held_out = collect_parallel(env, episodes=s.eval_episodes, seed=s.eval_seed)
         env.close()
     console.print(f"collected {train.num_steps} training and {held_out.num_steps} held-out steps")
+    torch.manual_seed(s.seed)  # the initial weights: the whole run follows from the seed
     model = JOPM(JOPMConfig.from_spec(train.spec))
     summary = fit(
         model,
