@@ -18,8 +18,8 @@ quickstart: setup
 	$(BIN)/wmsdk quickstart
 
 lint: setup
-	$(BIN)/ruff check worldmodel_sdk contracts tests benchmarks examples
-	$(BIN)/ruff format --check worldmodel_sdk contracts tests benchmarks examples
+	$(BIN)/ruff check worldmodel_sdk contracts tests benchmarks examples scripts
+	$(BIN)/ruff format --check worldmodel_sdk contracts tests benchmarks examples scripts
 
 typecheck: setup
 	$(BIN)/mypy
