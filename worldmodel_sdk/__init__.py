@@ -5,12 +5,12 @@ imported on first use, so ``import worldmodel_sdk`` (and the ``wmsdk`` command's
 start-up) does not import torch.
 """
 
-from typing import TYPE_CHECKING
+import typing
 
-from ._lazy import lazy_attributes
+from . import _lazy
 from ._version import __version__
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from .capabilities import Capability
     from .contract import ActionSpec, ConditionSpec, IOContract, TensorSpec
     from .errors import (
@@ -81,5 +81,5 @@ _ORIGINS = {
     "register_model": ".registry",
 }
 
-if not TYPE_CHECKING:  # mypy sees the imports above; runtime resolves names on first use
-    __getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, globals())
+if not typing.TYPE_CHECKING:  # mypy sees the imports above; runtime resolves names on first use
+    __getattr__, __dir__ = _lazy.lazy_attributes(__name__, _ORIGINS, globals())

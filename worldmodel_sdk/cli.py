@@ -26,7 +26,7 @@ from .wire.cli import inspect_command, shm_app
 if TYPE_CHECKING:
     from .quickstart import QuickstartSettings
 
-__all__ = ["app", "main", "run"]
+__all__ = ["app", "main", "models_app", "models_list", "quickstart", "run", "version"]
 
 
 class _Group(LazyGroup):
@@ -51,15 +51,15 @@ app.add_typer(models_app, name="models")
 app.add_typer(shm_app, name="shm")
 app.command("inspect")(inspect_command)
 
-console = Console()
+_console = Console()
 
-QUICKSTART_MODULES = ("gymnasium", "pettingzoo", "mpe2", "matplotlib")
+_QUICKSTART_MODULES = ("gymnasium", "pettingzoo", "mpe2", "matplotlib")
 """What the quickstart imports from the ``envs`` extra, checked before it starts."""
 
 
 def _print_version(value: bool) -> None:
     if value:
-        console.print(f"worldmodel-sdk {__version__}", highlight=False)
+        _console.print(f"worldmodel-sdk {__version__}", highlight=False)
         raise typer.Exit()
 
 
@@ -82,7 +82,7 @@ def _root(
 @app.command()
 def version() -> None:
     """Print the SDK version."""
-    console.print(f"worldmodel-sdk {__version__}", highlight=False)
+    _console.print(f"worldmodel-sdk {__version__}", highlight=False)
 
 
 @app.command()
@@ -111,12 +111,12 @@ def quickstart(
     )
     from .quickstart import results_table, run_quickstart
 
-    result = run_quickstart(settings, console=console)
-    console.print(results_table(result))
-    console.print(f"model: {result.model_dir}", highlight=False)
+    result = run_quickstart(settings, console=_console)
+    _console.print(results_table(result))
+    _console.print(f"model: {result.model_dir}", highlight=False)
     for figure in result.figures:
-        console.print(f"figure: {figure}", highlight=False)
-    console.print(
+        _console.print(f"figure: {figure}", highlight=False)
+    _console.print(
         f"WorldModelEnv episode return (agent_0): {result.env_return:.2f}; "
         f"total {result.seconds:.0f}s"
     )
@@ -126,7 +126,7 @@ def _quickstart_settings(**options: Any) -> QuickstartSettings:
     """Validated settings, or a `CliError` naming the option (checked before any work)."""
     from pydantic import ValidationError
 
-    for module in QUICKSTART_MODULES:
+    for module in _QUICKSTART_MODULES:
         if importlib.util.find_spec(module) is None:
             raise CliError(f"the quickstart {extra_hint(module)}")
     from .quickstart import QuickstartSettings
@@ -170,7 +170,7 @@ def models_list() -> None:
     table.add_column("capabilities")
     for name, target, caps in describe_models():
         table.add_row(name, target, caps)
-    console.print(table)
+    _console.print(table)
 
 
 def run(argv: Sequence[str] | None = None) -> int:

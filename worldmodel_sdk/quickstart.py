@@ -31,6 +31,7 @@ from .quickstart_figures import horizon_errors, plot_arena, plot_error_vs_horizo
 from .training import FitResult, episodes_to_input, fit, limit_threads
 
 __all__ = [
+    "COMPONENTS",
     "MetricRow",
     "PredictionErrors",
     "QuickstartResult",

@@ -15,11 +15,12 @@ Example:
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import typing
+from typing import Any
 
-from .._lazy import lazy_attributes
+from .. import _lazy
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
     from .context import CheckContext
@@ -99,5 +100,5 @@ _ORIGINS = {
     "registered_targets": ".target",
 }
 
-if not TYPE_CHECKING:  # mypy sees the imports above; runtime resolves names on first use
-    __getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, globals())
+if not typing.TYPE_CHECKING:  # mypy sees the imports above; runtime resolves names on first use
+    __getattr__, __dir__ = _lazy.lazy_attributes(__name__, _ORIGINS, globals())

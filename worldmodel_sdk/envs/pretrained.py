@@ -36,11 +36,18 @@ from .components import ComponentFunctions
 if TYPE_CHECKING:
     from .world_model_env import WorldModelEnv
 
-__all__ = ["ENV_FORMAT", "RecordedStarts", "load_env", "register_components", "save_env"]
+__all__ = [
+    "ENV_FORMAT",
+    "ComponentsFactory",
+    "RecordedStarts",
+    "load_env",
+    "register_components",
+    "save_env",
+]
 
 ENV_FORMAT = "worldmodel-sdk/env-v1"
-ENV_CONFIG = "env.json"
-STARTS_NAME = "env_starts.safetensors"
+_ENV_CONFIG = "env.json"
+_STARTS_NAME = "env_starts.safetensors"
 
 ComponentsFactory = Callable[[list[str]], ComponentFunctions]
 """``(agent names) -> ComponentFunctions`` for one task."""
@@ -127,17 +134,17 @@ def save_env(
     path = Path(directory)
     model.save_pretrained(path)
     tensors = {name: torch.from_numpy(value) for name, value in recorded.starts.items()}
-    save_file(tensors, str(path / STARTS_NAME))
+    save_file(tensors, str(path / _STARTS_NAME))
     config = {"format": ENV_FORMAT, "max_cycles": max_cycles, "components": components}
-    (path / ENV_CONFIG).write_text(json.dumps(config, indent=2) + "\n", "utf-8")
+    (path / _ENV_CONFIG).write_text(json.dumps(config, indent=2) + "\n", "utf-8")
     return path
 
 
 def _read_config(path: Path) -> dict[str, Any]:
-    file = path / ENV_CONFIG
+    file = path / _ENV_CONFIG
     if not file.is_file():
         raise SerializationError(
-            f"{path} has no {ENV_CONFIG}; save the model with worldmodel_sdk.envs.save_env"
+            f"{path} has no {_ENV_CONFIG}; save the model with worldmodel_sdk.envs.save_env"
         )
     config = read_json(file)
     if not isinstance(config, dict) or config.get("format") != ENV_FORMAT:
@@ -163,9 +170,9 @@ def load_env(
     config = _read_config(path)
     model = load_pretrained(path)
     try:
-        starts = load_file(str(path / STARTS_NAME))
+        starts = load_file(str(path / _STARTS_NAME))
     except (SafetensorError, OSError) as exc:
-        raise SerializationError(f"{path / STARTS_NAME}: cannot read the starts: {exc}") from None
+        raise SerializationError(f"{path / _STARTS_NAME}: cannot read the starts: {exc}") from None
     if components is None:
         name = config["components"]
         agents = list(model.contract().agents)

@@ -6,11 +6,11 @@ vectors under ``contracts/golden/``. Most code uses the `State` methods
 this package adds streaming, in-place writes, inspection and context managers.
 """
 
-from typing import TYPE_CHECKING
+import typing
 
-from .._lazy import lazy_attributes
+from .. import _lazy
 
-if TYPE_CHECKING:
+if typing.TYPE_CHECKING:
     from ._layout import DTYPE_BY_NAME, FORMAT_VERSION, MAGIC, MAX_HEADER_BYTES
     from .envelope import (
         deserialize_state,
@@ -81,5 +81,5 @@ _ORIGINS = {
     "write_state": ".stream",
 }
 
-if not TYPE_CHECKING:  # mypy sees the imports above; runtime resolves names on first use
-    __getattr__, __dir__ = lazy_attributes(__name__, _ORIGINS, globals())
+if not typing.TYPE_CHECKING:  # mypy sees the imports above; runtime resolves names on first use
+    __getattr__, __dir__ = _lazy.lazy_attributes(__name__, _ORIGINS, globals())
