@@ -32,6 +32,8 @@ COMMANDS = {
     "wmsdk version": [*CLI, "version"],
     "wmsdk --version": [*CLI, "--version"],
     "wmsdk models --help": [*CLI, "models", "--help"],
+    # Reads segment headers through wire/_layout.py, which imports torch at module level.
+    "wmsdk shm list": [*CLI, "shm", "list"],
 }
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
 
