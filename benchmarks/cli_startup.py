@@ -53,7 +53,7 @@ def imports_torch(command: list[str]) -> bool:
     """Whether ``command`` imports torch (from ``python -X importtime``)."""
     traced = [command[0], "-X", "importtime", *command[1:]]
     result = subprocess.run(traced, env=ENV, capture_output=True, text=True, check=True)
-    return any(line.rstrip().endswith("| torch") for line in result.stderr.splitlines())
+    return any(line.split("|")[-1].strip() == "torch" for line in result.stderr.splitlines())
 
 
 def main() -> None:
