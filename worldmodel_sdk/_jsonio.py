@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ._files import read_regular
 from .errors import SerializationError
 
 __all__ = ["DEFAULT_MAX_JSON_BYTES", "read_json"]
@@ -17,15 +18,11 @@ def read_json(path: Path, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES) -> Any:
     """Decode a UTF-8 JSON file of at most ``max_bytes`` bytes.
 
     Raises:
-        SerializationError: naming the file, if it is too large, not UTF-8 or not JSON.
+        SerializationError: naming the file, if it is not a regular file, too large, not
+            UTF-8 or not JSON.
         FileNotFoundError: if the file does not exist.
     """
-    with path.open("rb") as handle:
-        raw = handle.read(max_bytes + 1)
-    if len(raw) > max_bytes:
-        raise SerializationError(
-            f"{path}: file is larger than {max_bytes} bytes; raise max_bytes to read it"
-        )
+    raw = read_regular(path, max_bytes=max_bytes)
     try:
         return json.loads(raw.decode("utf-8"))
     except UnicodeDecodeError as error:

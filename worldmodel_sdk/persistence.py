@@ -1,30 +1,34 @@
 """Saving and loading models: ``config.json`` + ``model.safetensors``, never pickle.
 
-Files are written to a temporary name and renamed into place, weights first, so a
-failed save leaves what was stored before intact; ``config.json`` records the
-SHA-256 of the weights file, so a config and weights from different saves are
-never loaded together. ``config.json`` also records the canonical contract its
-fingerprint hashes, so a mismatch shows which keys differ. Loading refuses
-anything that does not decode cleanly (or a fingerprint that does not hash the
-saved contract) with `SerializationError`, and a model type or contract
-that differs from the class's with `ContractError`.
+A save writes a complete sibling directory, fsyncs it and swaps it in, so a save
+that fails or is killed leaves what was stored before intact; ``config.json``
+records the SHA-256 of the weights file, so a config and weights from different
+saves are never loaded together. ``config.json`` also records the canonical
+contract its fingerprint hashes, so a mismatch shows which keys differ. Loading
+refuses anything that does not decode cleanly (or a fingerprint that does not hash
+the saved contract) with `SerializationError`, and a model type or contract that
+differs from the class's with `ContractError`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 from pydantic import ValidationError
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load as load_bytes
+from safetensors.torch import save_file
 
+from ._atomic import fsync_path, replace_directory
 from ._contract_diff import check_saved_contract
+from ._files import read_regular
 from ._jsonio import read_json
 from ._version import __version__
 from .errors import ContractError, SerializationError
@@ -38,6 +42,8 @@ __all__ = [
     "CONFIG_NAME",
     "FORMAT",
     "MAX_CONFIG_BYTES",
+    "MAX_HEADER_ALLOWANCE",
+    "MAX_UNSAVED_BYTES",
     "WEIGHTS_NAME",
     "load",
     "read_config",
@@ -48,13 +54,17 @@ CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 FORMAT = "worldmodel-sdk/pretrained-v1"
 MAX_CONFIG_BYTES = 1 << 20
+MAX_HEADER_ALLOWANCE = 1 << 20
+MAX_UNSAVED_BYTES = 64 << 20
 _REQUIRED = ("format", "model_type", "config", "contract_fingerprint")
 
 
 def save(model: WorldModel, path: str | os.PathLike[str]) -> None:
-    """Write ``model``'s config and weights into directory ``path`` (created if needed)."""
-    directory = Path(path)
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write ``model``'s config and weights into directory ``path`` (created if needed).
+
+    The directory is replaced as a whole (see `replace_directory`): a save that fails
+    or is killed at any point leaves the previous save at ``path`` loadable.
+    """
     cls = type(model)
     record = {
         "format": FORMAT,
@@ -68,10 +78,18 @@ def save(model: WorldModel, path: str | os.PathLike[str]) -> None:
         "capabilities": sorted(c.value for c in cls.capabilities),
     }
     tensors = _weights(model)
-    _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(tensors, tmp, {"format": "pt"}))
-    record["weights_sha256"] = _sha256(directory / WEIGHTS_NAME)
-    text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-    _atomic_write(directory / CONFIG_NAME, lambda tmp: Path(tmp).write_text(text, "utf-8"))
+
+    def fill(stage: Path) -> tuple[str, str]:
+        weights = stage / WEIGHTS_NAME
+        save_file(tensors, str(weights), {"format": "pt"})
+        fsync_path(weights)
+        record["weights_sha256"] = _sha256(weights)
+        text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+        (stage / CONFIG_NAME).write_text(text, "utf-8")
+        fsync_path(stage / CONFIG_NAME)
+        return WEIGHTS_NAME, CONFIG_NAME
+
+    replace_directory(path, fill)
 
 
 def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -86,15 +104,6 @@ def _weights(model: torch.nn.Module) -> dict[str, torch.Tensor]:
         seen.add(key)
         out[name] = tensor
     return out
-
-
-def _atomic_write(target: Path, write: Any) -> None:
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        write(str(tmp))
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _sha256(file: Path) -> str:
@@ -129,7 +138,14 @@ def read_config(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load(cls: type[M], path: str | os.PathLike[str]) -> M:
-    """Build a ``cls`` from a saved directory, checking model type and fingerprint."""
+    """Build a ``cls`` from a saved directory, checking everything before allocating.
+
+    The model is first built on the ``meta`` device (no memory): its contract
+    fingerprint, and every weight's name, dtype and shape against the weights file,
+    are checked before the real model is built, so an edited ``config.json`` cannot
+    make the loader allocate more than the weights file holds (plus at most
+    `MAX_UNSAVED_BYTES` of buffers that are not saved).
+    """
     record = read_config(path)
     if record["model_type"] != cls.model_type:
         raise ContractError(
@@ -141,46 +157,84 @@ def load(cls: type[M], path: str | os.PathLike[str]) -> M:
         raise SerializationError(
             f"config.json 'config' must be an object for {cls.__name__}; got {config!r}"
         )
-    try:
-        model = cls(config) if cls.config_class is not None else cls()
-    except (ValidationError, ContractError) as exc:
-        raise SerializationError(
-            f"config.json 'config' does not fit {cls.__name__}: {exc}"
-        ) from None
-    check_saved_contract(record, model.contract(), cls.__name__, Path(path) / CONFIG_NAME)
-    _load_weights(model, Path(path) / WEIGHTS_NAME, record.get("weights_sha256"))
+    skeleton = _build(cls, config, meta=True)
+    check_saved_contract(record, skeleton.contract(), cls.__name__, Path(path) / CONFIG_NAME)
+    file = Path(path) / WEIGHTS_NAME
+    expected = skeleton.state_dict()
+    tensors = _read_weights(file, record.get("weights_sha256"), _weights_cap(expected))
+    _check_weights(file, tensors, expected, type(skeleton).__name__)
+    _check_unsaved(skeleton, expected)
+    model = _build(cls, config, meta=False)
+    model.load_state_dict(tensors, strict=True)
     model.eval()
     return model
 
 
-def _load_weights(model: torch.nn.Module, file: Path, sha256: object) -> None:
+def _build(cls: type[M], config: Any, *, meta: bool) -> M:
     try:
-        if sha256 is not None and _sha256(file) != sha256:
-            mismatch = (
-                f"{file} does not match the SHA-256 recorded in {CONFIG_NAME} ({sha256}): "
-                "the weights were changed or come from another save"
-            )
-            raise SerializationError(mismatch)
-        tensors = load_file(str(file))
+        with torch.device("meta") if meta else contextlib.nullcontext():
+            return cls(config) if cls.config_class is not None else cls()
+    except (ValidationError, ContractError) as exc:
+        raise SerializationError(
+            f"config.json 'config' does not fit {cls.__name__}: {exc}"
+        ) from None
+    except Exception as exc:  # the class's own code, run on untrusted values
+        raise SerializationError(
+            f"config.json 'config' does not fit {cls.__name__}: {type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _nbytes(tensors: Iterable[torch.Tensor]) -> int:
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def _weights_cap(expected: Mapping[str, torch.Tensor]) -> int:
+    # The data of every tensor, plus a generous allowance for the JSON header.
+    return _nbytes(expected.values()) + MAX_HEADER_ALLOWANCE + 512 * len(expected)
+
+
+def _read_weights(file: Path, sha256: object, cap: int) -> dict[str, torch.Tensor]:
+    try:
+        data = read_regular(file, max_bytes=cap)
     except FileNotFoundError:
         raise SerializationError(f"{file} not found") from None
-    except SerializationError:
-        raise
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+    except OSError as exc:
+        raise SerializationError(f"{file} cannot be read: {exc}") from None
+    if sha256 is not None and hashlib.sha256(data).hexdigest() != sha256:
+        raise SerializationError(
+            f"{file} does not match the SHA-256 recorded in {CONFIG_NAME} ({sha256}): "
+            "the weights were changed or come from another save"
+        )
+    try:
+        return load_bytes(data)
+    except (SafetensorError, ValueError, RuntimeError) as exc:
         raise SerializationError(f"{file} is not a valid safetensors file: {exc}") from None
-    expected = model.state_dict()
+
+
+def _check_weights(
+    file: Path, tensors: Mapping[str, torch.Tensor], expected: Mapping[str, torch.Tensor], name: str
+) -> None:
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
     if missing or unexpected:
         raise SerializationError(
-            f"{file} does not match {type(model).__name__}: missing {missing}, "
-            f"unexpected {unexpected}"
+            f"{file} does not match {name}: missing {missing}, unexpected {unexpected}"
         )
-    for name, value in tensors.items():
-        want = expected[name]
+    for key in sorted(tensors):
+        value, want = tensors[key], expected[key]
         if value.shape != want.shape or value.dtype != want.dtype:
             raise SerializationError(
-                f"{file}: tensor {name!r} is {value.dtype} {tuple(value.shape)}; the model "
+                f"{file}: tensor {key!r} is {value.dtype} {tuple(value.shape)}; the model "
                 f"expects {want.dtype} {tuple(want.shape)}"
             )
-    model.load_state_dict(tensors, strict=True)
+
+
+def _check_unsaved(skeleton: torch.nn.Module, saved: Mapping[str, torch.Tensor]) -> None:
+    unsaved = [t for k, t in skeleton.named_buffers() if k not in saved]
+    unsaved += [t for k, t in skeleton.named_parameters() if k not in saved]
+    size = _nbytes(unsaved)
+    if size > MAX_UNSAVED_BYTES:
+        raise SerializationError(
+            f"config.json 'config' makes {type(skeleton).__name__} allocate {size} bytes of "
+            f"buffers that are not saved; at most {MAX_UNSAVED_BYTES} are allowed"
+        )
