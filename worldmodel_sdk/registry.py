@@ -138,32 +138,22 @@ def _load_entry_point(name: str, ep: metadata.EntryPoint) -> type[WorldModel]:
     return registered
 
 
-def _lookup_type(model_type: str) -> type[WorldModel]:
-    """The class whose ``model_type`` is ``model_type`` (what ``config.json`` records)."""
+def _lookup_type(model_type: str, model_class: object = None) -> type[WorldModel]:
+    """The class whose ``model_type`` is ``model_type`` (what ``config.json`` records).
+
+    Only an entry point named ``model_type``, or pointing at the recorded
+    ``model_class`` (``"module:Class"``), is imported: no other plugin's code runs.
+    """
     _builtins()
     for cls in _MODELS.values():
         if cls.model_type == model_type:
             return cls
-    points = _entry_points()
-    if model_type in points and model_type not in _MODELS:
-        cls = _load_entry_point(model_type, points[model_type])
-        if cls.model_type == model_type:
-            return cls
-    failures = []
-    for name, ep in points.items():
-        if name in _MODELS:
-            continue
-        try:
-            if _load_entry_point(name, ep).model_type == model_type:
-                return _MODELS[name]
-        except RegistryError as exc:  # an unrelated broken plugin must not block loading
-            failures.append(str(exc))
-    try:
-        return _lookup(model_type)
-    except RegistryError as exc:
-        if not failures:
-            raise
-        raise RegistryError(f"{exc} Plugins that failed to load: {'; '.join(failures)}") from None
+    for name, ep in _entry_points().items():
+        if name == model_type or (model_class is not None and ep.value == model_class):
+            cls = _MODELS.get(name) or _load_entry_point(name, ep)
+            if cls.model_type == model_type:
+                return cls
+    return _lookup(model_type)
 
 
 def list_models() -> list[str]:
@@ -214,4 +204,5 @@ def load_pretrained(path: str | os.PathLike[str]) -> WorldModel:
     from .persistence import read_config
 
     record = read_config(path)
-    return _lookup_type(str(record["model_type"])).from_pretrained(path)
+    cls = _lookup_type(str(record["model_type"]), record.get("model_class"))
+    return cls.from_pretrained(path)

@@ -1,3 +1,4 @@
+import json
 import re
 import sys
 import textwrap
@@ -120,3 +121,25 @@ def test_plugin_models_load_whatever_was_looked_up_first(plugin_dist, tmp_path):
 def test_plugins_can_be_disabled(plugin_dist, monkeypatch):
     monkeypatch.setenv("WMSDK_DISABLE_PLUGINS", "1")
     assert "acme" not in list_models()
+
+
+def test_loading_imports_only_the_matching_plugin(plugin_dist, tmp_path):
+    import acme_models
+
+    marker = tmp_path / "imported"
+    (tmp_path / "acme_models" / "noisy.py").write_text(
+        f"import pathlib\npathlib.Path({str(marker)!r}).write_text('ran')\nModel = None\n"
+    )
+    info = tmp_path / "acme_models-1.0.dist-info" / "entry_points.txt"
+    info.write_text(info.read_text() + "acme-noisy = acme_models.noisy:Model\n")
+    acme_models.AcmeModel().save_pretrained(tmp_path / "m")
+    unregister_model("acme")
+    # Found through the entry point that names its class; the other plugins stay unimported.
+    assert type(load_pretrained(tmp_path / "m")).__name__ == "AcmeModel"
+    record = json.loads((tmp_path / "m" / "config.json").read_text())
+    record.update(model_type="nobody", model_class="nowhere:Nothing")
+    (tmp_path / "m" / "config.json").write_text(json.dumps(record))
+    with pytest.raises(RegistryError, match=re.escape("unknown model 'nobody'")):
+        load_pretrained(tmp_path / "m")
+    assert not marker.exists()
+    assert "acme_models.broken" not in sys.modules
