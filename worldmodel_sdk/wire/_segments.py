@@ -21,10 +21,12 @@ import mmap
 import os
 import re
 import secrets
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._files import describe_mode
 from ..errors import SerializationError
 
 try:
@@ -89,6 +91,41 @@ def create_segment(namespace: str, size: int) -> tuple[str, int]:
     raise FileExistsError(errno.EEXIST, "no free shared-memory segment name", namespace)
 
 
+def _open_regular(name: str) -> int:
+    """Open segment ``name`` read-only; refuse anything but a regular file, never block.
+
+    ``O_NONBLOCK`` keeps a FIFO planted under a segment name from blocking the open;
+    ``shm_open`` itself adds ``O_NOFOLLOW``, so a symlink fails with ``ELOOP``.
+    """
+    try:
+        fd = _posixshmem.shm_open("/" + name, os.O_RDONLY | os.O_NONBLOCK, mode=0o600)
+    except FileNotFoundError:
+        raise SerializationError(
+            f"shared-memory segment {name!r} does not exist (unlinked, or its owner exited)"
+        ) from None
+    except OSError as exc:
+        kind = "a symbolic link" if exc.errno == errno.ELOOP else f"unreadable ({exc.strerror})"
+        raise SerializationError(
+            f"shared-memory segment {name!r} is {kind}, not a regular file; refusing to map it"
+        ) from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise SerializationError(
+            f"shared-memory segment {name!r} is {describe_mode(mode)}, not a regular file; "
+            "refusing to map it"
+        )
+    return fd
+
+
+def _check_name(name: str, action: str) -> None:
+    if not isinstance(name, str) or not SEGMENT_NAME.fullmatch(name):
+        raise SerializationError(
+            f"{name!r} is not a state segment name (<namespace>.<pid>.<hex>); "
+            f"refusing to {action} it"
+        )
+
+
 def open_segment(name: str, size: int) -> mmap.mmap:
     """Map an existing segment privately (copy-on-write) for reading ``size`` bytes.
 
@@ -97,14 +134,8 @@ def open_segment(name: str, size: int) -> mmap.mmap:
             than ``size``.
     """
     _require_posix()
-    if not SEGMENT_NAME.fullmatch(name):
-        raise SerializationError(f"{name!r} is not a state segment name (<namespace>.<pid>.<hex>)")
-    try:
-        fd = _posixshmem.shm_open("/" + name, os.O_RDONLY, mode=0o600)
-    except FileNotFoundError:
-        raise SerializationError(
-            f"shared-memory segment {name!r} does not exist (unlinked, or its owner exited)"
-        ) from None
+    _check_name(name, "map")
+    fd = _open_regular(name)
     try:
         actual = os.fstat(fd).st_size
         if actual < size or size <= 0:
@@ -121,8 +152,12 @@ def unlink_segment(name: str, *, missing_ok: bool = False) -> bool:
 
     Returns:
         Whether a segment was removed.
+
+    Raises:
+        SerializationError: ``name`` is not a state segment name: nothing else is removed.
     """
     _require_posix()
+    _check_name(name, "unlink")
     try:
         _posixshmem.shm_unlink("/" + name)
     except FileNotFoundError:
@@ -159,8 +194,31 @@ class SegmentInfo:
     is_envelope: bool
 
 
+def _read_head(path: Path, count: int) -> tuple[int, bytes] | None:
+    """Size and first bytes of a regular file, or None for anything else (never blocks)."""
+    try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        return info.st_size, os.read(fd, count)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def list_segments(namespace: str | None = None, directory: Path = SHM_DIR) -> list[SegmentInfo]:
-    """State segments in ``directory`` (Linux's ``/dev/shm``), optionally of one namespace."""
+    """State segments in ``directory`` (Linux's ``/dev/shm``), optionally of one namespace.
+
+    Only regular files named like segments are listed; FIFOs, directories, symlinks and
+    devices under such names are skipped without being opened.
+    """
     from ._layout import MAGIC
 
     found = []
@@ -172,13 +230,10 @@ def list_segments(namespace: str | None = None, directory: Path = SHM_DIR) -> li
         match = SEGMENT_NAME.fullmatch(name)
         if match is None or (namespace is not None and match["namespace"] != namespace):
             continue
-        path = directory / name
-        try:
-            size = path.stat().st_size
-            with open(path, "rb") as fh:
-                head = fh.read(len(MAGIC))
-        except OSError:
+        head = _read_head(directory / name, len(MAGIC))
+        if head is None:
             continue
+        size, head = head
         pid = int(match["pid"])
         found.append(
             SegmentInfo(name, match["namespace"], pid, size, pid_alive(pid), head == MAGIC)

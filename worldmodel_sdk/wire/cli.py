@@ -86,13 +86,15 @@ def shm_gc(
 ) -> None:
     """Remove state segments whose owner process is dead (orphans of killed processes).
 
-    Only segments named ``<namespace>.<pid>.<hex>`` that hold an envelope are touched.
+    Every regular file named ``<namespace>.<pid>.<hex>`` whose owner is dead is removed,
+    whatever it holds: a publisher killed mid-write leaves a segment without a whole
+    envelope, even 0 bytes.
     """
     from ._segments import list_segments, unlink_segment
 
     removed = 0
     for seg in list_segments(namespace):
-        if seg.owner_alive or not seg.is_envelope:
+        if seg.owner_alive:
             continue
         if not dry_run:
             unlink_segment(seg.name, missing_ok=True)

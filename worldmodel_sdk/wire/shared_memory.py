@@ -54,6 +54,7 @@ _MIN_CHECKED_SIZE = 64 + 8  # preamble + "{}"-sized header padded to 64, then th
 _MAX_REPORTED_ERRORS = 5  # problems named when descriptor JSON is rejected
 _MAX_FIELD_CHARS = 40  # of each field name quoted in that message
 _OWNED: dict[str, int] = {}  # segments this process created and has not unlinked -> creator pid
+_FINALIZED_PID = 0  # the process whose multiprocessing exit hook unlinks its segments
 
 
 class SharedStateDescriptor(BaseModel):
@@ -172,7 +173,7 @@ def publish_state(
     finally:
         os.close(fd)
     del keep
-    _OWNED[name] = os.getpid()
+    _own(name)
     digest = f"{int.from_bytes(bytes(pieces[-1]), 'little'):016x}" if checksum else None
     descriptor = SharedStateDescriptor(
         name=name, size=total, checksum=digest, owner_pid=os.getpid()
@@ -304,6 +305,23 @@ def attached_state(
         yield state
     finally:
         close_state(state)
+
+
+def _own(name: str) -> None:
+    """Record a segment this process made, so its exit unlinks it.
+
+    A child started by `multiprocessing` with ``fork`` leaves through ``os._exit``,
+    which skips ``atexit``; multiprocessing's own exit hook still runs there, so the
+    first segment a forked process publishes registers `_unlink_owned` with it too.
+    """
+    global _FINALIZED_PID
+    pid = os.getpid()
+    _OWNED[name] = pid
+    if _FINALIZED_PID != pid:
+        from multiprocessing import util
+
+        util.Finalize(None, _unlink_owned, exitpriority=0)
+        _FINALIZED_PID = pid
 
 
 @atexit.register
