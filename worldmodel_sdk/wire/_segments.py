@@ -230,12 +230,11 @@ def list_segments(namespace: str | None = None, directory: Path = SHM_DIR) -> li
         match = SEGMENT_NAME.fullmatch(name)
         if match is None or (namespace is not None and match["namespace"] != namespace):
             continue
-        head = _read_head(directory / name, len(MAGIC))
-        if head is None:
+        read = _read_head(directory / name, len(MAGIC))
+        if read is None:
             continue
-        size, head = head
         pid = int(match["pid"])
         found.append(
-            SegmentInfo(name, match["namespace"], pid, size, pid_alive(pid), head == MAGIC)
+            SegmentInfo(name, match["namespace"], pid, read[0], pid_alive(pid), read[1] == MAGIC)
         )
     return found
