@@ -98,7 +98,7 @@ def _open_regular(name: str) -> int:
     ``shm_open`` itself adds ``O_NOFOLLOW``, so a symlink fails with ``ELOOP``.
     """
     try:
-        fd = _posixshmem.shm_open("/" + name, os.O_RDONLY | os.O_NONBLOCK, mode=0o600)
+        fd: int = _posixshmem.shm_open("/" + name, os.O_RDONLY | os.O_NONBLOCK, mode=0o600)
     except FileNotFoundError:
         raise SerializationError(
             f"shared-memory segment {name!r} does not exist (unlinked, or its owner exited)"
