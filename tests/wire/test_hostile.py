@@ -89,7 +89,7 @@ def test_huge_data_length_is_a_truncation_not_an_allocation() -> None:
     [
         (b"\xff\xfe", "header is not valid UTF-8 at byte 0"),
         (b"{nope", "header is not valid JSON: Expecting property name"),
-        (b"[" * 100_000 + b"]" * 100_000, "header JSON is nested too deeply"),
+        (b"[" * 30_000 + b"]" * 30_000, "header JSON is nested too deeply"),
         (b'{"meta":NaN,"tensors":[]}', "header holds NaN, which canonical JSON does not allow"),
         (b'{"meta":null,"meta":null,"tensors":[]}', "header repeats the key 'meta' in one object"),
         (b"[]", "header must be an object with keys ['meta', 'tensors']; got list"),

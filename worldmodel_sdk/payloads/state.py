@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from .._metadata import meta_problem
 from ..errors import ContractError
 from ._summary import describe_mapping
 
@@ -139,7 +140,13 @@ class State(Mapping[str, torch.Tensor]):
         return State({k: v.detach() for k, v in self.tensors.items()}, self.meta)
 
     def clone(self) -> State:
-        """Return a deep copy: cloned tensors and a copied metadata dict."""
+        """Return a deep copy: cloned tensors and a copied metadata dict.
+
+        Raises:
+            ContractError: ``meta`` is not JSON that round-trips (see `validate`).
+        """
+        if self.meta is not None:
+            _check_json_able(self.meta)
         return State({k: v.clone() for k, v in self.tensors.items()}, copy.deepcopy(self.meta))
 
     def replace(self, **tensors: torch.Tensor) -> State:
@@ -239,6 +246,9 @@ class State(Mapping[str, torch.Tensor]):
 def _check_json_able(meta: Mapping[str, Any]) -> None:
     if not isinstance(meta, Mapping):
         raise ContractError(f"State.meta must be a dict; got {type(meta).__name__}")
+    problem = meta_problem(meta)
+    if problem is not None:
+        raise ContractError(f"State.meta must be JSON-able: {problem}")
     try:
         json.dumps(meta, allow_nan=False, sort_keys=True)
     except (TypeError, ValueError) as exc:

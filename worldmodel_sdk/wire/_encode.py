@@ -29,6 +29,7 @@ from ._layout import (
     PREAMBLE,
     align,
     canonical_json,
+    check_meta_depth,
     plan_layout,
 )
 
@@ -101,9 +102,14 @@ def _meta_json(meta: object) -> str:
     if not isinstance(meta, dict):
         raise SerializationError(f"State.meta must be a dict or None; got {type(meta).__name__}")
     try:
-        return canonical_json(meta)
+        text = canonical_json(meta)
+    except RecursionError:
+        check_meta_depth(meta)
+        raise SerializationError("State.meta must be JSON-able: nested too deeply") from None
     except (TypeError, ValueError) as exc:
         raise SerializationError(f"State.meta must be JSON-able: {exc}") from None
+    check_meta_depth(meta, text)
+    return text
 
 
 def _build_plan(signature: tuple[Any, ...], meta_json: str, checksum: bool) -> Plan:

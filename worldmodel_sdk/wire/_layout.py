@@ -9,12 +9,14 @@ before it is used, and nothing here allocates more than the header it reads.
 from __future__ import annotations
 
 import json
+import math
 import struct
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 
+from .._metadata import MAX_META_DEPTH, meta_problem
 from ..errors import SerializationError
 
 __all__ = [
@@ -26,7 +28,10 @@ __all__ = [
     "FORMAT_VERSION",
     "MAGIC",
     "MAX_HEADER_BYTES",
+    "MAX_HEADER_CONTAINERS",
+    "MAX_HEADER_ITEMS",
     "MAX_NDIM",
+    "MAX_TENSORS",
     "NAME_BY_DTYPE",
     "PREAMBLE",
     "Layout",
@@ -34,6 +39,8 @@ __all__ = [
     "TensorEntry",
     "align",
     "canonical_json",
+    "check_header_budget",
+    "check_meta_depth",
     "parse_header",
     "plan_layout",
     "read_preamble",
@@ -54,6 +61,11 @@ ALIGNMENT = 64
 CHECKSUM_BYTES = 8
 MAX_HEADER_BYTES = 16 * 1024 * 1024
 MAX_NDIM = 64
+MAX_TENSORS = 16384
+MAX_HEADER_CONTAINERS = 1 << 16
+"""JSON arrays and objects a header may open (each ``[`` or ``{`` byte counts)."""
+MAX_HEADER_ITEMS = 1 << 18
+"""JSON values a header may list (each ``,`` byte counts)."""
 _INT64_MAX = 2**63 - 1
 
 # Canonical wire names of every fixed-size, byte-addressable torch dtype.
@@ -204,8 +216,14 @@ def parse_header(header: bytes, data_length: int) -> tuple[Layout, dict[str, Any
         text = header.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SerializationError(f"header is not valid UTF-8 at byte {exc.start}") from None
+    check_header_budget(header)
     try:
-        doc = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constant)
+        doc = json.loads(
+            text,
+            object_pairs_hook=_unique_keys,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )
     except SerializationError:
         raise
     except RecursionError:
@@ -224,10 +242,74 @@ def parse_header(header: bytes, data_length: int) -> tuple[Layout, dict[str, Any
         )
     if not isinstance(tensors, list):
         raise SerializationError(f"header 'tensors' must be a list; got {type(tensors).__name__}")
+    _check_round_trip(meta, tensors)
     entries = tuple(_parse_entry(i, item) for i, item in enumerate(tensors))
     pads = _check_placement(entries, data_length)
     has_bool = any(e.dtype_name == "bool" for e in entries)
     return Layout(entries, data_length, meta is not None, pads, has_bool), meta
+
+
+def check_header_budget(header: bytes) -> None:
+    """Bound the objects JSON decoding may create, in proportion to nothing but caps.
+
+    Counting delimiter bytes (inside strings too, so the count is an upper bound)
+    costs a few fast passes over the header and caps the arrays, objects and values
+    the decoder can allocate, however the header's bytes are spent.
+
+    Raises:
+        SerializationError: the header holds more than `MAX_HEADER_CONTAINERS` ``[``
+            and ``{`` bytes or more than `MAX_HEADER_ITEMS` ``,`` bytes.
+    """
+    containers = header.count(b"[") + header.count(b"{")
+    if containers > MAX_HEADER_CONTAINERS:
+        raise SerializationError(
+            f"header opens {containers} JSON arrays or objects; at most "
+            f"{MAX_HEADER_CONTAINERS} are allowed"
+        )
+    items = header.count(b",")
+    if items > MAX_HEADER_ITEMS:
+        raise SerializationError(
+            f"header lists {items} JSON values; at most {MAX_HEADER_ITEMS} are allowed"
+        )
+
+
+def check_meta_depth(meta: object, text: str | None = None) -> None:
+    """Refuse to encode metadata that a reader would refuse (see `meta_problem`).
+
+    ``text`` is the metadata's JSON, if it could be made: only when it opens more
+    containers than the depth limit can the metadata be too deep, so small metadata
+    costs two counts.
+    """
+    if text is None or text.count("[") + text.count("{") > MAX_META_DEPTH:
+        problem = meta_problem(meta)
+        if problem is not None:
+            raise SerializationError(f"State.meta cannot be encoded: {problem}")
+
+
+def _check_round_trip(meta: dict[str, Any] | None, tensors: list[Any]) -> None:
+    if len(tensors) > MAX_TENSORS:
+        raise SerializationError(
+            f"header lists {len(tensors)} tensors; at most {MAX_TENSORS} are allowed"
+        )
+    for index, item in enumerate(tensors):
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(name, str) and meta_problem(name) is not None:
+            raise SerializationError(
+                f"tensor entry {index} has name {ascii(name)}, which holds a lone surrogate "
+                "(not UTF-8)"
+            )
+    problem = None if meta is None else meta_problem(meta)
+    if problem is not None:
+        raise SerializationError(f"header {problem}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise SerializationError(
+            f"header holds the number {text[:40]}, which is out of float64 range"
+        )
+    return value
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
