@@ -257,3 +257,86 @@ def test_observation_specs_with_symbolic_sample_axes_are_refused() -> None:
         ),
     ):
         WorldModelEnv(Ragged(), components(), lambda rng: {})
+
+
+def _snapshot(env: WorldModelEnv):
+    state = {k: v.clone() for k, v in env._state.tensors.items()}
+    return state, {k: v.copy() for k, v in env._obs.items()}, env._steps, list(env.agents)
+
+
+def _unchanged(env: WorldModelEnv, before) -> bool:
+    state, obs, steps, agents = before
+    now_state, now_obs, now_steps, now_agents = _snapshot(env)
+    return (
+        all(torch.equal(state[k], now_state[k]) for k in state)
+        and state.keys() == now_state.keys()
+        and all(np.array_equal(obs[k], now_obs[k]) for k in obs)
+        and (steps, agents) == (now_steps, now_agents)
+    )
+
+
+def test_a_rejected_step_changes_nothing() -> None:
+    env = make_env()
+    env.reset(seed=0)
+    env.step({a: 0 for a in AGENTS})
+    before = _snapshot(env)
+    original = env.model.decode
+
+    def poisoned(state, conditions=None):
+        out = original(state, conditions)
+        out.predictions["agent_1"] = torch.full_like(out.predictions["agent_1"], float("nan"))
+        return out
+
+    env.model.decode = poisoned
+    with pytest.raises(
+        ContractError, match=re.escape("the model predicted NaN or inf in obs['agent_1']")
+    ):
+        env.step({a: 0 for a in AGENTS})
+    assert _unchanged(env, before)
+    env.model.decode = original
+
+    def failing_reward(prev, chosen, nxt):
+        raise RuntimeError("reward service down")
+
+    env.components = ComponentFunctions(failing_reward, env.components.done_fn, None)
+    with pytest.raises(RuntimeError, match="reward service down"):
+        env.step({a: 0 for a in AGENTS})
+    assert _unchanged(env, before)
+    env.components = components()
+    _, _, _, _, _ = env.step({a: 0 for a in AGENTS})
+    assert env._steps == before[2] + 1  # the env still steps normally afterwards
+
+
+@pytest.mark.parametrize(
+    ("action", "message"),
+    [
+        (2**70, "action['agent_1'] is out of range: expected 0 <= action < 5; got min 1180591620717411303424, max 1180591620717411303424"),
+        (2**64 - 1, "got min 18446744073709551615, max 18446744073709551615"),
+        (1e30, "got min 1000000000000000019884624838656, max 1000000000000000019884624838656"),
+        (np.uint64(2**63), "got min 9223372036854775808, max 9223372036854775808"),
+        (-(2**63) - 1, "got min -9223372036854775809"),
+    ],
+)  # fmt: skip
+def test_huge_discrete_actions_are_reported_as_they_are(action, message: str) -> None:
+    env = make_env()
+    env.reset(seed=0)
+    before = _snapshot(env)
+    with pytest.raises(ContractError, match=re.escape(message)):
+        env.step({"agent_0": 0, "agent_1": action, "agent_2": 0})
+    assert _unchanged(env, before)
+
+
+def test_step_none_and_bad_seeds_are_contract_errors() -> None:
+    env = make_env()
+    env.reset(seed=0)
+    with pytest.raises(
+        ContractError,
+        match=re.escape("WorldModelEnv.step expects a dict of agent name to action; got NoneType"),
+    ):
+        env.step(None)  # type: ignore[arg-type]
+    for seed in ([1, 2], "7", 1.5, True, -1):
+        message = f"WorldModelEnv.reset: seed must be a non-negative int or None; got {seed!r}"
+        with pytest.raises(ContractError, match=re.escape(message)):
+            env.reset(seed=seed)  # type: ignore[arg-type]
+    obs, _ = env.reset(seed=np.int64(3))
+    assert set(obs) == set(AGENTS)

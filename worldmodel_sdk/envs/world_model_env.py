@@ -64,12 +64,25 @@ def _sample_shape(agent: str, spec: TensorSpec) -> tuple[int, ...]:
     return tuple(int(axis) for axis in shape[1:])
 
 
+def _check_index_range(agent: str, array: np.ndarray, spec: ActionSpec) -> None:
+    """Indices in ``[0, n)`` before any cast to int64 (which would wrap huge values)."""
+    bound: Any = spec.num_actions if spec.kind == "discrete" else list(spec.nvec or ())
+    if array.size and ((array < 0).any() or (array >= np.asarray(bound)).any()):
+        low, high = array.min(), array.max()
+        raise ContractError(
+            f"action[{agent!r}] is out of range: expected 0 <= action < {bound}; got min "
+            f"{int(low)}, max {int(high)}"
+        )
+
+
 def _action_array(agent: str, value: Any, spec: ActionSpec) -> np.ndarray:
     """One agent's action as an array of the spec's per-sample size, or a ContractError."""
     try:
         array = np.asarray(value)
     except ValueError:  # ragged nested lists
         array = np.asarray(None)
+    if array.dtype.kind == "O" and spec.kind != "continuous" and _python_ints(array):
+        _check_index_range(agent, array, spec)  # integers past int64: always out of range
     if array.dtype.kind not in "iubf":
         raise ContractError(
             f"action[{agent!r}] is {value!r}; expected "
@@ -83,6 +96,10 @@ def _action_array(agent: str, value: Any, spec: ActionSpec) -> np.ndarray:
             f"expected shape {want} ({size} value{'s' if size != 1 else ''})"
         )
     return array.reshape(want)
+
+
+def _python_ints(array: np.ndarray) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in array.reshape(-1))
 
 
 @final
@@ -200,8 +217,20 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[dict[str, np.ndarray], dict[str, dict[str, Any]]]:
-        """Start an episode from sampled initial observations."""
+        """Start an episode from sampled initial observations.
+
+        Raises:
+            ContractError: ``seed`` is not a non-negative int or None, or the sampled
+                observations do not fit the model's contract.
+        """
+        if seed is not None and (
+            not isinstance(seed, (int, np.integer)) or isinstance(seed, bool) or seed < 0
+        ):
+            raise ContractError(
+                f"WorldModelEnv.reset: seed must be a non-negative int or None; got {seed!r}"
+            )
         if seed is not None:
+            seed = int(seed)
             self._rng = np.random.default_rng(seed)
             for offset, name in enumerate(self.possible_agents):
                 self._act_spaces[name].seed(seed + offset)
@@ -228,17 +257,25 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         dict[str, bool],
         dict[str, dict[str, Any]],
     ]:
-        """Advance every live agent by one step under ``actions``."""
+        """Advance every live agent by one step under ``actions``.
+
+        A step that is refused (a bad action, a non-finite prediction, a failing
+        reward or termination function) raises before anything changes: state,
+        observations, live agents and step count stay as they were.
+        """
+        if not isinstance(actions, Mapping):
+            raise ContractError(
+                "WorldModelEnv.step expects a dict of agent name to action; got "
+                f"{type(actions).__name__}"
+            )
         if self._state is None or not self.agents:
             raise ContractError(
                 "WorldModelEnv.step called before reset() or after the episode ended"
             )
         payload = self._joint_action(actions)
         with torch.no_grad():
-            self._state = self.model.transition(
-                self._state, payload, deterministic=self.deterministic
-            )
-            decoded = self.model.decode(self._state).predictions
+            state = self.model.transition(self._state, payload, deterministic=self.deterministic)
+            decoded = self.model.decode(state).predictions
         nxt = {name: decoded[name][0].numpy().astype(np.float32) for name in self.possible_agents}
         for name, value in nxt.items():
             if not np.isfinite(value).all():
@@ -246,9 +283,29 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
                     f"the model predicted NaN or inf in obs[{name!r}] [WorldModelEnv.step]"
                 )
         chosen = {name: actions[name] for name in self.agents}
-        prev, self._obs = self._obs, nxt
-        self._last, self._steps = (prev, chosen, nxt), self._steps + 1
-        live = list(self.agents)
+        prev, steps, live = self._obs, self._steps + 1, list(self.agents)
+        rewards, terminations = self._outcomes(decoded, prev, chosen, nxt, live)
+        truncations = {name: steps >= self.max_cycles for name in live}
+        # Everything is computed: commit the step.
+        self._state, self._obs, self._last, self._steps = state, nxt, (prev, chosen, nxt), steps
+        self.agents = [n for n in live if not (terminations[n] or truncations[n])]
+        return (
+            {name: nxt[name] for name in live},
+            rewards,
+            terminations,
+            truncations,
+            {name: {} for name in live},
+        )
+
+    def _outcomes(
+        self,
+        decoded: Mapping[str, torch.Tensor],
+        prev: JointObs,
+        chosen: dict[str, Any],
+        nxt: JointObs,
+        live: list[str],
+    ) -> tuple[dict[str, float], dict[str, bool]]:
+        """Rewards and terminations of a step, from the components or the model's heads."""
         reward_fn, done_fn = self.components.reward_fn, self.components.done_fn
         if reward_fn is None:
             reward = float(decoded["reward"].reshape(-1)[0])
@@ -262,15 +319,9 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
             dones: Mapping[str, Any] = {name: ended for name in live}
         else:
             dones = self._per_agent(done_fn(prev, chosen, nxt), live, "done_fn")
-        terminations = {name: bool(dones[name]) for name in live}
-        truncations = {name: self._steps >= self.max_cycles for name in live}
-        self.agents = [n for n in live if not (terminations[n] or truncations[n])]
         return (
-            {name: nxt[name] for name in live},
             {name: float(rewards[name]) for name in live},
-            terminations,
-            truncations,
-            {name: {} for name in live},
+            {name: bool(dones[name]) for name in live},
         )
 
     def _joint_action(self, actions: Mapping[str, Any]) -> ActionPayload:
@@ -297,6 +348,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
             ):
                 raise ContractError(f"action[{name!r}] is {value!r}; expected an integer index")
             else:
+                _check_index_range(name, array, spec)
                 tensors[name] = torch.as_tensor(array.astype(np.int64)).unsqueeze(0)
         payload = ActionPayload(kind="joint", agents=tensors)
         self.model.validate_action(payload)
