@@ -14,17 +14,22 @@ consequence) is checked but dropped. Writing adds that last pair with a zero act
 
 from __future__ import annotations
 
+import itertools
 import json
-import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-import torch
-
-from .._jsonio import DEFAULT_MAX_JSON_BYTES, read_json
+from .._jsonio import DEFAULT_MAX_JSON_BYTES
 from ..errors import ContractError
 from ..naming import natural_sorted
+from ._trace_episode import (
+    INFER_FIRST_STEP,
+    episode_from_steps,
+    show,
+    step_limits,
+    whole_steps,
+)
+from ._trace_stream import StepLimits, iter_steps, read_text
 from .checks import check_episode
 from .dataset import EpisodeDataset
 from .episode import Episode
@@ -44,132 +49,6 @@ __all__ = [
 TRACE_PREFIX = "joint_history_"
 
 
-def _a(value: object) -> str:
-    name = type(value).__name__
-    return f"an {name}" if name[0] in "aeiou" else f"a {name}"
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-_FLOAT32_MAX = 3.4028234663852886e38
-_SHORT_INT = 10**18
-
-
-def _float32(value: int | float) -> float | None:
-    """``value`` as a float if it is finite and within float32 range, else None.
-
-    JSON integers are unbounded: ``float(10**400)`` raises ``OverflowError``.
-    """
-    if isinstance(value, int) and value.bit_length() > 128:  # past float32 range
-        return None
-    number = float(value)
-    return number if math.isfinite(number) and abs(number) <= _FLOAT32_MAX else None
-
-
-def _show(value: object) -> str:
-    """``repr(value)``, or a size description for integers too long to print usefully."""
-    if (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and not -_SHORT_INT < value < _SHORT_INT
-    ):
-        return f"a {value.bit_length()}-bit integer"
-    return repr(value)
-
-
-def _numbers(values: object, size: int, *, where: str, label: str) -> list[float]:
-    if not isinstance(values, list):
-        raise ContractError(f"{where}: {label} is {_a(values)}; expected a list of {size} numbers")
-    if len(values) != size:
-        raise ContractError(f"{where}: {label} has {len(values)} values; expected {size}")
-    numbers = []
-    for position, value in enumerate(values):
-        if not _is_number(value):
-            raise ContractError(
-                f"{where}: {label} holds {_a(value)} at index {position}; expected numbers"
-            )
-        number = _float32(value)
-        if number is None:
-            raise ContractError(
-                f"{where}: {label} contains {_show(value)} at index {position}; "
-                "expected finite values within float32 range"
-            )
-        numbers.append(number)
-    return numbers
-
-
-def _discrete(value: object, agent: AgentSpec, *, where: str) -> int:
-    label = f"action of agent {agent.name!r}"
-    if isinstance(value, int) and not isinstance(value, bool):
-        if 0 <= value < agent.action_size:
-            return value
-    elif isinstance(value, float) and value.is_integer() and 0 <= value < agent.action_size:
-        return int(value)
-    raise ContractError(
-        f"{where}: {label} is {_show(value)}; expected an integer in [0, {agent.action_size})"
-    )
-
-
-def _pair(entry: object, spec: DatasetSpec, *, where: str) -> tuple[list[object], list[object]]:
-    if not isinstance(entry, list) or len(entry) != 2:
-        got = f"a list of {len(entry)} items" if isinstance(entry, list) else f"{_a(entry)}"
-        raise ContractError(
-            f"{where}: expected a [joint observation, joint action] pair; got {got}"
-        )
-    names = ", ".join(spec.agent_names)
-    for part, label in zip(entry, ("joint observation", "joint action"), strict=True):
-        if not isinstance(part, list):
-            raise ContractError(f"{where}: {label} is {_a(part)}; expected a list per agent")
-        if len(part) != len(spec.agents):
-            raise ContractError(
-                f"{where}: {label} has {len(part)} agents; expected {len(spec.agents)} ({names})"
-            )
-    return entry[0], entry[1]
-
-
-def _steps(raw: object, path: Path) -> list[object]:
-    if not isinstance(raw, list) or not raw:
-        got = "an empty list" if raw == [] else f"{_a(raw)}"
-        raise ContractError(
-            f"{path}: expected a non-empty list of [joint observation, joint action] pairs; "
-            f"got {got}"
-        )
-    return raw
-
-
-def _episode(raw: object, spec: DatasetSpec, path: Path) -> Episode:
-    steps = _steps(raw, path)
-    obs: dict[str, list[list[float]]] = {name: [] for name in spec.agent_names}
-    actions: dict[str, list[Any]] = {name: [] for name in spec.agent_names}
-    for step, entry in enumerate(steps):
-        where = f"{path}, step {step}"
-        joint_obs, joint_action = _pair(entry, spec, where=where)
-        for agent, agent_obs, action in zip(spec.agents, joint_obs, joint_action, strict=True):
-            label = f"observation of agent {agent.name!r}"
-            obs[agent.name].append(_numbers(agent_obs, agent.obs_size, where=where, label=label))
-            if agent.action_kind == "discrete":
-                actions[agent.name].append(_discrete(action, agent, where=where))
-            else:
-                label = f"action of agent {agent.name!r}"
-                actions[agent.name].append(
-                    _numbers(action, agent.action_size, where=where, label=label)
-                )
-    return Episode(
-        obs={name: torch.tensor(values, dtype=torch.float32) for name, values in obs.items()},
-        actions={
-            agent.name: _action_tensor(actions[agent.name][:-1], agent) for agent in spec.agents
-        },
-    )
-
-
-def _action_tensor(values: list[Any], agent: AgentSpec) -> torch.Tensor:
-    if agent.action_kind == "discrete":
-        return torch.tensor(values, dtype=torch.int64).reshape(len(values))
-    return torch.tensor(values, dtype=torch.float32).reshape(len(values), agent.action_size)
-
-
 def read_trace(
     path: str | Path, spec: DatasetSpec, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES
 ) -> Episode:
@@ -186,7 +65,9 @@ def read_trace(
             e.g. ``"<file>, step 4: observation of agent 'agent_1' has 17 values; expected 18"``.
     """
     file = Path(path)
-    return _episode(read_json(file, max_bytes=max_bytes), spec, file)
+    return episode_from_steps(
+        iter_steps(read_text(file, max_bytes), file, step_limits(spec)), spec, file
+    )
 
 
 def _agent_names(count: int, agents: Sequence[str] | None, where: str) -> list[str]:
@@ -217,7 +98,7 @@ def _max_discrete(raws: Sequence[tuple[Path, object]], position: int, name: str)
                 if isinstance(value, int) and not isinstance(value, bool):
                     if value >= _MAX_INFERRED_ACTIONS:
                         raise ContractError(
-                            f"{path}, step {step}: action of agent {name!r} is {_show(value)}; "
+                            f"{path}, step {step}: action of agent {name!r} is {show(value)}; "
                             f"expected an integer below {_MAX_INFERRED_ACTIONS} to infer the "
                             "number of actions (pass spec= to read it as it is)"
                         )
@@ -261,7 +142,7 @@ def infer_trace_spec(
         raise ContractError("read_traces: no trace files to infer a spec from")
     path, raw = raws[0]
     where = f"{path}, step 0"
-    first = _steps(raw, path)[0]
+    first = whole_steps(raw, path)[0]
     if not (
         isinstance(first, list) and len(first) == 2 and all(isinstance(p, list) for p in first)
     ):
@@ -311,10 +192,86 @@ def read_traces(
     paths = trace_files(directory)
     if not paths:
         raise ContractError(f"{directory}: no {TRACE_PREFIX}*.json files found")
-    raws = [(path, read_json(path, max_bytes=max_bytes)) for path in paths]
-    spec = spec if spec is not None else infer_trace_spec(raws, agents=agents)
-    episodes = [_episode(raw, spec, path) for path, raw in raws]
+    if spec is not None:
+        episodes = [read_trace(path, spec, max_bytes=max_bytes) for path in paths]
+        return EpisodeDataset(spec, episodes, meta={"source": "traces"})
+    return _read_inferring(paths, agents, max_bytes)
+
+
+def _read_inferring(
+    paths: list[Path], agents: Sequence[str] | None, max_bytes: int
+) -> EpisodeDataset:
+    """Infer the spec from step 0 of the first file, then read every file in one pass.
+
+    Discrete agents are read with a provisional ``n`` of 2**31; the dataset's ``n`` is
+    1 + the largest action seen, the last pair's action included.
+    """
+    provisional: DatasetSpec | None = None
+    episodes: list[Episode] = []
+    largest: dict[str, int] = {}
+
+    def limits(step: int) -> StepLimits:
+        return INFER_FIRST_STEP if provisional is None else step_limits(provisional)(step)
+
+    for path in paths:
+        steps = iter_steps(read_text(path, max_bytes), path, limits)
+        if provisional is None:
+            step0 = next(steps)
+            provisional = _provisional_spec(step0, path, agents)
+            steps = itertools.chain([step0], steps)
+        episode, seen = _episode_with_last_actions(steps, provisional, path)
+        episodes.append(episode)
+        for name, value in seen.items():
+            largest[name] = max(largest.get(name, 0), value)
+    assert provisional is not None
+    spec = DatasetSpec(
+        agents=tuple(
+            agent.model_copy(update={"action_size": largest[agent.name] + 1})
+            if agent.action_kind == "discrete"
+            else agent
+            for agent in provisional.agents
+        )
+    )
     return EpisodeDataset(spec, episodes, meta={"source": "traces"})
+
+
+def _provisional_spec(step0: object, path: Path, agents: Sequence[str] | None) -> DatasetSpec:
+    where = f"{path}, step 0"
+    if not (
+        isinstance(step0, list) and len(step0) == 2 and all(isinstance(p, list) for p in step0)
+    ):
+        raise ContractError(f"{where}: expected a [joint observation, joint action] pair of lists")
+    joint_obs, joint_action = step0
+    names = _agent_names(len(joint_obs), agents, where)
+    if len(joint_action) != len(names):
+        raise ContractError(
+            f"{where}: joint action has {len(joint_action)} agents; expected {len(names)}"
+        )
+    n = _MAX_INFERRED_ACTIONS
+    return DatasetSpec(
+        agents=tuple(
+            _infer_agent(name, joint_obs[i], joint_action[i], n, where)
+            for i, name in enumerate(names)
+        )
+    )
+
+
+def _episode_with_last_actions(
+    steps: Iterable[object], spec: DatasetSpec, path: Path
+) -> tuple[Episode, dict[str, int]]:
+    """The episode, and the largest discrete action of each agent (last pair included)."""
+    largest: dict[str, int] = {}
+
+    def watched() -> Iterator[object]:
+        for entry in steps:
+            yield entry
+            # _episode has checked this step: its discrete actions are in range.
+            for agent, action in zip(spec.agents, entry[1], strict=True):  # type: ignore[index]
+                if agent.action_kind == "discrete":
+                    value = int(action)
+                    largest[agent.name] = max(largest.get(agent.name, 0), value)
+
+    return episode_from_steps(watched(), spec, path, inferring=True), largest
 
 
 def _trace_action(episode: Episode, agent: AgentSpec, step: int) -> object:

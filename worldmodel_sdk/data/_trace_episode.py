@@ -1,0 +1,175 @@
+"""Checking a trace's steps and packing them into an `Episode`, one step at a time."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import ContractError
+from ._trace_stream import StepLimits, a
+from .episode import Episode
+from .spec import AgentSpec, DatasetSpec
+
+__all__ = ["INFER_FIRST_STEP", "episode_from_steps", "show", "step_limits", "whole_steps"]
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+_FLOAT32_MAX = 3.4028234663852886e38
+_SHORT_INT = 10**18
+
+
+def _float32(value: int | float) -> float | None:
+    """``value`` as a float if it is finite and within float32 range, else None.
+
+    JSON integers are unbounded: ``float(10**400)`` raises ``OverflowError``.
+    """
+    if isinstance(value, int) and value.bit_length() > 128:  # past float32 range
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and abs(number) <= _FLOAT32_MAX else None
+
+
+def show(value: object) -> str:
+    """``repr(value)``, or a size description for integers too long to print usefully."""
+    if (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and not -_SHORT_INT < value < _SHORT_INT
+    ):
+        return f"a {value.bit_length()}-bit integer"
+    return repr(value)
+
+
+def _numbers(values: object, size: int, *, where: str, label: str) -> list[float]:
+    if not isinstance(values, list):
+        raise ContractError(f"{where}: {label} is {a(values)}; expected a list of {size} numbers")
+    if len(values) != size:
+        raise ContractError(f"{where}: {label} has {len(values)} values; expected {size}")
+    numbers = []
+    for position, value in enumerate(values):
+        if not _is_number(value):
+            raise ContractError(
+                f"{where}: {label} holds {a(value)} at index {position}; expected numbers"
+            )
+        number = _float32(value)
+        if number is None:
+            raise ContractError(
+                f"{where}: {label} contains {show(value)} at index {position}; "
+                "expected finite values within float32 range"
+            )
+        numbers.append(number)
+    return numbers
+
+
+def _discrete(value: object, agent: AgentSpec, *, where: str, inferring: bool = False) -> int:
+    label = f"action of agent {agent.name!r}"
+    if isinstance(value, int) and not isinstance(value, bool):
+        if 0 <= value < agent.action_size:
+            return value
+        if inferring and value >= agent.action_size:
+            raise ContractError(
+                f"{where}: {label} is {show(value)}; expected an integer below "
+                f"{agent.action_size} to infer the number of actions (pass spec= to read it as "
+                "it is)"
+            )
+    elif isinstance(value, float) and value.is_integer() and 0 <= value < agent.action_size:
+        return int(value)
+    raise ContractError(
+        f"{where}: {label} is {show(value)}; expected an integer in [0, {agent.action_size})"
+    )
+
+
+def _pair(entry: object, spec: DatasetSpec, *, where: str) -> tuple[list[object], list[object]]:
+    if not isinstance(entry, list) or len(entry) != 2:
+        got = f"a list of {len(entry)} items" if isinstance(entry, list) else f"{a(entry)}"
+        raise ContractError(
+            f"{where}: expected a [joint observation, joint action] pair; got {got}"
+        )
+    names = ", ".join(spec.agent_names)
+    for part, label in zip(entry, ("joint observation", "joint action"), strict=True):
+        if not isinstance(part, list):
+            raise ContractError(f"{where}: {label} is {a(part)}; expected a list per agent")
+        if len(part) != len(spec.agents):
+            raise ContractError(
+                f"{where}: {label} has {len(part)} agents; expected {len(spec.agents)} ({names})"
+            )
+    return entry[0], entry[1]
+
+
+def whole_steps(raw: object, path: Path) -> list[object]:
+    if not isinstance(raw, list) or not raw:
+        got = "an empty list" if raw == [] else f"{a(raw)}"
+        raise ContractError(
+            f"{path}: expected a non-empty list of [joint observation, joint action] pairs; "
+            f"got {got}"
+        )
+    return raw
+
+
+def step_limits(spec: DatasetSpec) -> Callable[[int], StepLimits]:
+    """Per-step limits for ``spec``: four times what a valid step holds, plus slack."""
+    continuous = sum(agent.action_kind == "continuous" for agent in spec.agents)
+    numbers = sum(agent.obs_size + len(agent.action_shape) * agent.action_size
+                  + (agent.action_kind == "discrete") for agent in spec.agents)  # fmt: skip
+    limits = StepLimits(4 * (3 + len(spec.agents) + continuous) + 64, 4 * numbers + 64)
+    return lambda step: limits
+
+
+INFER_FIRST_STEP = StepLimits(containers=4096, values=1 << 20)
+"""Step 0 of an inferred spec, before any size is known (pass spec= for larger steps)."""
+
+
+class _Columns:
+    """One agent's values of every step, packed (4 or 8 bytes a number, not ~32)."""
+
+    __slots__ = ("actions", "obs")
+
+    def __init__(self, agent: AgentSpec) -> None:
+        self.obs: array[float] = array("f")
+        self.actions: array[Any] = array("q" if agent.action_kind == "discrete" else "f")
+
+
+def episode_from_steps(
+    steps: Iterable[object], spec: DatasetSpec, path: Path, *, inferring: bool = False
+) -> Episode:
+    columns = {agent.name: _Columns(agent) for agent in spec.agents}
+    count = 0
+    for step, entry in enumerate(steps):
+        where = f"{path}, step {step}"
+        joint_obs, joint_action = _pair(entry, spec, where=where)
+        for agent, agent_obs, action in zip(spec.agents, joint_obs, joint_action, strict=True):
+            label = f"observation of agent {agent.name!r}"
+            column = columns[agent.name]
+            column.obs.extend(_numbers(agent_obs, agent.obs_size, where=where, label=label))
+            if agent.action_kind == "discrete":
+                column.actions.append(_discrete(action, agent, where=where, inferring=inferring))
+            else:
+                label = f"action of agent {agent.name!r}"
+                column.actions.extend(_numbers(action, agent.action_size, where=where, label=label))
+        count = step + 1
+    return Episode(
+        obs={a.name: _tensor(columns[a.name].obs, (count, a.obs_size)) for a in spec.agents},
+        actions={a.name: _action_tensor(columns[a.name].actions, a, count) for a in spec.agents},
+    )
+
+
+def _tensor(values: array[Any], shape: tuple[int, ...]) -> torch.Tensor:
+    dtype = np.float32 if values.typecode == "f" else np.int64
+    return torch.from_numpy(np.frombuffer(values, dtype=dtype).copy()).reshape(shape)
+
+
+def _action_tensor(values: array[Any], agent: AgentSpec, count: int) -> torch.Tensor:
+    """The actions of steps ``0 .. count - 2``: the last pair's action has no consequence."""
+    if agent.action_kind == "discrete":
+        return _tensor(values[: count - 1], (count - 1,))
+    size = agent.action_size
+    return _tensor(values[: (count - 1) * size], (count - 1, size))
