@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import SerializationError
 
-__all__ = ["describe_mode", "read_regular"]
+__all__ = ["describe_mode", "read_regular", "require_regular"]
 
 _KINDS = (
     (stat.S_ISDIR, "a directory"),
@@ -41,6 +41,16 @@ def _check_regular(path: Path, mode: int) -> None:
         raise SerializationError(
             f"{path} is {describe_mode(mode)}, not a regular file; refusing to read it"
         )
+
+
+def require_regular(path: Path) -> None:
+    """Refuse a path that names (or links to) anything but a regular file, without opening it.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        SerializationError: ``path`` is a directory, FIFO, device or socket.
+    """
+    _check_regular(path, os.stat(path).st_mode)
 
 
 def read_regular(path: Path, *, max_bytes: int) -> bytes:

@@ -164,3 +164,19 @@ def test_truncation_by_the_owner_kills_zero_copy_attachers_but_not_copies():
         child.stdout.close()
     finally:
         state.close_shared_memory(unlink=True)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_inspect_refuses_special_files_without_blocking(tmp_path, kind):
+    from worldmodel_sdk.wire.stream import inspect_file
+
+    path = tmp_path / "state.wms"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    what = "a FIFO" if kind == "fifo" else "a character device"
+    with pytest.raises(
+        SerializationError, match=re.escape(f"{path} is {what}, not a regular file")
+    ):
+        inspect_file(path)

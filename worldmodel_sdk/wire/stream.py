@@ -20,6 +20,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 import torch
 
+from .._files import require_regular
 from ..errors import SerializationError
 from ..payloads.state import State
 from ._layout import PREAMBLE, TensorEntry, read_preamble
@@ -186,6 +187,7 @@ def inspect_envelope(payload: Buffer, *, verify: bool = True) -> EnvelopeInfo:
 
 def inspect_file(path: str | os.PathLike[str], *, verify: bool = True) -> EnvelopeInfo:
     """`inspect_envelope` on a file, mapped read-only (tensor bytes are not loaded)."""
+    require_regular(Path(path))  # a FIFO would block the open, a device never end
     with open(Path(path), "rb") as fh:
         if os.fstat(fh.fileno()).st_size == 0:
             raise SerializationError("truncated at offset 0: the preamble needs 24 bytes")
