@@ -12,7 +12,6 @@ differs from the class's with `ContractError`.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -157,23 +156,27 @@ def load(cls: type[M], path: str | os.PathLike[str]) -> M:
         raise SerializationError(
             f"config.json 'config' must be an object for {cls.__name__}; got {config!r}"
         )
-    skeleton = _build(cls, config, meta=True)
-    check_saved_contract(record, skeleton.contract(), cls.__name__, Path(path) / CONFIG_NAME)
+    skeleton = _build_on_meta(cls, config)
+    model = None if skeleton is not None else _build(cls, config)
+    checked = skeleton if skeleton is not None else model
+    assert checked is not None
+    check_saved_contract(record, checked.contract(), cls.__name__, Path(path) / CONFIG_NAME)
     file = Path(path) / WEIGHTS_NAME
-    expected = skeleton.state_dict()
+    expected = checked.state_dict()
     tensors = _read_weights(file, record.get("weights_sha256"), _weights_cap(expected))
-    _check_weights(file, tensors, expected, type(skeleton).__name__)
-    _check_unsaved(skeleton, expected)
-    model = _build(cls, config, meta=False)
+    _check_weights(file, tensors, expected, cls.__name__)
+    _check_unsaved(checked, expected)
+    if model is None:
+        model = _build(cls, config)
     model.load_state_dict(tensors, strict=True)
     model.eval()
     return model
 
 
-def _build(cls: type[M], config: Any, *, meta: bool) -> M:
+def _build(cls: type[M], config: Any) -> M:
+    """Build ``cls`` from an untrusted config; whatever it raises is a SerializationError."""
     try:
-        with torch.device("meta") if meta else contextlib.nullcontext():
-            return cls(config) if cls.config_class is not None else cls()
+        return cls(config) if cls.config_class is not None else cls()
     except (ValidationError, ContractError) as exc:
         raise SerializationError(
             f"config.json 'config' does not fit {cls.__name__}: {exc}"
@@ -181,7 +184,24 @@ def _build(cls: type[M], config: Any, *, meta: bool) -> M:
     except Exception as exc:  # the class's own code, run on untrusted values
         raise SerializationError(
             f"config.json 'config' does not fit {cls.__name__}: {type(exc).__name__}: {exc}"
-        ) from None
+        ) from exc
+
+
+def _build_on_meta(cls: type[M], config: Any) -> M | None:
+    """``cls`` built on the meta device (no memory), or None if the class cannot be.
+
+    A class whose constructor computes with tensor values (``.item()``, numpy) cannot
+    be built on the meta device; torch says so with NotImplementedError or an error
+    naming "meta", and such a class is checked on a real build instead.
+    """
+    try:
+        with torch.device("meta"):
+            return _build(cls, config)
+    except SerializationError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, NotImplementedError) or (cause is not None and "meta" in str(cause)):
+            return None
+        raise
 
 
 def _nbytes(tensors: Iterable[torch.Tensor]) -> int:

@@ -13,7 +13,7 @@ import torch
 
 import worldmodel_sdk._atomic as atomic
 import worldmodel_sdk.persistence as persistence
-from worldmodel_sdk import ContractError, SerializationError, load_pretrained
+from worldmodel_sdk import Capability, ContractError, SerializationError, load_pretrained
 from worldmodel_sdk.models import ExampleConfig, ExampleModel
 
 # Every step of a save that touches the file system goes through one of these.
@@ -252,3 +252,35 @@ def test_unsaved_buffers_are_capped(tmp_path, monkeypatch):
     )
     with pytest.raises(SerializationError, match=re.escape(message)):
         load_pretrained(tmp_path / "m")
+
+
+def test_a_model_that_cannot_be_built_on_meta_is_checked_on_a_real_build(tmp_path):
+    from torch import nn
+
+    from worldmodel_sdk import IOContract, LossOutput, State, TensorSpec, WorldModel
+    from worldmodel_sdk.registry import register_model, unregister_model
+
+    @register_model("needs-values-test")
+    class NeedsValues(WorldModel):
+        capabilities = frozenset({Capability.REPRESENTATION})
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.lin = nn.Linear(2, 2)
+            self.scale = float(self.lin.weight.abs().sum().item())  # fails on meta
+
+        def io_contract(self):
+            return IOContract(observation={"obs": TensorSpec(shape=("B", 2))})
+
+        def encode(self, obs, deterministic=False):
+            return State({"z": self.lin(obs if isinstance(obs, torch.Tensor) else obs["obs"])})
+
+        def loss(self, batch):
+            return LossOutput(total=torch.zeros(()))
+
+    try:
+        model = NeedsValues()
+        model.save_pretrained(tmp_path / "m")
+        assert _same(load_pretrained(tmp_path / "m"), _weights(model))
+    finally:
+        unregister_model("needs-values-test")
