@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -139,4 +140,25 @@ def test_length_must_match_index(ragged_dataset: EpisodeDataset, tmp_path: Path)
     raw["episodes"][0]["length"] = 4
     (tmp_path / "index.json").write_text(json.dumps(raw))
     with pytest.raises(SerializationError, match="ep00000 has 5 steps; the index says 4"):
+        load_dataset(tmp_path)
+
+
+@pytest.mark.timeout(20)
+def test_special_files_as_shards_or_index_are_refused_without_blocking(
+    ragged_dataset: EpisodeDataset, tmp_path: Path
+) -> None:
+    save_dataset(ragged_dataset, tmp_path)
+    shard = tmp_path / "shard-00000.safetensors"
+    shard.unlink()
+    os.mkfifo(shard)
+    with pytest.raises(
+        SerializationError, match=re.escape(f"{shard} is a FIFO, not a regular file")
+    ):
+        load_dataset(tmp_path)
+    index = tmp_path / "index.json"
+    index.unlink()
+    index.symlink_to("/dev/zero")
+    with pytest.raises(
+        SerializationError, match=re.escape(f"{index} is a character device, not a regular file")
+    ):
         load_dataset(tmp_path)

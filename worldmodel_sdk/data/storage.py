@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .._files import require_regular
 from .._jsonio import read_json
 from ..errors import SerializationError
 from .checks import check_episode
@@ -149,6 +150,7 @@ def read_index(directory: str | Path) -> DatasetIndex:
 
 def _load_shard(path: Path) -> dict[str, torch.Tensor]:
     try:
+        require_regular(path)  # a FIFO would block the open, a device never end
         return load_file(str(path))
     except (SafetensorError, OSError) as error:
         raise SerializationError(f"{path}: cannot read safetensors shard ({error})") from None
