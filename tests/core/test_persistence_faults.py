@@ -211,6 +211,7 @@ def test_edited_sizes_are_refused_before_the_model_is_built(saved):
         forged = ExampleModel(ExampleConfig(obs_dim=3, latent_dim=2, hidden_dim=10**6))
     record = json.loads((saved / "config.json").read_text())
     record["contract_fingerprint"] = forged.contract_fingerprint()
+    record["contract"] = json.loads(forged.contract().canonical_json())
     (saved / "config.json").write_text(json.dumps(record))
     message = (
         "tensor 'cell.bias_hh' is torch.float32 (12,); the model expects torch.float32 (3000000,)"
