@@ -6,8 +6,10 @@ to write (hard links, so nothing is copied), fsyncs the files and the sibling, a
 then exchanges the two directories with one ``renameat2(RENAME_EXCHANGE)`` (Linux)
 or, where that call is missing, two renames. Until the exchange the old directory is
 untouched; after it the new one is complete. A process killed at any point leaves
-the old or the new directory at the path, plus at most a hidden sibling that the
-next save of the same path removes (once the process that made it is gone).
+the old or the new directory at the path (with two renames, a kill between them
+leaves the old one under the sibling's name ``...saving.old``), plus at most a
+hidden sibling that the next save of the same path removes (once the process that
+made it is gone).
 """
 
 from __future__ import annotations

@@ -53,8 +53,10 @@ def require_regular(path: Path) -> None:
     _check_regular(path, os.stat(path).st_mode)
 
 
-def read_regular(path: Path, *, max_bytes: int) -> bytes:
+def read_regular(path: Path, *, max_bytes: int, hint: str = "raise max_bytes to read it") -> bytes:
     """All bytes of the regular file ``path``, which must hold at most ``max_bytes``.
+
+    ``hint`` ends the message for a file over the cap.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
@@ -73,9 +75,7 @@ def read_regular(path: Path, *, max_bytes: int) -> bytes:
             raise SerializationError(f"{path} was replaced while being opened; try again")
         size = opened.st_size
         if size > max_bytes:
-            raise SerializationError(
-                f"{path}: file is larger than {max_bytes} bytes; raise max_bytes to read it"
-            )
+            raise SerializationError(f"{path}: file is larger than {max_bytes} bytes; {hint}")
         return _read_exactly(fd, size, path)
     finally:
         os.close(fd)

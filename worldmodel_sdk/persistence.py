@@ -215,7 +215,9 @@ def _weights_cap(expected: Mapping[str, torch.Tensor]) -> int:
 
 def _read_weights(file: Path, sha256: object, cap: int) -> dict[str, torch.Tensor]:
     try:
-        data = read_regular(file, max_bytes=cap)
+        data = read_regular(
+            file, max_bytes=cap, hint="more than the model's tensors need: not its weights"
+        )
     except FileNotFoundError:
         raise SerializationError(f"{file} not found") from None
     except OSError as exc:
