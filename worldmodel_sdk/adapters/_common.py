@@ -1,0 +1,81 @@
+"""What the framework bridges share: the missing-extra error and per-agent I/O helpers."""
+
+from __future__ import annotations
+
+import importlib
+import math
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..contract import ActionSpec, IOContract
+from ..errors import ContractError
+from ..payloads.action import ActionPayload
+
+__all__ = ["action_tensor", "import_framework", "joint_payload", "obs_batch"]
+
+
+def import_framework(module: str, *, extra: str, bridge: str) -> ModuleType:
+    """Import a framework module, or raise ImportError naming the extra that installs it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise ImportError(
+            f"worldmodel_sdk.adapters.{bridge} needs {module!r}, which is not installed; "
+            f"install it with: pip install 'worldmodel-sdk[{extra}]'"
+        ) from exc
+
+
+def action_tensor(agent: str, value: Any, spec: ActionSpec) -> torch.Tensor:
+    """One agent's action as a ``[1, ...]`` tensor of the spec's kind, or a ContractError."""
+    try:
+        array = np.asarray(value)
+    except ValueError:  # ragged nested lists
+        array = np.asarray(None)
+    if array.dtype.kind not in "iubf":
+        raise ContractError(f"action[{agent!r}] is {value!r}; expected numbers")
+    want = spec.sample_shape
+    if array.size != math.prod(want):
+        raise ContractError(f"action[{agent!r}] has shape {array.shape}; expected shape {want}")
+    array = array.reshape(want)
+    if spec.kind == "continuous":
+        return torch.as_tensor(array, dtype=torch.float32).unsqueeze(0)
+    if array.dtype.kind == "f" and not np.array_equal(array, np.round(array)):
+        raise ContractError(f"action[{agent!r}] is {value!r}; expected an integer index")
+    return torch.as_tensor(array.astype(np.int64)).unsqueeze(0)
+
+
+def joint_payload(contract: IOContract, actions: Mapping[str, Any]) -> ActionPayload:
+    """A batch-of-one action payload from ``{agent: action}`` (or one agent's action)."""
+    spec = contract.action
+    if spec is None:
+        raise ContractError("the model's contract declares no action")
+    if spec.kind != "joint":
+        if len(actions) != 1:
+            raise ContractError(f"actions has {len(actions)} entries; expected one")
+        (value,) = actions.values()
+        return ActionPayload(kind=spec.kind, tensor=action_tensor("action", value, spec))
+    agents = spec.agents or {}
+    for name in actions:
+        if name not in agents:
+            raise ContractError(
+                f"actions has unknown agent {name!r}; expected agents: {', '.join(agents)}"
+            )
+    missing = [name for name in agents if name not in actions]
+    if missing:
+        raise ContractError(f"actions is missing agent {missing[0]!r}")
+    return ActionPayload(
+        kind="joint",
+        agents={name: action_tensor(name, actions[name], sub) for name, sub in agents.items()},
+    )
+
+
+def obs_batch(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
+    """``{agent: vector}`` as float32 ``[1, d]`` tensors (the observations of one sample)."""
+    return {
+        name: torch.as_tensor(np.asarray(value, dtype=np.float32)).reshape(1, -1)
+        for name, value in values.items()
+    }
