@@ -12,3 +12,8 @@ from ..docs.markdown_blocks import DOCS, run_blocks
 def test_mmlf_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     run_blocks(DOCS / "bridges" / "mmlf.md", {"__name__": "mmlf_page"})
+
+
+def test_pymasep_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    run_blocks(DOCS / "bridges" / "pymasep.md", {"__name__": "pymasep_page"})

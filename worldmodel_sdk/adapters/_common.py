@@ -18,14 +18,18 @@ from ..payloads.action import ActionPayload
 __all__ = ["action_tensor", "import_framework", "joint_payload", "obs_batch"]
 
 
-def import_framework(module: str, *, extra: str, bridge: str) -> ModuleType:
-    """Import a framework module, or raise ImportError naming the extra that installs it."""
+def import_framework(module: str, *, extra: str, bridge: str, then: str = "") -> ModuleType:
+    """Import a framework module, or raise ImportError naming the extra that installs it.
+
+    ``then`` is a second install command, for frameworks installed without their pins.
+    """
     try:
         return importlib.import_module(module)
     except ImportError as exc:
+        also = f" && {then}" if then else ""
         raise ImportError(
             f"worldmodel_sdk.adapters.{bridge} needs {module!r}, which is not installed; "
-            f"install it with: pip install 'worldmodel-sdk[{extra}]'"
+            f"install it with: pip install 'worldmodel-sdk[{extra}]'{also}"
         ) from exc
 
 
