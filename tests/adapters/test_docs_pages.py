@@ -17,3 +17,7 @@ def test_mmlf_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_pymasep_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     run_blocks(DOCS / "bridges" / "pymasep.md", {"__name__": "pymasep_page"})
+
+
+def test_torchrl_page() -> None:
+    run_blocks(DOCS / "bridges" / "torchrl.md", {"__name__": "torchrl_page"})

@@ -10,6 +10,12 @@ import pytest
 
 CASES = [
     (
+        "torchrl",
+        "tensordict",
+        "worldmodel_sdk.adapters.torchrl needs 'tensordict', which is not installed; install it "
+        "with: pip install 'worldmodel-sdk[torchrl]'",
+    ),
+    (
         "pymasep",
         "pymasep.common",
         "worldmodel_sdk.adapters.pymasep needs 'pymasep.common', which is not installed; install it "
