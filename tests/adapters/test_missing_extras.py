@@ -10,6 +10,12 @@ import pytest
 
 CASES = [
     (
+        "palaestrai",
+        "palaestrai.environment",
+        "worldmodel_sdk.adapters.palaestrai needs 'palaestrai.environment', which is not "
+        "installed; install it with: pip install 'worldmodel-sdk[palaestrai]'",
+    ),
+    (
         "torchrl",
         "tensordict",
         "worldmodel_sdk.adapters.torchrl needs 'tensordict', which is not installed; install it "

@@ -33,7 +33,7 @@ from ..model import WorldModel
 from ..payloads.state import State
 from ._common import joint_payload
 
-__all__ = ["ContinuousDimension", "MMLFEnvironment", "MMLFModel", "action_names"]
+__all__ = ["ContinuousDimension", "MMLFEnvironment", "MMLFModel", "StateLike", "action_names"]
 
 StateLike = Sequence[float] | np.ndarray | Mapping[str, float]
 """A state as a vector in dimension order, or as ``{dimension name: value}``."""

@@ -71,8 +71,8 @@ _TEMPLATES = (
      "subclass_templates": ["WorldModelObjectState"]},
 )  # fmt: skip
 
-RewardFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]], Any]
-DoneFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]], Any]
+_RewardFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]], Any]
+_DoneFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]], Any]
 
 
 def _characteristics(state: Any, key: str, where: str) -> dict[str, Any]:
@@ -158,8 +158,8 @@ class WorldModelGame(_Game):  # type: ignore[misc]
         model: WorldModel,
         initial_obs: Callable[[np.random.Generator], Mapping[str, np.ndarray]],
         *,
-        reward_fn: RewardFn | None = None,
-        done_fn: DoneFn | None = None,
+        reward_fn: _RewardFn | None = None,
+        done_fn: _DoneFn | None = None,
         deterministic: bool = True,
         continue_threshold: float = 0.5,
         seed: int = 0,

@@ -33,7 +33,7 @@ _EnvBase: Any = _envs.EnvBase
 
 __all__ = ["WorldModelTorchRLEnv"]
 
-Batch = Mapping[str, torch.Tensor]
+_Batch = Mapping[str, torch.Tensor]
 """Per-agent tensors with a leading batch axis."""
 
 
@@ -104,8 +104,8 @@ class WorldModelTorchRLEnv(_EnvBase):  # type: ignore[misc]
         initial_obs: Callable[[np.random.Generator], Mapping[str, Any]],
         *,
         batch_size: int = 1,
-        reward_fn: Callable[[Batch, Any, Batch], torch.Tensor] | None = None,
-        done_fn: Callable[[Batch, Any, Batch], torch.Tensor] | None = None,
+        reward_fn: Callable[[_Batch, Any, _Batch], torch.Tensor] | None = None,
+        done_fn: Callable[[_Batch, Any, _Batch], torch.Tensor] | None = None,
         max_steps: int = 100,
         deterministic: bool = True,
         continue_threshold: float = 0.5,
@@ -192,7 +192,7 @@ class WorldModelTorchRLEnv(_EnvBase):  # type: ignore[misc]
 
     def _out(
         self,
-        obs: Batch,
+        obs: _Batch,
         latent: State,
         steps: torch.Tensor,
         terminated: torch.Tensor,
