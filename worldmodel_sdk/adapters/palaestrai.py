@@ -46,7 +46,7 @@ _Environment: Any = _environment.Environment
 __all__ = ["WorldModelEnvironment", "decode_world_state", "encode_world_state"]
 
 _LIMIT = float(np.finfo(np.float32).max)
-JointFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]], Any]
+_JointFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]], Any]
 
 
 def encode_world_state(state: State) -> str:
@@ -65,12 +65,12 @@ def _scalar_box() -> Any:
     return _types.Box(low=-np.inf, high=np.inf, shape=(), dtype=np.float64)
 
 
-def _function(path: str | None, where: str) -> JointFn | None:
+def _function(path: str | None, where: str) -> _JointFn | None:
     if path is None:
         return None
     module, _, name = path.partition(":")
     try:
-        function: JointFn = getattr(importlib.import_module(module), name)
+        function: _JointFn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         raise ContractError(
             f"{where}: cannot import {path!r}; expected 'module:function'"

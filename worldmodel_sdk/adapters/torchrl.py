@@ -6,7 +6,8 @@ under ``("state", name)`` — recurrent memory included, so a step reads the sta
 continues from and writes the next one — and a ``step_count``. Actions go under
 ``"action"`` (``("action", agent)`` for a joint action); ``reward`` is the team
 reward, ``terminated`` / ``truncated`` / ``done`` are per batch row. Every spec is
-built from the model's `IOContract`. Needs the ``torchrl`` extra.
+built from the model's `IOContract`; the latent state crosses with
+`State.to_tensordict` / `State.from_tensordict`. Needs the ``torchrl`` extra.
 """
 
 from __future__ import annotations
@@ -203,7 +204,7 @@ class WorldModelTorchRLEnv(_EnvBase):  # type: ignore[misc]
         td = _tensordict.TensorDict(
             {
                 "observation": _tensordict.TensorDict(dict(obs), batch_size=rows),
-                "state": _tensordict.TensorDict(dict(latent.tensors), batch_size=rows),
+                "state": latent.to_tensordict(),
                 "step_count": steps,
                 "terminated": terminated,
                 "truncated": truncated,
@@ -224,8 +225,7 @@ class WorldModelTorchRLEnv(_EnvBase):  # type: ignore[misc]
         return ActionPayload(kind=self._action.kind, tensor=tensordict["action"])
 
     def _step(self, tensordict: Any) -> Any:
-        state_td = tensordict["state"]
-        latent = State({name: state_td[name] for name in self.model.contract().state})
+        latent = State.from_tensordict(tensordict["state"])
         payload = self._payload(tensordict)
         self.model.validate_action(payload)
         with torch.no_grad():
