@@ -126,3 +126,79 @@ def test_traces_without_rewards_give_none(tmp_path) -> None:
     data = read_traces(tmp_path, spec=spread_data().spec)
     batch = episodes_to_input(JOPM(JOPMConfig.from_spec(data.spec)), data, window=4)
     assert batch.rewards is None and batch.continues is None
+
+
+def test_monitor_selects_the_epoch_and_defaults_to_the_prediction_objective() -> None:
+    result = fit(small_vae(), vae_batch(), epochs=6, batch_size=32, lr=0.2, seed=0, progress=False)
+    assert result.monitor == "total"
+    result = fit(
+        small_vae(),
+        vae_batch(),
+        epochs=6,
+        batch_size=32,
+        lr=0.2,
+        seed=0,
+        monitor="kl",
+        progress=False,
+    )
+    kl = [h["val_kl"] for h in result.history]
+    assert result.monitor == "kl" and [h["monitor"] for h in result.history] == kl
+    assert result.best_val_loss == min(kl) and result.best_epoch == kl.index(min(kl)) + 1
+    model = JOPM(JOPMConfig.from_spec(spread_data().spec, vae_width=16, rnn_hidden=16))
+    result = fit(model, spread_data(), window=4, window_stride=4, epochs=1, progress=False)
+    assert result.monitor == "prediction"
+    assert result.history[0]["monitor"] == result.history[0]["val_prediction"]
+
+
+def test_unknown_monitor_names_the_components() -> None:
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "fit: monitor 'one_step' is not a loss component of VAE; expected one of "
+            "['total', 'recon', 'kl']"
+        ),
+    ):
+        fit(small_vae(), vae_batch(), epochs=1, monitor="one_step", progress=False)
+
+
+def test_time_budget_ends_training_after_the_current_minibatch() -> None:
+    result = fit(
+        small_vae(),
+        vae_batch(),
+        epochs=50,
+        batch_size=8,
+        time_budget=1e-6,
+        seed=0,
+        progress=False,
+    )
+    assert result.stop_reason == "time_budget" and result.epochs_run == 1
+    assert result.stopped_early and result.best_epoch == 1
+    with pytest.raises(
+        ContractError, match=re.escape("fit: time_budget must be > 0 seconds or None; got 0")
+    ):
+        fit(small_vae(), vae_batch(), time_budget=0, progress=False)
+
+
+def test_callbacks_log_to_csv_and_stop_training(tmp_path) -> None:
+    from worldmodel_sdk.callbacks import CSVLogger, EarlyStopping
+
+    path = tmp_path / "fit.csv"
+    stopper = EarlyStopping("train", patience=1, min_delta=1e9)
+    result = fit(
+        small_vae(),
+        vae_batch(),
+        epochs=10,
+        batch_size=32,
+        seed=0,
+        device="cpu",
+        callbacks=[CSVLogger(path), stopper],
+        progress=False,
+    )
+    assert result.stop_reason == "callback" and result.epochs_run == 2
+    lines = path.read_text().splitlines()
+    assert lines[0] == "epoch,train,val,monitor,val_recon,val_kl" and len(lines) == 3
+    with pytest.raises(
+        ContractError,
+        match=re.escape("EarlyStopping: 'nope' is not in the epoch record; available: ["),
+    ):
+        fit(small_vae(), vae_batch(), epochs=1, callbacks=[EarlyStopping("nope")], progress=False)

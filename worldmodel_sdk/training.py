@@ -1,11 +1,13 @@
-"""Training: `fit` with a validation split, early stopping and best-weights restore; `optimize`.
+"""Training: `fit` with a validation split, a monitored metric, a time budget, callbacks.
 
 `fit` trains any `WorldModel` on an `EpisodeDataset` (cut into fixed-length
 windows and turned into a sequence `WorldModelInput` by `episodes_to_input`) or
 on a ready `WorldModelInput`. It validates the data once against the model's
 contract, minimises ``model.loss`` with Adam, evaluates the validation loss
-after every epoch, stops when it has not improved for ``patience`` epochs, and
-restores the weights of the best epoch. A model that defines
+after every epoch, stops when the monitored component (by default the model's
+prediction objective if it declares one, else the total) has not improved for
+``patience`` epochs, when a wall-clock budget is spent or when a callback asks,
+and restores the weights of the best epoch. A model that defines
 ``prepare_for_training(batch)`` (the reference models fit their input
 normalisation there) gets it called once with the training data first.
 
@@ -18,13 +20,14 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from .callbacks import Callback
 from .data.dataset import EpisodeDataset
 from .data.joint import concat_joint_obs
 from .data.windows import WindowBatch
@@ -39,14 +42,18 @@ __all__ = [
     "PreparesForTraining",
     "Progress",
     "SearchDim",
+    "StopReason",
+    "DeclaresMonitor",
     "episodes_to_input",
     "fit",
     "limit_threads",
     "optimize",
     "select_input",
+    "to_device",
 ]
 
 Progress = bool | Literal["rich", "tqdm"]
+StopReason = Literal["epochs", "patience", "time_budget", "callback"]
 
 
 class SearchDim(BaseModel):
@@ -108,17 +115,27 @@ class PreparesForTraining(Protocol):
         """Fit statistics on the full training batch."""
 
 
+@runtime_checkable
+class DeclaresMonitor(Protocol):
+    """A model that names the loss component `fit` should select epochs by by default."""
+
+    fit_monitor: str
+
+
 @dataclass(slots=True)
 class FitResult:
     """What `fit` did.
 
     Attributes:
         best_epoch: Epoch (1-based) whose weights were restored.
-        best_val_loss: Validation loss of that epoch.
+        best_val_loss: Validation value of the monitored metric at that epoch.
         epochs_run: Epochs actually run.
         stopped_early: Whether early stopping ended training.
         seconds: Wall-clock training time.
-        history: Per epoch: ``train``, ``val`` and the validation loss components.
+        history: Per epoch: ``train``, ``val`` (total), ``monitor`` and the validation
+            loss components as ``val_<name>``.
+        monitor: The loss component that selected the best epoch.
+        stop_reason: ``epochs`` (all run), ``patience``, ``time_budget`` or ``callback``.
     """
 
     best_epoch: int
@@ -127,6 +144,8 @@ class FitResult:
     stopped_early: bool
     seconds: float
     history: list[dict[str, float]] = field(default_factory=list)
+    monitor: str = "total"
+    stop_reason: StopReason = "epochs"
 
 
 def episodes_to_input(
@@ -222,6 +241,39 @@ def select_input(batch: WorldModelInput, index: torch.Tensor) -> WorldModelInput
         continues=pick(batch.continues),
         conditions=batch.conditions,
         mask=pick(batch.mask),
+        sequence=batch.sequence,
+    )
+
+
+def to_device(batch: WorldModelInput, device: str | torch.device) -> WorldModelInput:
+    """``batch`` with every tensor moved to ``device``."""
+
+    def move(value: torch.Tensor | None) -> torch.Tensor | None:
+        return None if value is None else value.to(device)
+
+    obs = (
+        batch.obs.to(device)
+        if isinstance(batch.obs, torch.Tensor)
+        else {k: v.to(device) for k, v in batch.obs.items()}
+    )
+    actions: ActionPayload | torch.Tensor | None = batch.actions
+    if isinstance(actions, ActionPayload):
+        actions = ActionPayload(
+            kind=actions.kind,
+            tensor=move(actions.tensor),
+            agents=None
+            if actions.agents is None
+            else {k: v.to(device) for k, v in actions.agents.items()},
+        )
+    elif actions is not None:
+        actions = actions.to(device)
+    return WorldModelInput(
+        obs=obs,
+        actions=actions,
+        rewards=move(batch.rewards),
+        continues=move(batch.continues),
+        conditions=batch.conditions,
+        mask=move(batch.mask),
         sequence=batch.sequence,
     )
 
@@ -322,6 +374,10 @@ def fit(
     patience: int = 8,
     min_delta: float = 0.0,
     grad_clip: float | None = 10.0,
+    monitor: str | None = None,
+    time_budget: float | None = None,
+    callbacks: Sequence[Callback] = (),
+    device: str | torch.device | None = None,
     seed: int = 0,
     progress: Progress = True,
     threads: int | None = None,
@@ -340,9 +396,18 @@ def fit(
         batch_size: Samples (windows) per optimiser step.
         lr: Adam learning rate.
         weight_decay: Adam weight decay.
-        patience: Stop after this many epochs without improvement.
-        min_delta: Smallest decrease of the validation loss counted as improvement.
+        patience: Stop after this many epochs without improvement of the monitored metric.
+        min_delta: Smallest decrease of the monitored metric counted as improvement.
         grad_clip: Clip the gradient norm to this value (``None``: no clipping).
+        monitor: The validation loss component that selects the best epoch and drives
+            early stopping (``"total"`` or a component name such as ``"one_step"``).
+            ``None``: the model's `DeclaresMonitor.fit_monitor` if it declares one (the
+            reference JOPMs monitor ``"prediction"``), else ``"total"``.
+        time_budget: Wall-clock seconds of training; when spent, the current epoch stops
+            after its minibatch, is validated, and training ends.
+        callbacks: `Callback` objects called at the start, after every epoch (any may
+            stop training) and at the end.
+        device: Where to train (``None``: where the model is). The model stays there.
         seed: Seeds the split, the shuffling and the randomness of training (the
             initial weights are drawn when the model is built: seed torch before that).
         progress: ``True``/``"rich"`` for a rich progress bar, ``"tqdm"``, or ``False``.
@@ -353,60 +418,139 @@ def fit(
         A `FitResult`; the model holds the best weights and is in eval mode.
 
     Raises:
-        ContractError: if the data does not fit the model's contract.
+        ContractError: if the data does not fit the model's contract, or ``monitor`` names
+            no validation loss component.
     """
     if epochs < 1 or batch_size < 1 or patience < 1:
         raise ContractError(
             f"fit: epochs, batch_size and patience must be >= 1; got {epochs}, {batch_size}, "
             f"{patience}"
         )
+    if time_budget is not None and not time_budget > 0:
+        raise ContractError(f"fit: time_budget must be > 0 seconds or None; got {time_budget}")
     torch.manual_seed(seed)
     train, val = _as_inputs(model, data, val_data, val_fraction, window, window_stride, seed)
+    if device is not None:
+        model.to(device)
+        train, val = to_device(train, device), to_device(val, device)
     if isinstance(model, PreparesForTraining):
         model.prepare_for_training(train)
+    watched = _monitor_of(model, val, monitor, batch_size)
+    loop = _Loop(model, train, val, batch_size, seed, grad_clip, time_budget)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    generator = torch.Generator().manual_seed(seed)
-    size, started = _batch_size_of(train), time.perf_counter()
-    best = (math.inf, 0, {k: v.clone() for k, v in model.state_dict().items()})
+    best = (math.inf, 0, _snapshot(model))
     history: list[dict[str, float]] = []
-    label = f"training {type(model).__name__}"
+    reason: StopReason = "epochs"
+    label = f"training {type(model).__name__} ({watched})"
+    for callback in callbacks:
+        callback.on_fit_start(model)
     with limit_threads(threads), _progress(progress, epochs, label) as report:
         for epoch in range(1, epochs + 1):
-            model.train()
-            running = 0.0
-            order = torch.randperm(size, generator=generator)
-            for index in (order[i : i + batch_size] for i in range(0, size, batch_size)):
-                loss = model.loss(select_input(train, index)).total
-                optimiser.zero_grad(set_to_none=True)
-                torch.autograd.backward(loss)
-                if grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-                optimiser.step()
-                running += float(loss.detach()) * len(index)
+            train_loss, out_of_time = loop.epoch(optimiser)
             scores = _evaluate(model, val, batch_size, seed)
-            history.append(
-                {"epoch": epoch, "train": running / size, "val": scores["total"]}
-                | {f"val_{k}": v for k, v in scores.items() if k != "total"}
-            )
-            if scores["total"] < best[0] - min_delta:
-                best = (
-                    scores["total"],
-                    epoch,
-                    {k: v.clone() for k, v in model.state_dict().items()},
-                )
-            report(f"train {running / size:.4f}  val {scores['total']:.4f}  best {best[0]:.4f}")
-            if epoch - best[1] >= patience:
+            record = {"epoch": epoch, "train": train_loss, "val": scores["total"]}
+            record |= {"monitor": scores[watched]}
+            record |= {f"val_{k}": v for k, v in scores.items() if k != "total"}
+            history.append(record)
+            if scores[watched] < best[0] - min_delta:
+                best = (scores[watched], epoch, _snapshot(model))
+            report(f"train {train_loss:.4f}  {watched} {scores[watched]:.4f}  best {best[0]:.4f}")
+            stop = [callback.on_epoch_end(record, model) for callback in callbacks]
+            reason = _stop_reason(epoch - best[1] >= patience, out_of_time, any(stop))
+            if reason != "epochs":
                 break
+    for callback in callbacks:
+        callback.on_fit_end(model)
     model.load_state_dict(best[2])
     model.eval()
     return FitResult(
         best_epoch=best[1],
         best_val_loss=best[0],
         epochs_run=len(history),
-        stopped_early=len(history) < epochs,
-        seconds=time.perf_counter() - started,
+        stopped_early=reason != "epochs",
+        seconds=loop.seconds,
         history=history,
+        monitor=watched,
+        stop_reason=reason,
     )
+
+
+def _snapshot(model: WorldModel) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def _stop_reason(patience: bool, out_of_time: bool, callback: bool) -> StopReason:
+    if out_of_time:
+        return "time_budget"
+    if callback:
+        return "callback"
+    return "patience" if patience else "epochs"
+
+
+def _monitor_of(
+    model: WorldModel, val: WorldModelInput, monitor: str | None, batch_size: int
+) -> str:
+    """The validated name of the monitored component."""
+    if monitor is None:
+        monitor = model.fit_monitor if isinstance(model, DeclaresMonitor) else "total"
+    model.eval()
+    with torch.no_grad(), torch.random.fork_rng(devices=[]):
+        index = torch.arange(min(batch_size, _batch_size_of(val)))
+        names = ["total", *model.loss(select_input(val, index)).components]
+    if monitor not in names:
+        raise ContractError(
+            f"fit: monitor {monitor!r} is not a loss component of {type(model).__name__}; "
+            f"expected one of {names}"
+        )
+    return monitor
+
+
+class _Loop:
+    """The minibatch loop of `fit`, with its clock."""
+
+    def __init__(
+        self,
+        model: WorldModel,
+        train: WorldModelInput,
+        val: WorldModelInput,
+        batch_size: int,
+        seed: int,
+        grad_clip: float | None,
+        time_budget: float | None,
+    ) -> None:
+        self.model, self.train, self.batch_size, self.grad_clip = (
+            model,
+            train,
+            batch_size,
+            grad_clip,
+        )
+        self.size = _batch_size_of(train)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.started = time.perf_counter()
+        self.deadline = math.inf if time_budget is None else self.started + time_budget
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def epoch(self, optimiser: torch.optim.Optimizer) -> tuple[float, bool]:
+        """One pass (cut short when the budget is spent): ``(mean train loss, out of time)``."""
+        self.model.train()
+        running, seen = 0.0, 0
+        order = torch.randperm(self.size, generator=self.generator)
+        for start in range(0, self.size, self.batch_size):
+            index = order[start : start + self.batch_size]
+            loss = self.model.loss(select_input(self.train, index)).total
+            optimiser.zero_grad(set_to_none=True)
+            torch.autograd.backward(loss)
+            if self.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            optimiser.step()
+            running += float(loss.detach()) * len(index)
+            seen += len(index)
+            if time.perf_counter() >= self.deadline:
+                return running / seen, True
+        return running / seen, False
 
 
 @dataclass(slots=True)

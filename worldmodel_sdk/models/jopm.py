@@ -152,6 +152,8 @@ class JOPMBase(WorldModel):
     capabilities = _CORE
     config: JOPMConfig
     delta_scale: torch.Tensor
+    fit_monitor: ClassVar[str] = "prediction"
+    """`fit` selects epochs by the prediction objective, not the VAE-dominated total."""
 
     def __init__(self, config: JOPMConfig | None = None) -> None:
         super().__init__(config)
@@ -377,6 +379,8 @@ class JOPMBase(WorldModel):
 
         Observation errors are mean squared errors in observation units divided by
         that of copying the last observation, so a copying model scores about 1.
+        The ``prediction`` component (the mean of ``one_step`` and ``open_loop``) is
+        what `fit` monitors by default.
         """
         obs, joint_action = self._sequences(batch, "loss")
         c = self.config
@@ -402,6 +406,8 @@ class JOPMBase(WorldModel):
             target = start_windows(x, starts, horizon, offset=1)
             parts["open_loop"] = self._scaled_error(self._residual(x0, z0, rolled), target)
             total = total + c.open_loop_weight * parts["open_loop"]
+        prediction = [parts[k] for k in ("one_step", "open_loop") if k in parts]
+        parts["prediction"] = torch.stack(prediction).mean()
         return LossOutput(total=total, components={k: v.detach() for k, v in parts.items()})
 
     def _scaled_error(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
