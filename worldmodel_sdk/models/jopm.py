@@ -138,6 +138,7 @@ _CORE = frozenset(
         Capability.OBS_DECODER,
         Capability.MULTI_AGENT,
         Capability.RECURRENT,
+        Capability.POSTERIOR_UPDATE,
     }
 )
 
@@ -273,6 +274,23 @@ class JOPMBase(WorldModel):
         memory: Memory = {k: state[k] for k in ("h", "c") if k in state.tensors}
         z, memory = self.rdlm.step(state["z"], self._flat_action(action), memory)
         return State({"z": z, "x": self._residual(state["x"], state["z"], z), **memory})
+
+    def update(
+        self,
+        state: State,
+        action: Action,
+        obs: Obs,
+        conditions: ConditionPayload | None = None,
+    ) -> State:
+        """Step the memory under the action from ``state``, then take ``z``, ``x`` from ``obs``.
+
+        Folding each true observation in this way carries the memory along an
+        episode exactly as training's teacher forcing does.
+        """
+        memory: Memory = {k: state[k] for k in ("h", "c") if k in state.tensors}
+        memory = self.rdlm.step(state["z"], self._flat_action(action), memory)[1]
+        x = self._normalised(self._obs_mapping(obs))
+        return State({"z": self.vae.posterior(x)[0], "x": x, **memory})
 
     def decode(self, state: State, conditions: ConditionPayload | None = None) -> ModelOutput:
         """Per-agent observations ``{agent: [B, d_i]}`` of the state (and any head outputs)."""
