@@ -51,6 +51,7 @@ def test_contract_is_per_agent_in_natural_order() -> None:
         Capability.OBS_DECODER,
         Capability.MULTI_AGENT,
         Capability.RECURRENT,
+        Capability.POSTERIOR_UPDATE,
     }
     with pytest.raises(ValueError, match="agents must be in natural order"):
         JOPMConfig(agents=tuple(reversed(JOPMConfig().agents)))
@@ -248,3 +249,32 @@ def test_predict_sequences_needs_a_horizon_below_the_length(horizon) -> None:
         ),
     ):
         model.predict_sequences(batch, horizon=horizon)
+
+
+def test_two_predictors_do_not_share_memory() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, _ = trained_jopm()
+    names = list(model.contract().agents)
+    expected = []
+    for index in (0, 1):
+        batch = episodes_to_input(model, spread_data().subset([index]), window=25, stride=25)
+        expected.append(model.predict_sequences(batch, horizon=1)[0][0, :8])
+
+    def run(predictor, index: int) -> torch.Tensor:
+        episode = spread_data()[index]
+        outs = []
+        for t in range(8):
+            obs = {n: episode.obs[n][t] for n in names}
+            out = predictor.predict(obs, {n: episode.actions[n][t] for n in names})
+            outs.append(torch.cat([out[n] for n in names]))
+        return torch.stack(outs)
+
+    first, second = model.predictor(), model.predictor()
+    with ThreadPoolExecutor(2) as pool:  # two episodes stepped at the same time
+        results = list(pool.map(run, [first, second], [0, 1]))
+    for got, want in zip(results, expected, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(first.memory["h"], second.memory["h"])
+    first.reset()
+    assert first.memory is None and second.memory is not None

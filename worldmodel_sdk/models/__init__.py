@@ -2,6 +2,7 @@
 
 from .example import ExampleConfig, ExampleModel
 from .jopm import JOPM, JOPMBase, JOPMConfig, JOPMWithHeads, JOPMWithHeadsConfig
+from .predictor import JOPMPredictor
 from .rdlm import RDLM, RDLMConfig
 from .vae import VAE, VAEConfig
 
@@ -13,6 +14,7 @@ __all__ = [
     "ExampleModel",
     "JOPMBase",
     "JOPMConfig",
+    "JOPMPredictor",
     "JOPMWithHeads",
     "JOPMWithHeadsConfig",
     "RDLMConfig",

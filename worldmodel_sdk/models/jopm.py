@@ -21,12 +21,10 @@ termination flags a dataset records, and declares ``reward_pred`` and
 
 from __future__ import annotations
 
-import reprlib
 from abc import abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Literal, cast, final
 
-import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
@@ -36,12 +34,13 @@ from ..contract import ActionSpec, IOContract, TensorSpec
 from ..data.spec import AgentSpec, DatasetSpec
 from ..errors import ContractError
 from ..model import Action, Obs, WorldModel
-from ..payloads.action import ActionPayload, flatten_action
+from ..payloads.action import flatten_action
 from ..payloads.condition import ConditionPayload
 from ..payloads.outputs import LossOutput, ModelOutput, WorldModelInput
 from ..payloads.state import State
 from ..registry import register_model
 from ..training import SearchDim
+from .predictor import JOPMPredictor
 from .rdlm import RDLM, Memory, RDLMConfig, start_windows
 from .vae import VAE, Activation, VAEConfig, mlp
 
@@ -184,7 +183,7 @@ class JOPMBase(WorldModel):
             )
         )
         self.register_buffer("delta_scale", torch.ones(spec.joint_obs_size))
-        self._memory: Memory | None = None
+        self._default_predictor = JOPMPredictor(self)
 
     def io_contract(self) -> IOContract:
         """Per-agent observations and predictions, a joint action, state ``z``, ``x``, memory."""
@@ -301,46 +300,24 @@ class JOPMBase(WorldModel):
 
     # -- one-step prediction with carried memory --------------------------------------------
 
-    def reset_memory(self) -> None:
-        """Forget the memory `predict_next_joint_observation` carries (new episode)."""
-        self._memory = None
+    def predictor(self) -> JOPMPredictor:
+        """A new `JOPMPredictor`: one caller's one-step predictions with its own memory."""
+        return JOPMPredictor(self)
 
-    @torch.no_grad()
+    def reset_memory(self) -> None:
+        """Forget the memory of the model's default predictor (new episode)."""
+        self._default_predictor.reset()
+
     def predict_next_joint_observation(
         self, obs: Mapping[str, Any], joint_action: Mapping[str, Any]
     ) -> dict[str, torch.Tensor]:
-        """Predict every agent's next observation from the current ones and the joint action.
+        """`JOPMPredictor.predict` with the model's default predictor (one caller only).
 
-        Observations are ``[d_i]`` or ``[B, d_i]`` (tensors or arrays); actions are ints,
-        ``[B]`` indices or vectors. The recurrent memory is carried from call to call
-        (call `reset_memory` at the start of an episode).
-
-        Returns:
-            ``{agent: next observation}``, with the batch axis only if the input had one.
-
-        Raises:
-            ContractError: naming the agent and key for missing or unknown agents,
-                wrong sizes, NaN, or actions out of range.
+        The memory is carried from call to call (call `reset_memory` at the start
+        of an episode). Callers that run concurrently (threads, parallel episodes,
+        batched requests) each hold their own predictor from `predictor` instead.
         """
-        where = "JOPM.predict_next_joint_observation"
-        tensors = {k: _as_tensor(v, "obs", k, where, integer=False) for k, v in obs.items()}
-        actions = {
-            k: _as_tensor(v, "action", k, where, integer=None) for k, v in joint_action.items()
-        }
-        single = all(v.dim() == 1 for v in tensors.values())
-        if single:
-            tensors = {k: v.unsqueeze(0) for k, v in tensors.items()}
-            actions = {k: v.unsqueeze(0) for k, v in actions.items()}
-        state = self.encode(tensors, deterministic=True)
-        memory = self._memory
-        if memory is not None and next(iter(memory.values())).shape[0] == state.batch_size:
-            state = state.replace(**memory)
-        nxt = self.transition(
-            state, ActionPayload(kind="joint", agents=actions), deterministic=True
-        )
-        self._memory = {k: nxt[k] for k in ("h", "c") if k in nxt.tensors}
-        out = self.decode(nxt).predictions
-        return {k: v[0] if single else v for k, v in out.items()}
+        return self._default_predictor.predict(obs, joint_action)
 
     @torch.no_grad()
     def predict_sequences(
@@ -568,31 +545,3 @@ class JOPMWithHeads(JOPMBase):
         rewards = self._targets(batch, "prepare_for_training")[0][:, :-1]
         self.reward_mean.copy_(rewards.mean())
         self.reward_std.copy_(rewards.std(unbiased=False).clamp_min(1e-6))
-
-
-def _as_tensor(
-    value: Any, key: str, agent: str, where: str, *, integer: bool | None
-) -> torch.Tensor:
-    """``value`` as a tensor: float32, or int64/float32 following its own kind.
-
-    Raises:
-        ContractError: naming ``key`` and ``agent`` if ``value`` is not numeric or is ragged.
-    """
-    if isinstance(value, torch.Tensor):
-        tensor = value
-    else:
-        try:
-            array = np.asarray(value)
-        except ValueError:  # ragged nested lists
-            array = np.asarray(None)
-        if array.dtype.kind not in "iubf":
-            expected = "numbers" if integer is False else "an integer index or a vector"
-            raise ContractError(
-                f"{key}[{agent!r}] is {reprlib.repr(value)}; expected {expected} [{where}]"
-            )
-        tensor = torch.as_tensor(array)
-    if tensor.is_complex():
-        raise ContractError(f"{key}[{agent!r}] is complex; expected real numbers [{where}]")
-    if integer is None:
-        integer = not (tensor.is_floating_point() or tensor.is_complex())
-    return tensor.to(torch.int64 if integer else torch.float32)
