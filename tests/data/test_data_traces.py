@@ -262,11 +262,46 @@ def test_inference_errors(tmp_path: Path) -> None:
         read_traces(tmp_path)
     with contract_error(f"{path}, step 0: joint observation has 2 agents; expected 3 (a, b, c)"):
         read_traces(tmp_path, agents=["a", "b", "c"])
+    with contract_error("read_traces: agent names must be unique; got ['a', 'a']"):
+        read_traces(tmp_path, agents=["a", "a"])
+
+
+def env_order_trace(tmp_path: Path) -> Path:
+    """simple_world_comm's order: the lead adversary (obs 34) before the others (28)."""
+    step = [[[1.0] * 34, [2.0] * 28, [3.0] * 28], [4, 1, 2]]
+    return write_raw(tmp_path / "joint_history_0.json", [step, step])
+
+
+def test_traces_in_environment_order(tmp_path: Path) -> None:
+    env_order_trace(tmp_path)
+    order = ["leadadversary_0", "adversary_0", "agent_0"]
+    data = read_traces(tmp_path, agents=order)
+    assert data.spec.agent_names == ("adversary_0", "agent_0", "leadadversary_0")
+    assert data.spec.agent("leadadversary_0").obs_size == 34
+    assert data.spec.agent("leadadversary_0").action_size == 5
+    episode = data[0]
+    assert float(episode.obs["leadadversary_0"][0, 0]) == 1.0
+    assert float(episode.obs["agent_0"][0, 0]) == 3.0
+    assert episode.actions["adversary_0"].tolist() == [1]
+    again = read_traces(tmp_path, spec=data.spec, agents=order)
+    assert torch.equal(again[0].obs["leadadversary_0"], episode.obs["leadadversary_0"])
+
+
+def test_agents_out_of_order_name_the_order_problem(tmp_path: Path) -> None:
+    path = env_order_trace(tmp_path)
+    spec = read_traces(tmp_path, agents=["leadadversary_0", "adversary_0", "agent_0"]).spec
     with contract_error(
-        "read_traces: agents must be in natural order ['agent_2', 'agent_10']; "
-        "got ['agent_10', 'agent_2']"
+        f"{path}, step 0: observation sizes [34, 28, 28] do not match the agents "
+        "['adversary_0', 'agent_0', 'leadadversary_0'] (sizes [28, 28, 34]) but are a "
+        "reordering of them: the file lists the agents in another order; pass agents= in the "
+        "file's order (e.g. the environment's possible_agents)"
     ):
-        read_traces(tmp_path, agents=["agent_10", "agent_2"])
+        read_traces(tmp_path, spec=spec)
+    with contract_error(
+        "read_traces: agents ['agent_0', 'adversary_0'] (the files' order) are not the spec's "
+        "agents ['adversary_0', 'agent_0', 'leadadversary_0'] in some order"
+    ):
+        read_traces(tmp_path, spec=spec, agents=["agent_0", "adversary_0"])
 
 
 def test_write_refuses_bad_episode(ragged_dataset: EpisodeDataset, tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ A trace file holds a list of ``[joint_observation, joint_action]`` pairs, one pe
 step. ``joint_observation`` is a list with one observation (a list of numbers) per
 agent, and ``joint_action`` a list with one action per agent: an integer for a
 discrete agent, a list of numbers for a continuous one. Agents appear in natural
-order; their names are not stored, so they come from a `DatasetSpec` or default to
-``agent_0, agent_1, ...``. Files are named ``joint_history_<n>.json``.
+order unless the reader is told the file's order (``agents=``, e.g. an environment's
+``possible_agents``); their names are not stored, so they come from a `DatasetSpec`
+or default to ``agent_0, agent_1, ...``. Files are named ``joint_history_<n>.json``.
 
 A file with ``N`` pairs is an episode of ``T = N - 1`` steps: the last pair's
 observation is the final observation, and its action (which has no observed
@@ -50,13 +51,18 @@ TRACE_PREFIX = "joint_history_"
 
 
 def read_trace(
-    path: str | Path, spec: DatasetSpec, *, max_bytes: int = DEFAULT_MAX_JSON_BYTES
+    path: str | Path,
+    spec: DatasetSpec,
+    *,
+    agents: Sequence[str] | None = None,
+    max_bytes: int = DEFAULT_MAX_JSON_BYTES,
 ) -> Episode:
     """Read one trace file as an `Episode` (without rewards or done flags).
 
     Args:
         path: A ``joint_history_<n>.json`` file.
-        spec: The agents, in the order the file lists them, with their sizes.
+        spec: The agents with their sizes.
+        agents: The agents in the order the file lists them (default: natural order).
         max_bytes: Refuse files larger than this.
 
     Raises:
@@ -65,9 +71,45 @@ def read_trace(
             e.g. ``"<file>, step 4: observation of agent 'agent_1' has 17 values; expected 18"``.
     """
     file = Path(path)
-    return episode_from_steps(
-        iter_steps(read_text(file, max_bytes), file, step_limits(spec)), spec, file
-    )
+    listed = _listed(spec, agents)
+    steps = iter_steps(read_text(file, max_bytes), file, step_limits(listed))
+    return episode_from_steps(_order_checked(steps, listed, file), listed, file)
+
+
+def _listed(spec: DatasetSpec, agents: Sequence[str] | None) -> DatasetSpec:
+    """``spec``'s agents in the order the files list them (for parsing only)."""
+    if agents is None:
+        return spec
+    if sorted(agents) != sorted(spec.agent_names) or len(set(agents)) != len(agents):
+        raise ContractError(
+            f"read_traces: agents {list(agents)} (the files' order) are not the spec's agents "
+            f"{list(spec.agent_names)} in some order"
+        )
+    return _file_order_spec(tuple(spec.agent(name) for name in agents))
+
+
+def _file_order_spec(agents: tuple[AgentSpec, ...]) -> DatasetSpec:
+    """A spec whose agents keep a file's order; it only drives parsing, never a dataset."""
+    return DatasetSpec.model_construct(agents=agents)
+
+
+def _order_checked(steps: Iterator[object], listed: DatasetSpec, path: Path) -> Iterator[object]:
+    """``steps``, after naming the order problem if step 0's sizes are a reordering."""
+    first = next(steps, None)
+    if first is None:
+        return
+    if isinstance(first, list) and len(first) == 2 and isinstance(first[0], list):
+        got = [len(o) if isinstance(o, list) else -1 for o in first[0]]
+        expected = [agent.obs_size for agent in listed.agents]
+        if got != expected and sorted(got) == sorted(expected):
+            raise ContractError(
+                f"{path}, step 0: observation sizes {got} do not match the agents "
+                f"{list(listed.agent_names)} (sizes {expected}) but are a reordering of them: "
+                "the file lists the agents in another order; pass agents= in the file's order "
+                "(e.g. the environment's possible_agents)"
+            )
+    yield first
+    yield from steps
 
 
 def _agent_names(count: int, agents: Sequence[str] | None, where: str) -> list[str]:
@@ -79,10 +121,8 @@ def _agent_names(count: int, agents: Sequence[str] | None, where: str) -> list[s
             f"{where}: joint observation has {count} agents; "
             f"expected {len(names)} ({', '.join(names)})"
         )
-    if names != natural_sorted(names):
-        raise ContractError(
-            f"read_traces: agents must be in natural order {natural_sorted(names)}; got {names}"
-        )
+    if len(set(names)) != len(names):
+        raise ContractError(f"read_traces: agent names must be unique; got {names}")
     return names
 
 
@@ -133,7 +173,8 @@ def infer_trace_spec(
 
     Args:
         raws: ``(path, decoded JSON)`` of each file, in order.
-        agents: Agent names in natural order; default ``agent_0, agent_1, ...``.
+        agents: Agent names in the order the files list them; default
+            ``agent_0, agent_1, ...``. The spec holds them in natural order.
 
     Raises:
         ContractError: naming the file and step 0 if the first step cannot be read.
@@ -157,7 +198,7 @@ def infer_trace_spec(
         _infer_agent(name, joint_obs[i], joint_action[i], _max_discrete(raws, i, name), where)
         for i, name in enumerate(names)
     ]
-    return DatasetSpec(agents=tuple(specs))
+    return DatasetSpec.from_agents(specs)
 
 
 def trace_files(directory: str | Path) -> list[Path]:
@@ -182,7 +223,10 @@ def read_traces(
     Args:
         directory: The traces directory.
         spec: The agents and sizes; inferred from the files when omitted.
-        agents: Agent names used when inferring the spec.
+        agents: Agent names in the order the files list them (e.g. the environment's
+            ``possible_agents``, which need not be natural order); default: the spec's
+            natural order, or ``agent_0, agent_1, ...`` when inferring. The dataset
+            always holds its agents in natural order.
         max_bytes: Refuse any file larger than this.
 
     Raises:
@@ -193,7 +237,7 @@ def read_traces(
     if not paths:
         raise ContractError(f"{directory}: no {TRACE_PREFIX}*.json files found")
     if spec is not None:
-        episodes = [read_trace(path, spec, max_bytes=max_bytes) for path in paths]
+        episodes = [read_trace(path, spec, agents=agents, max_bytes=max_bytes) for path in paths]
         return EpisodeDataset(spec, episodes, meta={"source": "traces"})
     return _read_inferring(paths, agents, max_bytes)
 
@@ -224,13 +268,11 @@ def _read_inferring(
         for name, value in seen.items():
             largest[name] = max(largest.get(name, 0), value)
     assert provisional is not None
-    spec = DatasetSpec(
-        agents=tuple(
-            agent.model_copy(update={"action_size": largest[agent.name] + 1})
-            if agent.action_kind == "discrete"
-            else agent
-            for agent in provisional.agents
-        )
+    spec = DatasetSpec.from_agents(
+        agent.model_copy(update={"action_size": largest[agent.name] + 1})
+        if agent.action_kind == "discrete"
+        else agent
+        for agent in provisional.agents
     )
     return EpisodeDataset(spec, episodes, meta={"source": "traces"})
 
@@ -248,8 +290,8 @@ def _provisional_spec(step0: object, path: Path, agents: Sequence[str] | None) -
             f"{where}: joint action has {len(joint_action)} agents; expected {len(names)}"
         )
     n = _MAX_INFERRED_ACTIONS
-    return DatasetSpec(
-        agents=tuple(
+    return _file_order_spec(
+        tuple(
             _infer_agent(name, joint_obs[i], joint_action[i], n, where)
             for i, name in enumerate(names)
         )
