@@ -74,9 +74,6 @@ class JOPMConfig(BaseModel):
         open_loop_weight: Weight of the open-loop loss.
         latent_weight: Weight of the latent prediction loss.
         vae_weight: Weight of the VAE loss.
-        direct_head: Predict the observation change with a head on the recurrent
-            memory, the normalised observation and the action, instead of the decoder
-            difference ``D(z_{t+1}) - D(z_t)``.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -96,7 +93,6 @@ class JOPMConfig(BaseModel):
     open_loop_weight: float = Field(1.0, ge=0.0)
     latent_weight: float = Field(0.1, ge=0.0)
     vae_weight: float = Field(1.0, ge=0.0)
-    direct_head: bool = False
 
     search_space: ClassVar[dict[str, SearchDim]] = {
         "latent_dim": SearchDim(kind="int", low=16, high=64, log=True),
@@ -187,15 +183,6 @@ class JOPMBase(WorldModel):
             )
         )
         self.register_buffer("delta_scale", torch.ones(spec.joint_obs_size))
-        if c.direct_head:
-            inputs = c.rnn_hidden + spec.joint_obs_size + c.action_spec.flat_size
-            self.obs_head = mlp(
-                inputs,
-                spec.joint_obs_size,
-                depth=c.head_depth,
-                width=c.head_width,
-                activation=c.activation,
-            )
         self._default_predictor = JOPMPredictor(self)
 
     def io_contract(self) -> IOContract:
@@ -266,53 +253,6 @@ class JOPMBase(WorldModel):
         out: torch.Tensor = x + self.vae.reconstruct(z_to) - self.vae.reconstruct(z_from)
         return out
 
-    def _next_x(
-        self,
-        x: torch.Tensor,
-        z_from: torch.Tensor,
-        z_to: torch.Tensor,
-        memory: Memory,
-        action: torch.Tensor,
-    ) -> torch.Tensor:
-        """The next normalised observation: decoder difference, or the direct head."""
-        if not self.config.direct_head:
-            return self._residual(x, z_from, z_to)
-        change = self.obs_head(torch.cat([memory["h"][:, -1], x, action], dim=-1))
-        out: torch.Tensor = x + change * self.delta_scale
-        return out
-
-    def _one_step(
-        self, x: torch.Tensor, z: torch.Tensor, actions: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, list[Memory]]:
-        """Teacher-forced ``(x̂ [B, T-1, D], ẑ [B, T-1, latent], memories before each step)``."""
-        zhat, memories = self.rdlm.teacher_forced(z, actions)
-        if not self.config.direct_head:
-            return self._residual(x[:, :-1], z[:, :-1], zhat), zhat, memories
-        h = torch.stack([m["h"][:, -1] for m in memories[1:]], dim=1)
-        change = self.obs_head(torch.cat([h, x[:, :-1], actions[:, :-1]], dim=-1))
-        return x[:, :-1] + change * self.delta_scale, zhat, memories
-
-    def _open_loop(
-        self,
-        x: torch.Tensor,
-        z: torch.Tensor,
-        actions: torch.Tensor,
-        memories: list[Memory],
-        horizon: int,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Open-loop ``x̂`` ``[B * S, horizon, D]`` from every start, and the starts ``[S]``."""
-        starts = torch.arange(x.shape[1] - horizon)
-        xk, zk = start_windows(x, starts, 1)[:, 0], start_windows(z, starts, 1)[:, 0]
-        acts = start_windows(actions, starts, horizon)
-        memory = {k: torch.cat([memories[s][k] for s in starts.tolist()]) for k in memories[0]}
-        preds = []
-        for k in range(horizon):
-            znext, memory = self.rdlm.step(zk, acts[:, k], memory)
-            xk = self._next_x(xk, zk, znext, memory, acts[:, k])
-            zk = znext
-            preds.append(xk)
-        return torch.stack(preds, dim=1), starts
-
     # -- protocol ---------------------------------------------------------------------------
 
     def encode(self, obs: Obs, deterministic: bool = False) -> State:
@@ -331,10 +271,8 @@ class JOPMBase(WorldModel):
     ) -> State:
         """Step the RDLM under the joint action, continuing the state's memory."""
         memory: Memory = {k: state[k] for k in ("h", "c") if k in state.tensors}
-        flat = self._flat_action(action)
-        z, memory = self.rdlm.step(state["z"], flat, memory)
-        x = self._next_x(state["x"], state["z"], z, memory, flat)
-        return State({"z": z, "x": x, **memory})
+        z, memory = self.rdlm.step(state["z"], self._flat_action(action), memory)
+        return State({"z": z, "x": self._residual(state["x"], state["z"], z), **memory})
 
     def update(
         self,
@@ -409,8 +347,10 @@ class JOPMBase(WorldModel):
             )
         actions = self._flat_action(joint_action)
         z = self.vae.posterior(x)[0]
-        one_step, _, memories = self._one_step(x, z, actions)
-        open_loop, starts = self._open_loop(x, z, actions, memories, horizon)
+        zhat, memories = self.rdlm.teacher_forced(z, actions)
+        one_step = self._residual(x[:, :-1], z[:, :-1], zhat)
+        rolled, starts = self.rdlm.open_loop_windows(z, actions, memories, horizon)
+        open_loop = self._residual(start_windows(x, starts, 1), start_windows(z, starts, 1), rolled)
         inverse = self.vae.normalizer.inverse
         return inverse(one_step), inverse(open_loop), starts
 
@@ -444,7 +384,8 @@ class JOPMBase(WorldModel):
         b, t, d = x.shape
         recon, kl, mean = self.vae.elbo_terms(x.reshape(-1, d))
         z = mean.reshape(b, t, -1)
-        xhat, zhat, memories = self._one_step(x, z, actions)
+        zhat, memories = self.rdlm.teacher_forced(z, actions)
+        xhat = self._residual(x[:, :-1], z[:, :-1], zhat)
         one_step = self._scaled_error(xhat, x[:, 1:])
         latent = (zhat - z[:, 1:].detach()).pow(2).mean()
         vae = recon + c.beta * kl
@@ -455,9 +396,10 @@ class JOPMBase(WorldModel):
             parts[name] = value
         horizon = min(c.open_loop_horizon, t - 1)
         if horizon > 1:
-            rolled, starts = self._open_loop(x, z, actions, memories, horizon)
+            rolled, starts = self.rdlm.open_loop_windows(z, actions, memories, horizon)
+            x0, z0 = start_windows(x, starts, 1), start_windows(z, starts, 1)
             target = start_windows(x, starts, horizon, offset=1)
-            parts["open_loop"] = self._scaled_error(rolled, target)
+            parts["open_loop"] = self._scaled_error(self._residual(x0, z0, rolled), target)
             total = total + c.open_loop_weight * parts["open_loop"]
         prediction = [parts[k] for k in ("one_step", "open_loop") if k in parts]
         parts["prediction"] = torch.stack(prediction).mean()
