@@ -14,9 +14,11 @@ which only a model without memory allows), then ``transition`` and ``decode``
 open loop. Any other predictor subclasses `Predictor`; `CopyLast` is always scored.
 
 Example:
-    >>> errors = evaluate(held_out, {"JOPM": model, "MLP": my_baseline}, horizon=5)
-    >>> errors.mse["JOPM"]["joint"]       # [h=1, ..., h=5]
-    >>> errors.ratio("JOPM", "copy-last")
+    ```python
+    errors = evaluate(held_out, {"JOPM": model, "MLP": my_baseline}, horizon=5)
+    errors.mse["JOPM"]["joint"]        # MSE at h = 1, ..., 5
+    errors.ratio("JOPM", "copy-last")  # below 1: better than copying
+    ```
 """
 
 from __future__ import annotations
