@@ -1,17 +1,79 @@
-"""Guard plumbing: whether inputs are already checked, and the unguarded implementations."""
+"""Guard plumbing: the public call in progress, and the unguarded implementations.
+
+Every public entry (a protocol call, ``loss``, ``rollout``, a ``validate_*``
+method) opens one `Call` with `public_call`. Calls made inside it (a subclass
+calling ``super().transition()``, ``loss`` validating its batch) join the open
+call instead of starting their own, so a `ContractError` raised anywhere within
+names the call the user made, once, and one set of symbolic axis sizes is bound
+per call.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, cast
 
-__all__ = ["INPUTS_CHECKED", "implementation", "inputs_checked"]
+from .errors import ContractError
+
+__all__ = [
+    "CALL",
+    "INPUTS_CHECKED",
+    "Call",
+    "bindings",
+    "implementation",
+    "inputs_checked",
+    "public_call",
+    "tagged",
+]
+
+
+@dataclass(slots=True)
+class Call:
+    """The public call in progress: how errors name it, and the axis sizes bound so far."""
+
+    where: str
+    bindings: dict[str, int] = field(default_factory=dict)
+
+
+CALL: ContextVar[Call | None] = ContextVar("wmsdk_call", default=None)
 
 # Set while a guarded call runs (and during a prepared rollout): nested protocol calls,
 # such as a subclass calling super().transition(), are not checked again.
 INPUTS_CHECKED: ContextVar[bool] = ContextVar("wmsdk_inputs_checked", default=False)
+
+
+def tagged(exc: ContractError, where: str) -> ContractError:
+    """``exc`` with ``[where]`` appended to its message (same type)."""
+    return type(exc)(f"{exc} [{where}]")
+
+
+@contextmanager
+def public_call(where: str) -> Iterator[Call]:
+    """Open the public call ``where`` unless one is open already (then join it).
+
+    The outermost call appends ``[where]`` to every `ContractError` raised within.
+    """
+    outer = CALL.get()
+    if outer is not None:
+        yield outer
+        return
+    call = Call(where)
+    token = CALL.set(call)
+    try:
+        yield call
+    except ContractError as exc:
+        raise tagged(exc, where) from None
+    finally:
+        CALL.reset(token)
+
+
+def bindings() -> dict[str, int]:
+    """The symbolic axis sizes of the open call (a fresh mapping outside any call)."""
+    call = CALL.get()
+    return call.bindings if call is not None else {}
 
 
 @contextmanager

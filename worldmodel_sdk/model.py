@@ -69,7 +69,8 @@ ASYNC_GUARDED: dict[str, frozenset[Capability]] = {
     "async_decode": GUARDED["decode"],
     "async_rollout": GUARDED["transition"],
 }
-# The inputs each guarded method checks, in the protocol's argument order.
+# The inputs each guarded method checks, in the protocol's argument order. Conditions
+# are checked (required ones demanded) only by the calls that take them.
 _INPUTS: dict[str, tuple[str, ...]] = {
     "encode": ("obs",),
     "transition": ("state", "action", "conditions"),
@@ -106,7 +107,8 @@ def _check_inputs(model: WorldModel, method: str, args: tuple[Any, ...], kwargs:
     if len(set(sizes.values())) > 1:
         shown = ", ".join(f"{n} {b}" for n, b in sizes.items())
         raise ContractError(f"batch sizes disagree: {shown}; expected one B [{where}]")
-    check_conditions(contract.condition, given.get("conditions"), {}, where=where)
+    if "conditions" in given:  # encode takes none, so it never requires any
+        check_conditions(contract.condition, given["conditions"], {}, where=where)
 
 
 def _guard(method: str, needs: frozenset[Capability], fn: _F) -> _F:
