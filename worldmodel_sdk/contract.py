@@ -8,6 +8,9 @@ any other name. One validation call binds each symbol to one size, so
 Contracts are frozen pydantic models. `IOContract.fingerprint` hashes the
 canonical JSON of the contract with fields left at their defaults omitted, so
 adding an optional field later does not change existing fingerprints.
+
+This module holds declarations only; checking values against them lives in
+`worldmodel_sdk.validation`, and dtype names in the package's one dtype table.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from ._dtypes import DTYPES, dtype_from_name, dtype_name
 from .errors import ContractError
 from .naming import natural_sort_key
 
@@ -33,10 +36,7 @@ __all__ = [
     "IOContract",
     "TensorSpec",
     "dtype_from_name",
-    "check_finite",
-    "check_shape",
     "dtype_name",
-    "host_array",
     "natural_sort_key",
     "show_shape",
 ]
@@ -44,32 +44,6 @@ __all__ = [
 FINGERPRINT_PREFIX = "wmc1:"
 ActionKind = Literal["continuous", "discrete", "multi_discrete", "joint"]
 Axis = int | str
-
-_DTYPES: dict[str, torch.dtype] = {
-    name: value
-    for name in dir(torch)
-    if isinstance(value := getattr(torch, name), torch.dtype) and name == str(value)[6:]
-}
-
-
-def dtype_from_name(name: str) -> torch.dtype:
-    """Return the torch dtype called ``name`` (``"float32"``, ``"int64"``, ``"bool"``...).
-
-    Raises:
-        ContractError: if torch has no dtype of that name.
-    """
-    try:
-        return _DTYPES[name]
-    except KeyError:
-        raise ContractError(
-            f"unknown dtype {name!r}; expected a torch dtype name such as "
-            "'float32', 'int64' or 'bool'"
-        ) from None
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    """Return the canonical name of a torch dtype (``torch.float32`` -> ``"float32"``)."""
-    return str(dtype).removeprefix("torch.")
 
 
 def show_shape(shape: tuple[Axis, ...]) -> str:
@@ -115,7 +89,7 @@ class TensorSpec(_Frozen):
     @property
     def torch_dtype(self) -> torch.dtype:
         """The spec's dtype as a ``torch.dtype``."""
-        return _DTYPES[self.dtype]
+        return DTYPES[self.dtype]
 
     def show(self) -> str:
         """Render the shape as in messages: ``(B, 8)``."""
@@ -130,98 +104,14 @@ class TensorSpec(_Frozen):
         time_axis: bool = False,
         values: bool = True,
     ) -> None:
-        """Check one tensor against this spec, binding symbolic axes as it goes.
-
-        Args:
-            where: How to name the tensor in messages, e.g. ``obs['agent_0']``.
-            value: What arrived.
-            bindings: Symbol sizes bound so far in this validation (updated in place).
-            time_axis: Expect a ``T`` axis after ``B`` even if the spec has none.
-            values: Also check values (finiteness), which reads the tensor.
+        """Check one tensor against this spec: `worldmodel_sdk.validation.check_tensor`.
 
         Raises:
             ContractError: naming ``where``, the expected shape/dtype and what arrived.
         """
-        shape = self.shape
-        if time_axis and "T" not in shape:
-            shape = (shape[0], "T", *shape[1:]) if shape else ("T",)
-        tensor = check_shape(where, value, shape, bindings)
-        if tensor.dtype != self.torch_dtype:
-            raise ContractError(
-                f"{where} has dtype {dtype_name(tensor.dtype)}; contract expects {self.dtype}"
-            )
-        if values and not self.allow_nonfinite:
-            check_finite(where, tensor)
+        from .validation import check_tensor  # validation builds on these declarations
 
-
-def check_shape(
-    where: str, value: object, shape: tuple[Axis, ...], bindings: dict[str, int]
-) -> torch.Tensor:
-    """Check that ``value`` is a tensor of ``shape``, binding symbolic axes in ``bindings``.
-
-    Returns:
-        ``value``, typed as a tensor.
-
-    Raises:
-        ContractError: naming ``where``, the expected shape and what arrived.
-    """
-    if not isinstance(value, torch.Tensor):
-        raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
-    got = value.shape
-    if len(got) != len(shape):
-        raise ContractError(f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)}")
-    for axis, size in zip(shape, got, strict=True):
-        if isinstance(axis, int):
-            if axis != size:
-                raise ContractError(
-                    f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)}"
-                )
-        elif bindings.setdefault(axis, size) != size:
-            raise ContractError(
-                f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)} with "
-                f"{axis}={bindings[axis]}"
-            )
-    return value
-
-
-_NUMPY_DTYPES = frozenset(
-    {
-        torch.float16,
-        torch.float32,
-        torch.float64,
-        torch.complex64,
-        torch.complex128,
-        torch.int8,
-        torch.int16,
-        torch.int32,
-        torch.int64,
-        torch.uint8,
-    }
-)
-
-
-def host_array(value: torch.Tensor) -> np.ndarray[Any, Any] | None:
-    """A NumPy view of a CPU tensor of a NumPy-compatible dtype, else ``None``.
-
-    Reductions over small CPU tensors are several times cheaper in NumPy than
-    in torch, and validation runs them on every checked call.
-    """
-    if value.device.type != "cpu" or value.dtype not in _NUMPY_DTYPES:
-        return None
-    return value.detach().resolve_conj().resolve_neg().numpy()
-
-
-def check_finite(where: str, value: torch.Tensor) -> None:
-    """Refuse NaN and inf in a floating or complex tensor (one reduction)."""
-    if (value.is_floating_point() or value.is_complex()) and value.numel():
-        array = host_array(value)
-        finite = (
-            bool(np.isfinite(array).all())
-            if array is not None
-            else bool(torch.isfinite(value).all())
-        )
-        if not finite:
-            raise ContractError(f"{where} contains NaN or inf; contract expects finite values")
+        check_tensor(self, where, value, bindings, time_axis=time_axis, values=values)
 
 
 class ActionSpec(_Frozen):

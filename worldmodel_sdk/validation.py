@@ -8,18 +8,13 @@ and what arrived, with the calling method in brackets, e.g.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 import torch
 
-from .contract import (
-    ActionSpec,
-    ConditionSpec,
-    IOContract,
-    check_finite,
-    check_shape,
-    dtype_name,
-    host_array,
-)
+from ._dtypes import NUMPY, dtype_name
+from .contract import ActionSpec, Axis, ConditionSpec, IOContract, TensorSpec, show_shape
 from .errors import ContractError
 from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload
@@ -30,9 +25,101 @@ __all__ = [
     "check_action",
     "check_batch",
     "check_conditions",
+    "check_finite",
     "check_observation",
+    "check_shape",
     "check_state",
+    "check_tensor",
+    "host_array",
 ]
+
+
+def check_tensor(
+    spec: TensorSpec,
+    where: str,
+    value: object,
+    bindings: dict[str, int],
+    *,
+    time_axis: bool = False,
+    values: bool = True,
+) -> None:
+    """Check one tensor against ``spec``, binding symbolic axes as it goes.
+
+    Args:
+        spec: The declared shape and dtype.
+        where: How to name the tensor in messages, e.g. ``obs['agent_0']``.
+        value: What arrived.
+        bindings: Symbol sizes bound so far in this validation (updated in place).
+        time_axis: Expect a ``T`` axis after ``B`` even if the spec has none.
+        values: Also check values (finiteness), which reads the tensor.
+
+    Raises:
+        ContractError: naming ``where``, the expected shape/dtype and what arrived.
+    """
+    shape = spec.shape
+    if time_axis and "T" not in shape:
+        shape = (shape[0], "T", *shape[1:]) if shape else ("T",)
+    tensor = check_shape(where, value, shape, bindings)
+    if tensor.dtype != spec.torch_dtype:
+        raise ContractError(
+            f"{where} has dtype {dtype_name(tensor.dtype)}; contract expects {spec.dtype}"
+        )
+    if values and not spec.allow_nonfinite:
+        check_finite(where, tensor)
+
+
+def check_shape(
+    where: str, value: object, shape: tuple[Axis, ...], bindings: dict[str, int]
+) -> torch.Tensor:
+    """Check that ``value`` is a tensor of ``shape``, binding symbolic axes in ``bindings``.
+
+    Returns:
+        ``value``, typed as a tensor.
+
+    Raises:
+        ContractError: naming ``where``, the expected shape and what arrived.
+    """
+    if not isinstance(value, torch.Tensor):
+        raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
+    got = value.shape
+    if len(got) != len(shape):
+        raise ContractError(f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)}")
+    for axis, size in zip(shape, got, strict=True):
+        if isinstance(axis, int):
+            if axis != size:
+                raise ContractError(
+                    f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)}"
+                )
+        elif bindings.setdefault(axis, size) != size:
+            raise ContractError(
+                f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)} with "
+                f"{axis}={bindings[axis]}"
+            )
+    return value
+
+
+def host_array(value: torch.Tensor) -> np.ndarray[Any, Any] | None:
+    """A NumPy view of a CPU tensor of a NumPy-compatible dtype, else ``None``.
+
+    Reductions over small CPU tensors are several times cheaper in NumPy than
+    in torch, and validation runs them on every checked call.
+    """
+    if value.device.type != "cpu" or value.dtype not in NUMPY:
+        return None
+    return value.detach().resolve_conj().resolve_neg().numpy()
+
+
+def check_finite(where: str, value: torch.Tensor) -> None:
+    """Refuse NaN and inf in a floating or complex tensor (one reduction)."""
+    if (value.is_floating_point() or value.is_complex()) and value.numel():
+        array = host_array(value)
+        finite = (
+            bool(np.isfinite(array).all())
+            if array is not None
+            else bool(torch.isfinite(value).all())
+        )
+        if not finite:
+            raise ContractError(f"{where} contains NaN or inf; contract expects finite values")
 
 
 def _tag(where: str, message: str) -> str:
@@ -68,7 +155,7 @@ def check_observation(
         label = "obs agent" if contract.agents else "obs"
         _named_keys(label, mapping, contract.observation)
         for key, spec in contract.observation.items():
-            spec.check(f"obs[{key!r}]", mapping[key], bindings, time_axis=time_axis)
+            check_tensor(spec, f"obs[{key!r}]", mapping[key], bindings, time_axis=time_axis)
     except ContractError as exc:
         raise ContractError(_tag(where, str(exc))) from None
 
@@ -185,7 +272,7 @@ def check_state(
                 f"{list(state.tensors)}"
             )
         for key, spec in contract.state.items():
-            spec.check(f"State[{key!r}]", state.tensors[key], bindings, values=values)
+            check_tensor(spec, f"State[{key!r}]", state.tensors[key], bindings, values=values)
     except ContractError as exc:
         raise ContractError(_tag(where, str(exc))) from None
 
@@ -224,7 +311,9 @@ def check_conditions(
                 f"{unknown}; expected {list(spec.tensors)}"
             )
         for key, value in conditions.tensors.items():
-            spec.tensors[key].check(f"conditions[{key!r}]", value, bindings, time_axis=time_axis)
+            check_tensor(
+                spec.tensors[key], f"conditions[{key!r}]", value, bindings, time_axis=time_axis
+            )
     except ContractError as exc:
         raise ContractError(_tag(where, str(exc))) from None
 
