@@ -46,8 +46,12 @@ INPUTS_CHECKED: ContextVar[bool] = ContextVar("wmsdk_inputs_checked", default=Fa
 
 
 def tagged(exc: ContractError, where: str) -> ContractError:
-    """``exc`` with ``[where]`` appended to its message (same type)."""
-    return type(exc)(f"{exc} [{where}]")
+    """``exc`` with ``[where]`` appended to its message (same type), unless already there.
+
+    Helpers that name the call themselves (numpy conversion) are not tagged twice.
+    """
+    tag = f" [{where}]"
+    return exc if str(exc).endswith(tag) else type(exc)(f"{exc}{tag}")
 
 
 @contextmanager

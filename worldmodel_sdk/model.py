@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import persistence
 from . import rollout as _rollout
-from ._checked import INPUTS_CHECKED
+from ._checked import INPUTS_CHECKED, public_call
 from ._interop import numpy_inputs
 from .capabilities import DECODE_CAPABILITIES, Capability
 from .contract import IOContract
@@ -92,23 +92,25 @@ def _batch_of(value: object) -> int | None:
     return None
 
 
-def _check_inputs(model: WorldModel, method: str, args: tuple[Any, ...], kwargs: Any) -> None:
+def _check_inputs(
+    model: WorldModel, method: str, bindings: dict[str, int], args: tuple[Any, ...], kwargs: Any
+) -> None:
     names = _INPUTS[method]
     given = {n: args[i] if i < len(args) else kwargs.get(n) for i, n in enumerate(names)}
-    where = f"{type(model).__name__}.{method}"
     contract = model.contract()
+    sizes = {n: b for n in ("state", "action", "obs") if (b := _batch_of(given.get(n))) is not None}
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{n} {b}" for n, b in sizes.items())
+        raise ContractError(f"batch sizes disagree: {shown}; expected one B")
     if "state" in given:
-        check_state(contract, given["state"], where=where, values=False)
+        check_state(contract, given["state"], bindings, values=False)
+    # Through the model's own validate_* methods, which a subclass may tighten.
     if "action" in given:
         model.validate_action(given["action"])
     if "obs" in given:
         model.validate_observation(given["obs"])
-    sizes = {n: b for n in ("state", "action", "obs") if (b := _batch_of(given.get(n))) is not None}
-    if len(set(sizes.values())) > 1:
-        shown = ", ".join(f"{n} {b}" for n, b in sizes.items())
-        raise ContractError(f"batch sizes disagree: {shown}; expected one B [{where}]")
     if "conditions" in given:  # encode takes none, so it never requires any
-        check_conditions(contract.condition, given["conditions"], {}, where=where)
+        check_conditions(contract.condition, given["conditions"], bindings)
 
 
 def _guard(method: str, needs: frozenset[Capability], fn: _F) -> _F:
@@ -118,18 +120,30 @@ def _guard(method: str, needs: frozenset[Capability], fn: _F) -> _F:
             raise CapabilityError(self._missing_capability(method, needs))
         if INPUTS_CHECKED.get():
             return fn(self, *args, **kwargs)
-        args, kwargs = numpy_inputs(
-            args, kwargs, f"{type(self).__name__}.{method}", _INPUTS[method]
-        )
-        _check_inputs(self, method, args, kwargs)
-        token = INPUTS_CHECKED.set(True)
-        try:
-            return fn(self, *args, **kwargs)
-        finally:
-            INPUTS_CHECKED.reset(token)
+        where = f"{type(self).__name__}.{method}"
+        with public_call(where) as call:
+            args, kwargs = numpy_inputs(args, kwargs, where, _INPUTS[method])
+            _check_inputs(self, method, call.bindings, args, kwargs)
+            token = INPUTS_CHECKED.set(True)
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                INPUTS_CHECKED.reset(token)
 
     guarded.__wm_impl__ = fn  # type: ignore[attr-defined]
     return cast(_F, guarded)
+
+
+def _entry(method: str, fn: _F) -> _F:
+    """``fn`` as a public entry: errors raised within name ``Class.method``."""
+
+    @functools.wraps(fn)
+    def entry(self: WorldModel, *args: Any, **kwargs: Any) -> Any:
+        with public_call(f"{type(self).__name__}.{method}"):
+            return fn(self, *args, **kwargs)
+
+    entry.__wm_entry__ = fn  # type: ignore[attr-defined]
+    return cast(_F, entry)
 
 
 def _guard_async(method: str, needs: frozenset[Capability], fn: _F) -> _F:
@@ -194,6 +208,9 @@ class WorldModel(torch.nn.Module, ABC):
             fn = cls.__dict__.get(method)
             if inspect.iscoroutinefunction(fn) and not hasattr(fn, "__wm_impl__"):
                 setattr(cls, method, _guard_async(method, needs, fn))
+        fn = cls.__dict__.get("loss")
+        if callable(fn) and not hasattr(fn, "__wm_entry__"):
+            cls.loss = _entry("loss", fn)  # type: ignore[method-assign]
 
     def __init__(self, config: BaseModel | Mapping[str, Any] | None = None) -> None:
         super().__init__()
@@ -253,22 +270,29 @@ class WorldModel(torch.nn.Module, ABC):
         """Return a stable, versioned fingerprint of the I/O contract (``wmc1:...``)."""
         return self.contract().fingerprint
 
+    # Each validate_* is a public entry of its own when called directly; called within
+    # another public call (loss validating its batch) it joins that call, whose name
+    # its errors carry and whose axis sizes it binds.
+
     def validate_batch_contract(self, batch: WorldModelInput) -> None:
         """Validate a training batch's keys, shapes, dtypes and values against the contract."""
-        check_batch(self.contract(), batch, where=f"{type(self).__name__}.loss")
+        with public_call(f"{type(self).__name__}.validate_batch_contract") as call:
+            check_batch(self.contract(), batch, call.bindings)
 
     def validate_state_contract(self, state: State) -> None:
         """Validate a state's tensor keys, shapes and dtypes against the contract."""
-        check_state(self.contract(), state, where=f"{type(self).__name__}.state")
+        with public_call(f"{type(self).__name__}.validate_state_contract") as call:
+            check_state(self.contract(), state, call.bindings)
 
     def validate_observation(self, obs: Obs) -> None:
         """Validate observations (per agent for multi-agent models) against the contract."""
-        check_observation(self.contract(), obs, {}, where=f"{type(self).__name__}.encode")
+        with public_call(f"{type(self).__name__}.validate_observation") as call:
+            check_observation(self.contract(), obs, call.bindings)
 
     def validate_action(self, action: Action) -> None:
         """Validate one action batch (kind, shape, dtype, range) against the contract."""
-        where = f"{type(self).__name__}.transition"
-        check_action(self.contract().action, action, {}, where=where)
+        with public_call(f"{type(self).__name__}.validate_action") as call:
+            check_action(self.contract().action, action, call.bindings)
 
     # -- protocol methods -----------------------------------------------------------------
 
@@ -363,10 +387,11 @@ class WorldModel(torch.nn.Module, ABC):
         Returns:
             A `Trajectory` with ``T + 1`` states.
         """
-        plan = _rollout.prepare(
-            self, initial_state, action_sequence, conditions, deterministic, mode
-        )
-        return _rollout.run(plan)
+        with public_call(f"{type(self).__name__}.rollout"):
+            plan = _rollout.prepare(
+                self, initial_state, action_sequence, conditions, deterministic, mode
+            )
+            return _rollout.run(plan)
 
     # -- async twins ----------------------------------------------------------------------
 

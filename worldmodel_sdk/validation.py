@@ -1,7 +1,9 @@
 """Checks of tensors and payloads against an `IOContract`.
 
 Each function raises `ContractError` naming the key, the expected shape or dtype
-and what arrived, with the calling method in brackets, e.g.
+and what arrived. The public call the user made (``JOPM.encode``) is not named
+here: it is added once, by the public entry that opened the call (see
+``worldmodel_sdk._checked``), which gives e.g.
 ``obs['agent_0'] has shape (4, 7); contract expects (B, 6) [JOPM.encode]``.
 """
 
@@ -122,10 +124,6 @@ def check_finite(where: str, value: torch.Tensor) -> None:
             raise ContractError(f"{where} contains NaN or inf; contract expects finite values")
 
 
-def _tag(where: str, message: str) -> str:
-    return f"{message} [{where}]" if where else message
-
-
 def _named_keys(kind: str, got: Mapping[str, object], expected: Mapping[str, object]) -> None:
     missing = [k for k in expected if k not in got]
     extra = [k for k in got if k not in expected]
@@ -146,18 +144,14 @@ def check_observation(
     obs: object,
     bindings: dict[str, int],
     *,
-    where: str = "",
     time_axis: bool = False,
 ) -> None:
     """Check observations (a mapping, or a bare tensor for one-key contracts)."""
-    try:
-        mapping = contract.observation_mapping(obs)
-        label = "obs agent" if contract.agents else "obs"
-        _named_keys(label, mapping, contract.observation)
-        for key, spec in contract.observation.items():
-            check_tensor(spec, f"obs[{key!r}]", mapping[key], bindings, time_axis=time_axis)
-    except ContractError as exc:
-        raise ContractError(_tag(where, str(exc))) from None
+    mapping = contract.observation_mapping(obs)
+    label = "obs agent" if contract.agents else "obs"
+    _named_keys(label, mapping, contract.observation)
+    for key, spec in contract.observation.items():
+        check_tensor(spec, f"obs[{key!r}]", mapping[key], bindings, time_axis=time_axis)
 
 
 def check_action(
@@ -165,7 +159,6 @@ def check_action(
     action: object,
     bindings: dict[str, int],
     *,
-    where: str = "",
     lead: tuple[str, ...] = ("B",),
     name: str = "action",
 ) -> None:
@@ -174,32 +167,29 @@ def check_action(
     ``lead`` names the axes before the per-sample shape: ``("B",)`` for one step,
     ``("B", "T")`` for a training sequence, ``("T", "B")`` for a rollout's actions.
     """
-    try:
-        if spec is None:
-            raise ContractError(f"the model takes no action; got {type(action).__name__}")
-        if spec.kind == "joint":
-            if not isinstance(action, ActionPayload) or action.kind != "joint":
-                raise ContractError(
-                    f"{name} must be a joint ActionPayload over {list(spec.agent_names)}; got "
-                    f"{_describe(action)}"
-                )
-            action.validate()
-            agents = action.agents or {}
-            sub = spec.agents or {}
-            _named_keys(f"{name} agent", agents, {n: sub[n] for n in spec.agent_names})
-            for agent in spec.agent_names:
-                _check_single(sub[agent], f"{name}[{agent!r}]", agents[agent], bindings, lead)
-            return
-        if isinstance(action, ActionPayload):
-            if action.kind != spec.kind:
-                raise ContractError(
-                    f"{name} kind is {action.kind!r}; contract expects {spec.kind!r}"
-                )
-            action.validate()
-            action = action.tensor
-        _check_single(spec, name, action, bindings, lead)
-    except ContractError as exc:
-        raise ContractError(_tag(where, str(exc))) from None
+    if spec is None:
+        raise ContractError(f"the model takes no action; got {type(action).__name__}")
+    if spec.kind == "joint":
+        if not isinstance(action, ActionPayload) or action.kind != "joint":
+            raise ContractError(
+                f"{name} must be a joint ActionPayload over {list(spec.agent_names)}; got "
+                f"{_describe(action)}"
+            )
+        action.validate()
+        agents = action.agents or {}
+        sub = spec.agents or {}
+        _named_keys(f"{name} agent", agents, {n: sub[n] for n in spec.agent_names})
+        for agent in spec.agent_names:
+            _check_single(sub[agent], f"{name}[{agent!r}]", agents[agent], bindings, lead)
+        return
+    if isinstance(action, ActionPayload):
+        if action.kind != spec.kind:
+            raise ContractError(
+                f"{name} kind is {action.kind!r}; contract expects {spec.kind!r}"
+            )
+        action.validate()
+        action = action.tensor
+    _check_single(spec, name, action, bindings, lead)
 
 
 def _describe(value: object) -> str:
@@ -254,27 +244,28 @@ def _min_max(value: torch.Tensor) -> tuple[float, float]:
 
 
 def check_state(
-    contract: IOContract, state: object, *, where: str = "", values: bool = True
+    contract: IOContract,
+    state: object,
+    bindings: dict[str, int] | None = None,
+    *,
+    values: bool = True,
 ) -> None:
     """Check that ``state`` holds every declared state tensor with the declared layout.
 
     With ``values=False`` only keys, shapes and dtypes are checked (no tensor is read).
     """
-    try:
-        if not isinstance(state, State):
-            raise ContractError(f"state must be a State; got {type(state).__name__}")
-        state.validate()
-        bindings: dict[str, int] = {}
-        missing = [k for k in contract.state if k not in state.tensors]
-        if missing:
-            raise ContractError(
-                f"State is missing {missing}; contract expects {list(contract.state)}, got "
-                f"{list(state.tensors)}"
-            )
-        for key, spec in contract.state.items():
-            check_tensor(spec, f"State[{key!r}]", state.tensors[key], bindings, values=values)
-    except ContractError as exc:
-        raise ContractError(_tag(where, str(exc))) from None
+    if not isinstance(state, State):
+        raise ContractError(f"state must be a State; got {type(state).__name__}")
+    state.validate()
+    bindings = {} if bindings is None else bindings
+    missing = [k for k in contract.state if k not in state.tensors]
+    if missing:
+        raise ContractError(
+            f"State is missing {missing}; contract expects {list(contract.state)}, got "
+            f"{list(state.tensors)}"
+        )
+    for key, spec in contract.state.items():
+        check_tensor(spec, f"State[{key!r}]", state.tensors[key], bindings, values=values)
 
 
 def check_conditions(
@@ -282,60 +273,52 @@ def check_conditions(
     conditions: object,
     bindings: dict[str, int],
     *,
-    where: str = "",
     time_axis: bool = False,
 ) -> None:
     """Check side conditions against ``spec`` (``None`` conditions are fine if none required)."""
-    try:
-        if conditions is None:
-            if spec is not None and spec.required:
-                raise ContractError(f"conditions {list(spec.required)} are required; got None")
-            return
-        if not isinstance(conditions, ConditionPayload):
-            raise ContractError(
-                f"conditions must be a ConditionPayload; got {type(conditions).__name__}"
-            )
-        if spec is None:
-            if conditions.tensors or conditions.extras:
-                raise ContractError("the model takes no conditions; got a non-empty payload")
-            return
-        conditions.validate(
-            strict=spec.allowed_extra_keys is not None,
-            allowed_extra_keys=spec.allowed_extra_keys,
+    if conditions is None:
+        if spec is not None and spec.required:
+            raise ContractError(f"conditions {list(spec.required)} are required; got None")
+        return
+    if not isinstance(conditions, ConditionPayload):
+        raise ContractError(
+            f"conditions must be a ConditionPayload; got {type(conditions).__name__}"
         )
-        missing = [k for k in spec.required if k not in conditions.tensors]
-        unknown = [k for k in conditions.tensors if k not in spec.tensors]
-        if missing or unknown:
-            raise ContractError(
-                f"condition tensors do not match the contract: missing {missing}, unexpected "
-                f"{unknown}; expected {list(spec.tensors)}"
-            )
-        for key, value in conditions.tensors.items():
-            check_tensor(
-                spec.tensors[key], f"conditions[{key!r}]", value, bindings, time_axis=time_axis
-            )
-    except ContractError as exc:
-        raise ContractError(_tag(where, str(exc))) from None
+    if spec is None:
+        if conditions.tensors or conditions.extras:
+            raise ContractError("the model takes no conditions; got a non-empty payload")
+        return
+    conditions.validate(
+        strict=spec.allowed_extra_keys is not None,
+        allowed_extra_keys=spec.allowed_extra_keys,
+    )
+    missing = [k for k in spec.required if k not in conditions.tensors]
+    unknown = [k for k in conditions.tensors if k not in spec.tensors]
+    if missing or unknown:
+        raise ContractError(
+            f"condition tensors do not match the contract: missing {missing}, unexpected "
+            f"{unknown}; expected {list(spec.tensors)}"
+        )
+    for key, value in conditions.tensors.items():
+        check_tensor(
+            spec.tensors[key], f"conditions[{key!r}]", value, bindings, time_axis=time_axis
+        )
 
 
-def check_batch(contract: IOContract, batch: object, *, where: str = "") -> None:
+def check_batch(
+    contract: IOContract, batch: object, bindings: dict[str, int] | None = None
+) -> None:
     """Check a `WorldModelInput` training batch against the contract."""
     if not isinstance(batch, WorldModelInput):
-        raise ContractError(
-            _tag(where, f"batch must be a WorldModelInput; got {type(batch).__name__}")
-        )
+        raise ContractError(f"batch must be a WorldModelInput; got {type(batch).__name__}")
     seq = batch.sequence
-    bindings: dict[str, int] = {}
-    check_observation(contract, batch.obs, bindings, where=where, time_axis=seq)
-    if batch.actions is not None:
-        lead = ("B", "T") if seq else ("B",)
-        check_action(contract.action, batch.actions, bindings, where=where, lead=lead)
-    check_conditions(contract.condition, batch.conditions, bindings, where=where, time_axis=seq)
+    bindings = {} if bindings is None else bindings
     lead = ("B", "T") if seq else ("B",)
-    try:
-        for name in ("rewards", "continues", "mask"):
-            value = getattr(batch, name)
-            if value is not None:
-                check_shape(f"batch.{name}", value, lead, bindings)
-    except ContractError as exc:
-        raise ContractError(_tag(where, str(exc))) from None
+    check_observation(contract, batch.obs, bindings, time_axis=seq)
+    if batch.actions is not None:
+        check_action(contract.action, batch.actions, bindings, lead=lead)
+    check_conditions(contract.condition, batch.conditions, bindings, time_axis=seq)
+    for name in ("rewards", "continues", "mask"):
+        value = getattr(batch, name)
+        if value is not None:
+            check_shape(f"batch.{name}", value, lead, bindings)

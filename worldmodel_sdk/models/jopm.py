@@ -31,6 +31,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from .._checked import public_call
 from ..capabilities import Capability
 from ..contract import ActionSpec, IOContract, TensorSpec
 from ..data.spec import AgentSpec, DatasetSpec
@@ -229,14 +230,10 @@ class JOPMBase(WorldModel):
         """Per-agent observations (a bare tensor is accepted for a one-agent JOPM)."""
         return cast(Mapping[str, torch.Tensor], self.contract().observation_mapping(obs, where))
 
-    def _sequences(
-        self, batch: WorldModelInput, method: str
-    ) -> tuple[Mapping[str, torch.Tensor], Action]:
+    def _sequences(self, batch: WorldModelInput) -> tuple[Mapping[str, torch.Tensor], Action]:
         """The per-agent observations and joint actions of a sequence batch."""
         if not batch.sequence or batch.actions is None:
-            raise ContractError(
-                f"needs a sequence batch (sequence=True) with actions [JOPM.{method}]"
-            )
+            raise ContractError("needs a sequence batch (sequence=True) with actions")
         return self._obs_mapping(batch.obs, "batch.obs"), batch.actions
 
     def _normalised(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -302,11 +299,14 @@ class JOPMBase(WorldModel):
             ContractError: naming the agent and key for missing or unknown agents,
                 wrong sizes, NaN, or actions out of range.
         """
-        where = "JOPM.predict_next_joint_observation"
-        tensors = {k: _as_tensor(v, "obs", k, where, integer=False) for k, v in obs.items()}
-        actions = {
-            k: _as_tensor(v, "action", k, where, integer=None) for k, v in joint_action.items()
-        }
+        with public_call(f"{type(self).__name__}.predict_next_joint_observation"):
+            return self._predict_next(obs, joint_action)
+
+    def _predict_next(
+        self, obs: Mapping[str, Any], joint_action: Mapping[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        tensors = {k: _as_tensor(v, "obs", k, integer=False) for k, v in obs.items()}
+        actions = {k: _as_tensor(v, "action", k, integer=None) for k, v in joint_action.items()}
         single = all(v.dim() == 1 for v in tensors.values())
         if single:
             tensors = {k: v.unsqueeze(0) for k, v in tensors.items()}
@@ -339,14 +339,19 @@ class JOPMBase(WorldModel):
             ``S = T - horizon`` starts (start-major, the memory warmed up on the true
             steps before the start); and the start indices ``[S]``.
         """
+        with public_call(f"{type(self).__name__}.predict_sequences"):
+            return self._predict_sequences(batch, horizon)
+
+    def _predict_sequences(
+        self, batch: WorldModelInput, horizon: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         self.validate_batch_contract(batch)
-        obs, joint_action = self._sequences(batch, "predict_sequences")
+        obs, joint_action = self._sequences(batch)
         x = self._normalised(obs)
         steps = x.shape[1]
         if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon < steps:
             raise ContractError(
-                f"horizon must be an integer with 1 <= horizon < T = {steps}; got {horizon!r} "
-                "[JOPM.predict_sequences]"
+                f"horizon must be an integer with 1 <= horizon < T = {steps}; got {horizon!r}"
             )
         actions = self._flat_action(joint_action)
         z = self.vae.posterior(x)[0]
@@ -378,7 +383,7 @@ class JOPMBase(WorldModel):
         Observation errors are mean squared errors in observation units divided by
         that of copying the last observation, so a copying model scores about 1.
         """
-        obs, joint_action = self._sequences(batch, "loss")
+        obs, joint_action = self._sequences(batch)
         c = self.config
         x = self._normalised(obs)
         actions = self._flat_action(joint_action)
@@ -519,7 +524,7 @@ class JOPMWithHeads(JOPMBase):
     def _head_losses(
         self, batch: WorldModelInput, z: torch.Tensor, x: torch.Tensor
     ) -> dict[str, tuple[float, torch.Tensor]]:
-        rewards, continues = self._targets(batch, "loss")
+        rewards, continues = self._targets(batch)
         inputs = self._head_inputs(z, x)
         target = (rewards[:, :-1] - self.reward_mean) / self.reward_std
         reward = (self.reward_head(inputs)[..., 0] - target).pow(2).mean()
@@ -528,27 +533,26 @@ class JOPMWithHeads(JOPMBase):
         c = self.config
         return {"reward": (c.reward_weight, reward), "continue": (c.continue_weight, cont)}
 
-    def _targets(self, batch: WorldModelInput, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _targets(self, batch: WorldModelInput) -> tuple[torch.Tensor, torch.Tensor]:
         if batch.rewards is None or batch.continues is None:
             missing = [n for n in ("rewards", "continues") if getattr(batch, n) is None]
             raise ContractError(
                 f"batch.{' and batch.'.join(missing)} missing: the reward and continue heads "
                 "train on recorded rewards and termination flags (a dataset without them, "
-                f"such as one read from traces, trains a JOPM) [JOPMWithHeads.{method}]"
+                "such as one read from traces, trains a JOPM)"
             )
         return batch.rewards, batch.continues
 
     def prepare_for_training(self, batch: WorldModelInput) -> None:
         """Fit the observation statistics, and standardise the rewards the head learns."""
-        super().prepare_for_training(batch)
-        rewards = self._targets(batch, "prepare_for_training")[0][:, :-1]
+        with public_call(f"{type(self).__name__}.prepare_for_training"):
+            super().prepare_for_training(batch)
+            rewards = self._targets(batch)[0][:, :-1]
         self.reward_mean.copy_(rewards.mean())
         self.reward_std.copy_(rewards.std(unbiased=False).clamp_min(1e-6))
 
 
-def _as_tensor(
-    value: Any, key: str, agent: str, where: str, *, integer: bool | None
-) -> torch.Tensor:
+def _as_tensor(value: Any, key: str, agent: str, *, integer: bool | None) -> torch.Tensor:
     """``value`` as a tensor: float32, or int64/float32 following its own kind.
 
     Raises:
@@ -564,11 +568,11 @@ def _as_tensor(
         if array.dtype.kind not in "iubf":
             expected = "numbers" if integer is False else "an integer index or a vector"
             raise ContractError(
-                f"{key}[{agent!r}] is {reprlib.repr(value)}; expected {expected} [{where}]"
+                f"{key}[{agent!r}] is {reprlib.repr(value)}; expected {expected}"
             )
         tensor = torch.as_tensor(array)
     if tensor.is_complex():
-        raise ContractError(f"{key}[{agent!r}] is complex; expected real numbers [{where}]")
+        raise ContractError(f"{key}[{agent!r}] is complex; expected real numbers")
     if integer is None:
         integer = not (tensor.is_floating_point() or tensor.is_complex())
     return tensor.to(torch.int64 if integer else torch.float32)

@@ -236,7 +236,7 @@ class RDLM(WorldModel):
         (discrete) or ``[B, T, action_size]``.
         """
         if not batch.sequence or batch.actions is None:
-            raise ContractError("RDLM.loss needs a sequence batch (sequence=True) with actions")
+            raise ContractError("needs a sequence batch (sequence=True) with actions")
         z = batch.obs if isinstance(batch.obs, torch.Tensor) else batch.obs["z"]
         actions = flatten_action(self.config.action_spec, batch.actions)
         preds, memories = self.teacher_forced(z, actions)
