@@ -134,6 +134,30 @@ def _guard(method: str, needs: frozenset[Capability], fn: _F) -> _F:
     return cast(_F, guarded)
 
 
+def _with_deterministic(fn: _F) -> _F:
+    """``update`` taking ``deterministic``: an ``update`` written without it is adapted.
+
+    Decided once, when the class is created; the adapted function drops the flag.
+    """
+    params = inspect.signature(fn).parameters.values()
+    if any(p.name == "deterministic" or p.kind is p.VAR_KEYWORD for p in params):
+        return fn
+
+    def update(
+        self: WorldModel,
+        state: State,
+        action: Action,
+        obs: Obs,
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+    ) -> State:
+        return cast(State, fn(self, state, action, obs, conditions))
+
+    update.__name__, update.__qualname__, update.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    update.__module__ = fn.__module__
+    return cast(_F, update)
+
+
 def _entry(method: str, fn: _F) -> _F:
     """``fn`` as a public entry: errors raised within name ``Class.method``."""
 
@@ -203,6 +227,8 @@ class WorldModel(torch.nn.Module, ABC):
         for method, needs in GUARDED.items():
             fn = cls.__dict__.get(method)
             if fn is not None and not hasattr(fn, "__wm_impl__"):
+                if method == "update":
+                    fn = _with_deterministic(fn)
                 setattr(cls, method, _guard(method, needs, fn))
         for method, needs in ASYNC_GUARDED.items():
             fn = cls.__dict__.get(method)
@@ -316,8 +342,15 @@ class WorldModel(torch.nn.Module, ABC):
         action: Action,
         obs: Obs,
         conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
     ) -> State:
-        """Fold an observation into the state (needs ``posterior_update``)."""
+        """Fold an observation into the state (needs ``posterior_update``).
+
+        A sampled posterior (Dreamer-style) draws its latent unless ``deterministic``
+        is set, when it must repeat bit for bit (the mean or mode, say). Subclasses
+        written before the flag existed, whose ``update`` lacks it, keep working:
+        the base then does not pass it on.
+        """
         raise CapabilityError(self._missing_capability("update", GUARDED["update"]))
 
     def decode(self, state: State, conditions: ConditionPayload | None = None) -> ModelOutput:
@@ -352,9 +385,10 @@ class WorldModel(torch.nn.Module, ABC):
         action: Action,
         obs: Obs,
         conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
     ) -> State:
         """Training hook; by default ``update``."""
-        return self.update(state, action, obs, conditions)
+        return self.update(state, action, obs, conditions, deterministic)
 
     @abstractmethod
     def loss(self, batch: WorldModelInput) -> LossOutput:

@@ -184,9 +184,7 @@ def check_action(
         return
     if isinstance(action, ActionPayload):
         if action.kind != spec.kind:
-            raise ContractError(
-                f"{name} kind is {action.kind!r}; contract expects {spec.kind!r}"
-            )
+            raise ContractError(f"{name} kind is {action.kind!r}; contract expects {spec.kind!r}")
         action.validate()
         action = action.tensor
     _check_single(spec, name, action, bindings, lead)

@@ -85,3 +85,19 @@ class GoalRSSM(WorldModel):
     def loss(self, batch: WorldModelInput) -> LossOutput:
         self.validate_batch_contract(batch)
         return LossOutput(total=self.encode(batch.obs).tensors["z"].pow(2).mean())
+
+
+class SampledRSSM(GoalRSSM):
+    """The same model with an optional goal: what the conformance suite can drive."""
+
+    condition = ConditionSpec(tensors={"goal": TensorSpec(shape=("B", 2))})
+
+
+class LegacyUpdate(GoalRSSM):
+    """An ``update`` written before the protocol had ``deterministic``."""
+
+    seen: list[tuple[int, bool]]
+
+    def update(self, state, action, obs, conditions=None):
+        self.seen.append((len(state["z"]), conditions is not None))
+        return super().update(state, action, obs, conditions, True)

@@ -567,9 +567,7 @@ def _as_tensor(value: Any, key: str, agent: str, *, integer: bool | None) -> tor
             array = np.asarray(None)
         if array.dtype.kind not in "iubf":
             expected = "numbers" if integer is False else "an integer index or a vector"
-            raise ContractError(
-                f"{key}[{agent!r}] is {reprlib.repr(value)}; expected {expected}"
-            )
+            raise ContractError(f"{key}[{agent!r}] is {reprlib.repr(value)}; expected {expected}")
         tensor = torch.as_tensor(array)
     if tensor.is_complex():
         raise ContractError(f"{key}[{agent!r}] is complex; expected real numbers")
