@@ -192,15 +192,35 @@ class ActionSpec(_Frozen):
 class ConditionSpec(_Frozen):
     """Side conditions a model accepts.
 
+    The calls that take conditions (``transition``, ``update``, ``decode``,
+    ``rollout`` and the ``loss`` batch) demand the required ones; ``encode`` takes
+    none. In a sequence batch a condition has a time axis (``[B, T, ...]``), unless
+    it is named in ``per_episode``: then it is given once per episode (``[B, ...]``)
+    and ``loss`` sees it repeated over ``T``.
+
     Attributes:
         tensors: Condition tensors by name.
         required: Names among ``tensors`` that must be present.
         allowed_extra_keys: Namespaced extra keys allowed (``None``: any namespaced key).
+        per_episode: Names among ``tensors`` that hold for a whole episode, so that
+            sequence batches give them without a time axis.
     """
 
     tensors: dict[str, TensorSpec] = {}
     required: tuple[str, ...] = ()
     allowed_extra_keys: tuple[str, ...] | None = None
+    per_episode: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_names(self) -> ConditionSpec:
+        for field in ("required", "per_episode"):
+            unknown = [k for k in getattr(self, field) if k not in self.tensors]
+            if unknown:
+                raise ValueError(
+                    f"ConditionSpec.{field} names {unknown}, which are not among the "
+                    f"condition tensors {list(self.tensors)}"
+                )
+        return self
 
 
 def _without_descriptions(value: Any) -> Any:

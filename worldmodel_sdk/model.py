@@ -22,6 +22,7 @@ import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from os import PathLike
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -36,7 +37,7 @@ from .capabilities import DECODE_CAPABILITIES, Capability
 from .contract import IOContract
 from .errors import CapabilityError, ContractError
 from .payloads.action import ActionPayload
-from .payloads.condition import ConditionPayload
+from .payloads.condition import ConditionPayload, repeat_per_episode
 from .payloads.outputs import LossOutput, ModelOutput, WorldModelInput
 from .payloads.state import State
 from .payloads.trajectory import Trajectory
@@ -158,16 +159,37 @@ def _with_deterministic(fn: _F) -> _F:
     return cast(_F, update)
 
 
-def _entry(method: str, fn: _F) -> _F:
-    """``fn`` as a public entry: errors raised within name ``Class.method``."""
+def _loss_entry(fn: _F) -> _F:
+    """``loss`` as a public entry: errors raised within name ``Class.loss``.
+
+    A sequence batch's per-episode conditions reach ``fn`` repeated over ``T``.
+    """
 
     @functools.wraps(fn)
-    def entry(self: WorldModel, *args: Any, **kwargs: Any) -> Any:
-        with public_call(f"{type(self).__name__}.{method}"):
-            return fn(self, *args, **kwargs)
+    def loss(self: WorldModel, batch: Any, *args: Any, **kwargs: Any) -> Any:
+        with public_call(f"{type(self).__name__}.loss"):
+            return fn(self, _per_episode_over_time(self.contract(), batch), *args, **kwargs)
 
-    entry.__wm_entry__ = fn  # type: ignore[attr-defined]
-    return cast(_F, entry)
+    loss.__wm_entry__ = fn  # type: ignore[attr-defined]
+    return cast(_F, loss)
+
+
+def _per_episode_over_time(contract: IOContract, batch: Any) -> Any:
+    spec = contract.condition
+    if (
+        spec is None
+        or not spec.per_episode
+        or not isinstance(batch, WorldModelInput)
+        or not batch.sequence
+        or batch.conditions is None
+    ):
+        return batch
+    obs = batch.obs
+    first = next(iter(obs.values()), None) if isinstance(obs, Mapping) else obs
+    if not isinstance(first, torch.Tensor) or first.dim() < 2:
+        return batch  # validation names what is wrong with obs
+    conditions = repeat_per_episode(spec, batch.conditions, int(first.shape[1]))
+    return batch if conditions is batch.conditions else replace(batch, conditions=conditions)
 
 
 def _guard_async(method: str, needs: frozenset[Capability], fn: _F) -> _F:
@@ -236,7 +258,7 @@ class WorldModel(torch.nn.Module, ABC):
                 setattr(cls, method, _guard_async(method, needs, fn))
         fn = cls.__dict__.get("loss")
         if callable(fn) and not hasattr(fn, "__wm_entry__"):
-            cls.loss = _entry("loss", fn)  # type: ignore[method-assign]
+            cls.loss = _loss_entry(fn)  # type: ignore[method-assign]
 
     def __init__(self, config: BaseModel | Mapping[str, Any] | None = None) -> None:
         super().__init__()

@@ -273,7 +273,11 @@ def check_conditions(
     *,
     time_axis: bool = False,
 ) -> None:
-    """Check side conditions against ``spec`` (``None`` conditions are fine if none required)."""
+    """Check side conditions against ``spec`` (``None`` conditions are fine if none required).
+
+    With ``time_axis`` (a sequence batch) each condition has ``T`` after ``B``, except
+    the ``per_episode`` ones, which may also come without it.
+    """
     if conditions is None:
         if spec is not None and spec.required:
             raise ContractError(f"conditions {list(spec.required)} are required; got None")
@@ -298,9 +302,14 @@ def check_conditions(
             f"{unknown}; expected {list(spec.tensors)}"
         )
     for key, value in conditions.tensors.items():
-        check_tensor(
-            spec.tensors[key], f"conditions[{key!r}]", value, bindings, time_axis=time_axis
+        tensor_spec = spec.tensors[key]
+        # A per-episode condition comes without T, or already repeated over T.
+        over_time = time_axis and not (
+            key in spec.per_episode
+            and isinstance(value, torch.Tensor)
+            and value.dim() == len(tensor_spec.shape)
         )
+        check_tensor(tensor_spec, f"conditions[{key!r}]", value, bindings, time_axis=over_time)
 
 
 def check_batch(

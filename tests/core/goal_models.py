@@ -101,3 +101,18 @@ class LegacyUpdate(GoalRSSM):
     def update(self, state, action, obs, conditions=None):
         self.seen.append((len(state["z"]), conditions is not None))
         return super().update(state, action, obs, conditions, True)
+
+
+class EpisodeGoal(GoalRSSM):
+    """A goal that holds for the whole episode; ``loss`` records what it was given."""
+
+    condition = ConditionSpec(
+        tensors={"goal": TensorSpec(shape=("B", 2))}, required=("goal",), per_episode=("goal",)
+    )
+    seen: list[tuple[int, ...]]
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        self.validate_batch_contract(batch)
+        assert batch.conditions is not None
+        self.seen.append(tuple(batch.conditions.tensors["goal"].shape))
+        return LossOutput(total=torch.zeros(()))
