@@ -18,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
 import torch
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from ._dtypes import DTYPES, dtype_from_name, dtype_name
+from .action_kinds import KINDS, ActionKind, Kind, kind_of
 from .errors import ContractError
 from .naming import natural_sort_key
 
@@ -42,7 +43,6 @@ __all__ = [
 ]
 
 FINGERPRINT_PREFIX = "wmc1:"
-ActionKind = Literal["continuous", "discrete", "multi_discrete", "joint"]
 Axis = int | str
 
 
@@ -119,7 +119,8 @@ class ActionSpec(_Frozen):
 
     Attributes:
         kind: ``continuous`` (float vector), ``discrete`` (one index), ``multi_discrete``
-            (one index per component) or ``joint`` (one sub-spec per agent).
+            (one index per component) or ``joint`` (one sub-spec per agent): a name in
+            `worldmodel_sdk.action_kinds.KINDS`, where what each kind means lives.
         shape: Per-sample shape for continuous actions, e.g. ``(2,)``.
         num_actions: Number of choices for a discrete action.
         nvec: Choices per component for a multi-discrete action.
@@ -128,7 +129,7 @@ class ActionSpec(_Frozen):
         agents: Per-agent specs of a joint action, keyed by agent name.
     """
 
-    kind: ActionKind
+    kind: str
     shape: tuple[int, ...] = ()
     num_actions: int | None = None
     nvec: tuple[int, ...] | None = None
@@ -136,24 +137,34 @@ class ActionSpec(_Frozen):
     high: float | None = None
     agents: dict[str, ActionSpec] | None = None
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"unknown action kind {kind!r}; expected one of {tuple(KINDS)}")
+        return kind
+
     @model_validator(mode="after")
     def _check_kind(self) -> ActionSpec:
-        if self.kind == "continuous" and (not self.shape or any(s <= 0 for s in self.shape)):
-            raise ValueError(f"a continuous ActionSpec needs a positive shape; got {self.shape}")
-        if self.kind == "discrete" and (self.num_actions is None or self.num_actions < 1):
-            raise ValueError(
-                f"a discrete ActionSpec needs num_actions >= 1; got {self.num_actions}"
-            )
-        if self.kind == "multi_discrete" and (not self.nvec or min(self.nvec) < 1):
-            raise ValueError(
-                f"a multi_discrete ActionSpec needs nvec of sizes >= 1; got {self.nvec}"
-            )
-        if self.kind == "joint":
-            if not self.agents:
-                raise ValueError("a joint ActionSpec needs a non-empty agents mapping")
-            if any(spec.kind == "joint" for spec in self.agents.values()):
-                raise ValueError("a joint ActionSpec cannot nest another joint spec")
+        error = kind_of(self.kind).spec_error(self)
+        if error is not None:
+            raise ValueError(error)
         return self
+
+    @classmethod
+    def sized(cls, kind: str, size: int) -> ActionSpec:
+        """A one-dimensional action of ``size``: choices if discrete, floats if continuous.
+
+        Example:
+            >>> ActionSpec.sized("discrete", 5) == ActionSpec(kind="discrete", num_actions=5)
+            True
+        """
+        return cls(kind=kind, **kind_of(kind).sized(size))
+
+    @property
+    def behaviour(self) -> Kind:
+        """What this spec's kind means (see `worldmodel_sdk.action_kinds`)."""
+        return kind_of(self.kind)
 
     @property
     def agent_names(self) -> tuple[str, ...]:
@@ -163,30 +174,17 @@ class ActionSpec(_Frozen):
     @property
     def dtype(self) -> torch.dtype:
         """The dtype of a single-agent action tensor."""
-        return torch.float32 if self.kind == "continuous" else torch.int64
+        return kind_of(self.kind).dtype
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
         """Per-sample shape of a single-agent action tensor."""
-        if self.kind == "continuous":
-            return self.shape
-        if self.kind == "multi_discrete":
-            return (len(self.nvec or ()),)
-        return ()
+        return kind_of(self.kind).sample_shape(self)
 
     @property
     def flat_size(self) -> int:
         """Width of the canonical flat encoding (one-hot for discrete parts)."""
-        if self.kind == "continuous":
-            size = 1
-            for s in self.shape:
-                size *= s
-            return size
-        if self.kind == "discrete":
-            return int(self.num_actions or 0)
-        if self.kind == "multi_discrete":
-            return sum(self.nvec or ())
-        return sum(spec.flat_size for spec in (self.agents or {}).values())
+        return kind_of(self.kind).flat_size(self)
 
 
 class ConditionSpec(_Frozen):
@@ -268,7 +266,7 @@ class IOContract(_Frozen):
                 f"got {tuple(self.observation)}"
             )
         if self.action is not None and (
-            self.action.kind != "joint" or self.action.agent_names != self.agents
+            not self.action.behaviour.per_agent or self.action.agent_names != self.agents
         ):
             raise ValueError(
                 f"a multi-agent contract needs a joint action over {self.agents}; got kind "

@@ -120,10 +120,10 @@ def _split_actions(
     if isinstance(sequence, torch.Tensor):
         return sequence.unbind(0)
     if isinstance(sequence, ActionPayload):
-        if sequence.kind == "joint":
-            agents = sequence.agents or {}
+        if sequence.agents is not None:
+            agents = sequence.agents
             return [
-                ActionPayload(kind="joint", agents={k: v[t] for k, v in agents.items()})
+                ActionPayload(kind=sequence.kind, agents={k: v[t] for k, v in agents.items()})
                 for t in range(sequence.batch_size)
             ]
         assert sequence.tensor is not None

@@ -169,8 +169,8 @@ def check_action(
     """
     if spec is None:
         raise ContractError(f"the model takes no action; got {type(action).__name__}")
-    if spec.kind == "joint":
-        if not isinstance(action, ActionPayload) or action.kind != "joint":
+    if spec.behaviour.per_agent:
+        if not isinstance(action, ActionPayload) or action.kind != spec.kind:
             raise ContractError(
                 f"{name} must be a joint ActionPayload over {list(spec.agent_names)}; got "
                 f"{_describe(action)}"
@@ -201,37 +201,22 @@ def _describe(value: object) -> str:
 def _check_single(
     spec: ActionSpec, where: str, value: object, bindings: dict[str, int], lead: tuple[str, ...]
 ) -> None:
-    value = check_shape(where, value, (*lead, *spec.sample_shape), bindings)
-    if spec.kind == "continuous":
-        if value.dtype != spec.dtype:
+    kind = spec.behaviour
+    value = check_shape(where, value, (*lead, *kind.sample_shape(spec)), bindings)
+    if kind.integer:
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise ContractError(
+                f"{where} has dtype {value.dtype}; a {kind.name} action holds integers"
+            )
+    else:
+        if value.dtype != kind.dtype:
             raise ContractError(
                 f"{where} has dtype {dtype_name(value.dtype)}; contract expects "
-                f"{dtype_name(spec.dtype)}"
+                f"{dtype_name(kind.dtype)}"
             )
         check_finite(where, value)
-        if value.numel() and (spec.low is not None or spec.high is not None):
-            low, high = _min_max(value)
-            if spec.low is not None and low < spec.low:
-                raise ContractError(f"{where} has values below low={spec.low}: min {low}")
-            if spec.high is not None and high > spec.high:
-                raise ContractError(f"{where} has values above high={spec.high}: max {high}")
-        return
-    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
-        raise ContractError(f"{where} has dtype {value.dtype}; a {spec.kind} action holds integers")
-    if not value.numel():
-        return
-    if spec.kind == "discrete":
-        low, high = _min_max(value)
-        bad = low < 0 or high >= int(spec.num_actions or 0)
-    else:
-        bad = bool(((value < 0) | (value >= torch.tensor(spec.nvec or ()))).any())
-    if bad:
-        bound = spec.num_actions if spec.kind == "discrete" else list(spec.nvec or ())
-        low, high = _min_max(value)
-        raise ContractError(
-            f"{where} is out of range: expected 0 <= action < {bound}; got min "
-            f"{int(low)}, max {int(high)}"
-        )
+    if value.numel():
+        kind.check_range(where, spec, value, _min_max)
 
 
 def _min_max(value: torch.Tensor) -> tuple[float, float]:

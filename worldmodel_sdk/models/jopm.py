@@ -123,13 +123,7 @@ class JOPMConfig(BaseModel):
     @property
     def action_spec(self) -> ActionSpec:
         """The joint action spec: one sub-spec per agent."""
-        return ActionSpec(kind="joint", agents={a.name: _agent_action(a) for a in self.agents})
-
-
-def _agent_action(agent: AgentSpec) -> ActionSpec:
-    if agent.action_kind == "discrete":
-        return ActionSpec(kind="discrete", num_actions=agent.action_size)
-    return ActionSpec(kind="continuous", shape=(agent.action_size,))
+        return ActionSpec(kind="joint", agents={a.name: a.action_spec for a in self.agents})
 
 
 _CORE = frozenset(

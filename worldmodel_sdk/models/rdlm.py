@@ -74,9 +74,7 @@ class RDLMConfig(BaseModel):
     @property
     def action_spec(self) -> ActionSpec:
         """The per-sample action spec these settings describe."""
-        if self.action_kind == "discrete":
-            return ActionSpec(kind="discrete", num_actions=self.action_size)
-        return ActionSpec(kind="continuous", shape=(self.action_size,))
+        return ActionSpec.sized(self.action_kind, self.action_size)
 
 
 def start_windows(
