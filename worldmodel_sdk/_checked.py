@@ -12,8 +12,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
+from types import TracebackType
 from typing import Any, cast
 
 from .errors import ContractError
@@ -22,7 +23,6 @@ __all__ = [
     "CALL",
     "INPUTS_CHECKED",
     "Call",
-    "bindings",
     "implementation",
     "inputs_checked",
     "public_call",
@@ -54,30 +54,36 @@ def tagged(exc: ContractError, where: str) -> ContractError:
     return exc if str(exc).endswith(tag) else type(exc)(f"{exc}{tag}")
 
 
-@contextmanager
-def public_call(where: str) -> Iterator[Call]:
+class public_call:  # lower case: it reads as a function, ``with public_call(where):``
     """Open the public call ``where`` unless one is open already (then join it).
 
     The outermost call appends ``[where]`` to every `ContractError` raised within.
+    A class rather than a generator: it runs on every public protocol call.
     """
-    outer = CALL.get()
-    if outer is not None:
-        yield outer
-        return
-    call = Call(where)
-    token = CALL.set(call)
-    try:
-        yield call
-    except ContractError as exc:
-        raise tagged(exc, where) from None
-    finally:
-        CALL.reset(token)
 
+    __slots__ = ("_token", "_where")
 
-def bindings() -> dict[str, int]:
-    """The symbolic axis sizes of the open call (a fresh mapping outside any call)."""
-    call = CALL.get()
-    return call.bindings if call is not None else {}
+    def __init__(self, where: str) -> None:
+        self._where = where
+        self._token: Token[Call | None] | None = None
+
+    def __enter__(self) -> Call:
+        outer = CALL.get()
+        if outer is not None:
+            return outer
+        call = Call(self._where)
+        self._token = CALL.set(call)
+        return call
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._token is None:
+            return
+        CALL.reset(self._token)
+        self._token = None
+        if isinstance(exc, ContractError):
+            raise tagged(exc, self._where) from None
 
 
 @contextmanager
