@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from .contract import ActionSpec
 
-__all__ = ["KINDS", "ActionKind", "Kind", "kind_of"]
+__all__ = ["KINDS", "ActionKind", "Kind", "MinMax", "kind_of"]
 
 # The built-in kinds, for type hints; `KINDS` is what specs and payloads are checked against.
 ActionKind = Literal["continuous", "discrete", "multi_discrete", "joint"]
@@ -84,7 +84,7 @@ class Kind(ABC):
         """The Gymnasium space of one sample's action."""
 
 
-class Continuous(Kind):
+class _Continuous(Kind):
     """A float vector (or tensor) of ``shape``, optionally bounded by ``low``/``high``."""
 
     name = "continuous"
@@ -135,7 +135,7 @@ def _out_of_range(where: str, bound: object, value: torch.Tensor, min_max: MinMa
     )
 
 
-class Discrete(Kind):
+class _Discrete(Kind):
     """One index in ``0 .. num_actions - 1`` per sample."""
 
     name = "discrete"
@@ -168,7 +168,7 @@ class Discrete(Kind):
         return spaces.Discrete(int(spec.num_actions or 1))
 
 
-class MultiDiscrete(Kind):
+class _MultiDiscrete(Kind):
     """One index per component, component ``i`` in ``0 .. nvec[i] - 1``."""
 
     name = "multi_discrete"
@@ -207,7 +207,7 @@ class MultiDiscrete(Kind):
         return spaces.MultiDiscrete(list(spec.nvec or ()))
 
 
-class Joint(Kind):
+class _Joint(Kind):
     """One sub-action per agent (``agents``), each of a single-agent kind."""
 
     name = "joint"
@@ -245,7 +245,7 @@ class Joint(Kind):
 
 
 KINDS: dict[str, Kind] = {
-    kind.name: kind for kind in (Continuous(), Discrete(), MultiDiscrete(), Joint())
+    kind.name: kind for kind in (_Continuous(), _Discrete(), _MultiDiscrete(), _Joint())
 }
 
 
