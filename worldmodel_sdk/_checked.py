@@ -32,10 +32,21 @@ __all__ = [
 
 @dataclass(slots=True)
 class Call:
-    """The public call in progress: how errors name it, and the axis sizes bound so far."""
+    """The public call in progress: how errors name it, and the axis sizes bound so far.
+
+    The bound sizes are shared by the checks of the call's own inputs (``checking``),
+    so state, action and observation agree on ``B``. A ``validate_*`` call that the
+    model's code makes later in the call binds its own: a loss may well validate
+    ``[B * T]`` states after a ``[B, T]`` batch.
+    """
 
     where: str
     bindings: dict[str, int] = field(default_factory=dict)
+    checking: bool = False
+
+    def input_bindings(self) -> dict[str, int]:
+        """The sizes to bind a check against: the call's while it checks its inputs."""
+        return self.bindings if self.checking else {}
 
 
 CALL: ContextVar[Call | None] = ContextVar("wmsdk_call", default=None)

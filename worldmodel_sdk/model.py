@@ -124,7 +124,12 @@ def _guard(method: str, needs: frozenset[Capability], fn: _F) -> _F:
         where = f"{type(self).__name__}.{method}"
         with public_call(where) as call:
             args, kwargs = numpy_inputs(args, kwargs, where, _INPUTS[method])
-            _check_inputs(self, method, call.bindings, args, kwargs)
+            # One set of axis sizes for this call's inputs (fresh if it joined an open call).
+            call.bindings, call.checking = {}, True
+            try:
+                _check_inputs(self, method, call.bindings, args, kwargs)
+            finally:
+                call.checking = False
             token = INPUTS_CHECKED.set(True)
             try:
                 return fn(self, *args, **kwargs)
@@ -319,28 +324,28 @@ class WorldModel(torch.nn.Module, ABC):
         return self.contract().fingerprint
 
     # Each validate_* is a public entry of its own when called directly; called within
-    # another public call (loss validating its batch) it joins that call, whose name
-    # its errors carry and whose axis sizes it binds.
+    # another public call (loss validating its batch) it joins that call, whose name its
+    # errors carry. It binds the call's axis sizes only while the call checks its inputs.
 
     def validate_batch_contract(self, batch: WorldModelInput) -> None:
         """Validate a training batch's keys, shapes, dtypes and values against the contract."""
         with public_call(f"{type(self).__name__}.validate_batch_contract") as call:
-            check_batch(self.contract(), batch, call.bindings)
+            check_batch(self.contract(), batch, call.input_bindings())
 
     def validate_state_contract(self, state: State) -> None:
         """Validate a state's tensor keys, shapes and dtypes against the contract."""
         with public_call(f"{type(self).__name__}.validate_state_contract") as call:
-            check_state(self.contract(), state, call.bindings)
+            check_state(self.contract(), state, call.input_bindings())
 
     def validate_observation(self, obs: Obs) -> None:
         """Validate observations (per agent for multi-agent models) against the contract."""
         with public_call(f"{type(self).__name__}.validate_observation") as call:
-            check_observation(self.contract(), obs, call.bindings)
+            check_observation(self.contract(), obs, call.input_bindings())
 
     def validate_action(self, action: Action) -> None:
         """Validate one action batch (kind, shape, dtype, range) against the contract."""
         with public_call(f"{type(self).__name__}.validate_action") as call:
-            check_action(self.contract().action, action, call.bindings)
+            check_action(self.contract().action, action, call.input_bindings())
 
     # -- protocol methods -----------------------------------------------------------------
 

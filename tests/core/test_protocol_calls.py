@@ -99,9 +99,7 @@ def test_errors_of_an_implementation_name_the_call_once():
     model = Strict()
     with pytest.raises(
         ContractError,
-        match=re.escape(
-            "obs['obs'] has shape (1, 9); contract expects (B, 3) with B=2 [Strict.decode]"
-        )
+        match=re.escape("obs['obs'] has shape (1, 9); contract expects (B, 3) [Strict.decode]")
         + "$",
     ):
         model.decode(_state(model), _goal())
@@ -122,3 +120,21 @@ def test_jopm_with_heads_errors_name_jopm_with_heads():
         model.loss(WorldModelInput(obs=obs, actions=actions, sequence=True))
     with pytest.raises(ContractError, match=re.escape("[JOPMWithHeads.predict_sequences]")):
         model.predict_sequences(WorldModelInput(obs=obs, actions=actions, sequence=True), horizon=9)
+
+
+def test_checks_made_later_in_a_call_bind_their_own_axes():
+    class Flattening(GoalRSSM):
+        def loss(self, batch):
+            self.validate_batch_contract(batch)  # B=2, T=3
+            flat = {"obs": batch.obs.reshape(6, 3)}
+            state = self.encode(flat)  # B=6 within the same call
+            self.validate_state_contract(state)
+            self.validate_observation(flat)
+            return super().loss(WorldModelInput(obs=flat["obs"], conditions=_goal(6)))
+
+    batch = WorldModelInput(
+        obs=torch.zeros(2, 3, 3),
+        conditions=ConditionPayload(tensors={"goal": torch.zeros(2, 3, 2)}),
+        sequence=True,
+    )
+    Flattening().loss(batch)
