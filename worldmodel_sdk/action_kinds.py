@@ -83,6 +83,14 @@ class Kind(ABC):
     def space(self, spec: ActionSpec) -> spaces.Space[Any]:
         """The Gymnasium space of one sample's action."""
 
+    def index_bound(self, spec: ActionSpec) -> int | list[int]:
+        """Exclusive upper bound of an integer kind's indices (per component if a list).
+
+        Raises:
+            ContractError: for kinds that hold no indices.
+        """
+        raise ContractError(f"a {self.name} action holds no indices")
+
 
 class _Continuous(Kind):
     """A float vector (or tensor) of ``shape``, optionally bounded by ``low``/``high``."""
@@ -160,7 +168,11 @@ class _Discrete(Kind):
     ) -> None:
         low, high = min_max(value)
         if low < 0 or high >= int(spec.num_actions or 0):
-            _out_of_range(where, spec.num_actions, value, min_max)
+            _out_of_range(where, self.index_bound(spec), value, min_max)
+
+    def index_bound(self, spec: ActionSpec) -> int | list[int]:
+        """``num_actions``."""
+        return int(spec.num_actions or 0)
 
     def space(self, spec: ActionSpec) -> spaces.Space[Any]:
         from gymnasium import spaces
@@ -199,7 +211,11 @@ class _MultiDiscrete(Kind):
         self, where: str, spec: ActionSpec, value: torch.Tensor, min_max: MinMax
     ) -> None:
         if bool(((value < 0) | (value >= torch.tensor(spec.nvec or ()))).any()):
-            _out_of_range(where, list(spec.nvec or ()), value, min_max)
+            _out_of_range(where, self.index_bound(spec), value, min_max)
+
+    def index_bound(self, spec: ActionSpec) -> int | list[int]:
+        """``nvec``, one bound per component."""
+        return list(spec.nvec or ())
 
     def space(self, spec: ActionSpec) -> spaces.Space[Any]:
         from gymnasium import spaces

@@ -56,7 +56,7 @@ def _sample_shape(agent: str, spec: TensorSpec) -> tuple[int, ...]:
 
 def _check_index_range(agent: str, array: np.ndarray, spec: ActionSpec) -> None:
     """Indices in ``[0, n)`` before any cast to int64 (which would wrap huge values)."""
-    bound: Any = spec.num_actions if spec.kind == "discrete" else list(spec.nvec or ())
+    bound = spec.behaviour.index_bound(spec)
     if array.size and ((array < 0).any() or (array >= np.asarray(bound)).any()):
         low, high = array.min(), array.max()
         raise ContractError(
@@ -71,7 +71,7 @@ def _action_array(agent: str, value: Any, spec: ActionSpec) -> np.ndarray:
         array = np.asarray(value)
     except ValueError:  # ragged nested lists
         array = np.asarray(None)
-    if array.dtype.kind == "O" and spec.kind != "continuous" and _python_ints(array):
+    if array.dtype.kind == "O" and spec.behaviour.integer and _python_ints(array):
         _check_index_range(agent, array, spec)  # integers past int64: always out of range
     if array.dtype.kind not in "iubf":
         raise ContractError(
