@@ -8,6 +8,9 @@ any other name. One validation call binds each symbol to one size, so
 Contracts are frozen pydantic models. `IOContract.fingerprint` hashes the
 canonical JSON of the contract with fields left at their defaults omitted, so
 adding an optional field later does not change existing fingerprints.
+
+This module holds declarations only; checking values against them lives in
+`worldmodel_sdk.validation`, and dtype names in the package's one dtype table.
 """
 
 from __future__ import annotations
@@ -15,12 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any
 
-import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from ._dtypes import DTYPES, dtype_from_name, dtype_name
+from .action_kinds import KINDS, ActionKind, Kind, kind_of
 from .errors import ContractError
 from .naming import natural_sort_key
 
@@ -33,43 +37,13 @@ __all__ = [
     "IOContract",
     "TensorSpec",
     "dtype_from_name",
-    "check_finite",
-    "check_shape",
     "dtype_name",
-    "host_array",
     "natural_sort_key",
     "show_shape",
 ]
 
 FINGERPRINT_PREFIX = "wmc1:"
-ActionKind = Literal["continuous", "discrete", "multi_discrete", "joint"]
 Axis = int | str
-
-_DTYPES: dict[str, torch.dtype] = {
-    name: value
-    for name in dir(torch)
-    if isinstance(value := getattr(torch, name), torch.dtype) and name == str(value)[6:]
-}
-
-
-def dtype_from_name(name: str) -> torch.dtype:
-    """Return the torch dtype called ``name`` (``"float32"``, ``"int64"``, ``"bool"``...).
-
-    Raises:
-        ContractError: if torch has no dtype of that name.
-    """
-    try:
-        return _DTYPES[name]
-    except KeyError:
-        raise ContractError(
-            f"unknown dtype {name!r}; expected a torch dtype name such as "
-            "'float32', 'int64' or 'bool'"
-        ) from None
-
-
-def dtype_name(dtype: torch.dtype) -> str:
-    """Return the canonical name of a torch dtype (``torch.float32`` -> ``"float32"``)."""
-    return str(dtype).removeprefix("torch.")
 
 
 def show_shape(shape: tuple[Axis, ...]) -> str:
@@ -115,7 +89,7 @@ class TensorSpec(_Frozen):
     @property
     def torch_dtype(self) -> torch.dtype:
         """The spec's dtype as a ``torch.dtype``."""
-        return _DTYPES[self.dtype]
+        return DTYPES[self.dtype]
 
     def show(self) -> str:
         """Render the shape as in messages: ``(B, 8)``."""
@@ -130,98 +104,14 @@ class TensorSpec(_Frozen):
         time_axis: bool = False,
         values: bool = True,
     ) -> None:
-        """Check one tensor against this spec, binding symbolic axes as it goes.
-
-        Args:
-            where: How to name the tensor in messages, e.g. ``obs['agent_0']``.
-            value: What arrived.
-            bindings: Symbol sizes bound so far in this validation (updated in place).
-            time_axis: Expect a ``T`` axis after ``B`` even if the spec has none.
-            values: Also check values (finiteness), which reads the tensor.
+        """Check one tensor against this spec: `worldmodel_sdk.validation.check_tensor`.
 
         Raises:
             ContractError: naming ``where``, the expected shape/dtype and what arrived.
         """
-        shape = self.shape
-        if time_axis and "T" not in shape:
-            shape = (shape[0], "T", *shape[1:]) if shape else ("T",)
-        tensor = check_shape(where, value, shape, bindings)
-        if tensor.dtype != self.torch_dtype:
-            raise ContractError(
-                f"{where} has dtype {dtype_name(tensor.dtype)}; contract expects {self.dtype}"
-            )
-        if values and not self.allow_nonfinite:
-            check_finite(where, tensor)
+        from .validation import check_tensor  # validation builds on these declarations
 
-
-def check_shape(
-    where: str, value: object, shape: tuple[Axis, ...], bindings: dict[str, int]
-) -> torch.Tensor:
-    """Check that ``value`` is a tensor of ``shape``, binding symbolic axes in ``bindings``.
-
-    Returns:
-        ``value``, typed as a tensor.
-
-    Raises:
-        ContractError: naming ``where``, the expected shape and what arrived.
-    """
-    if not isinstance(value, torch.Tensor):
-        raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
-    got = value.shape
-    if len(got) != len(shape):
-        raise ContractError(f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)}")
-    for axis, size in zip(shape, got, strict=True):
-        if isinstance(axis, int):
-            if axis != size:
-                raise ContractError(
-                    f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)}"
-                )
-        elif bindings.setdefault(axis, size) != size:
-            raise ContractError(
-                f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)} with "
-                f"{axis}={bindings[axis]}"
-            )
-    return value
-
-
-_NUMPY_DTYPES = frozenset(
-    {
-        torch.float16,
-        torch.float32,
-        torch.float64,
-        torch.complex64,
-        torch.complex128,
-        torch.int8,
-        torch.int16,
-        torch.int32,
-        torch.int64,
-        torch.uint8,
-    }
-)
-
-
-def host_array(value: torch.Tensor) -> np.ndarray[Any, Any] | None:
-    """A NumPy view of a CPU tensor of a NumPy-compatible dtype, else ``None``.
-
-    Reductions over small CPU tensors are several times cheaper in NumPy than
-    in torch, and validation runs them on every checked call.
-    """
-    if value.device.type != "cpu" or value.dtype not in _NUMPY_DTYPES:
-        return None
-    return value.detach().resolve_conj().resolve_neg().numpy()
-
-
-def check_finite(where: str, value: torch.Tensor) -> None:
-    """Refuse NaN and inf in a floating or complex tensor (one reduction)."""
-    if (value.is_floating_point() or value.is_complex()) and value.numel():
-        array = host_array(value)
-        finite = (
-            bool(np.isfinite(array).all())
-            if array is not None
-            else bool(torch.isfinite(value).all())
-        )
-        if not finite:
-            raise ContractError(f"{where} contains NaN or inf; contract expects finite values")
+        check_tensor(self, where, value, bindings, time_axis=time_axis, values=values)
 
 
 class ActionSpec(_Frozen):
@@ -229,7 +119,8 @@ class ActionSpec(_Frozen):
 
     Attributes:
         kind: ``continuous`` (float vector), ``discrete`` (one index), ``multi_discrete``
-            (one index per component) or ``joint`` (one sub-spec per agent).
+            (one index per component) or ``joint`` (one sub-spec per agent): a name in
+            `worldmodel_sdk.action_kinds.KINDS`, where what each kind means lives.
         shape: Per-sample shape for continuous actions, e.g. ``(2,)``.
         num_actions: Number of choices for a discrete action.
         nvec: Choices per component for a multi-discrete action.
@@ -238,7 +129,7 @@ class ActionSpec(_Frozen):
         agents: Per-agent specs of a joint action, keyed by agent name.
     """
 
-    kind: ActionKind
+    kind: str
     shape: tuple[int, ...] = ()
     num_actions: int | None = None
     nvec: tuple[int, ...] | None = None
@@ -246,24 +137,34 @@ class ActionSpec(_Frozen):
     high: float | None = None
     agents: dict[str, ActionSpec] | None = None
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in KINDS:
+            raise ValueError(f"unknown action kind {kind!r}; expected one of {tuple(KINDS)}")
+        return kind
+
     @model_validator(mode="after")
     def _check_kind(self) -> ActionSpec:
-        if self.kind == "continuous" and (not self.shape or any(s <= 0 for s in self.shape)):
-            raise ValueError(f"a continuous ActionSpec needs a positive shape; got {self.shape}")
-        if self.kind == "discrete" and (self.num_actions is None or self.num_actions < 1):
-            raise ValueError(
-                f"a discrete ActionSpec needs num_actions >= 1; got {self.num_actions}"
-            )
-        if self.kind == "multi_discrete" and (not self.nvec or min(self.nvec) < 1):
-            raise ValueError(
-                f"a multi_discrete ActionSpec needs nvec of sizes >= 1; got {self.nvec}"
-            )
-        if self.kind == "joint":
-            if not self.agents:
-                raise ValueError("a joint ActionSpec needs a non-empty agents mapping")
-            if any(spec.kind == "joint" for spec in self.agents.values()):
-                raise ValueError("a joint ActionSpec cannot nest another joint spec")
+        error = kind_of(self.kind).spec_error(self)
+        if error is not None:
+            raise ValueError(error)
         return self
+
+    @classmethod
+    def sized(cls, kind: str, size: int) -> ActionSpec:
+        """A one-dimensional action of ``size``: choices if discrete, floats if continuous.
+
+        Example:
+            >>> ActionSpec.sized("discrete", 5) == ActionSpec(kind="discrete", num_actions=5)
+            True
+        """
+        return cls(kind=kind, **kind_of(kind).sized(size))
+
+    @property
+    def behaviour(self) -> Kind:
+        """What this spec's kind means (see `worldmodel_sdk.action_kinds`)."""
+        return kind_of(self.kind)
 
     @property
     def agent_names(self) -> tuple[str, ...]:
@@ -273,44 +174,51 @@ class ActionSpec(_Frozen):
     @property
     def dtype(self) -> torch.dtype:
         """The dtype of a single-agent action tensor."""
-        return torch.float32 if self.kind == "continuous" else torch.int64
+        return kind_of(self.kind).dtype
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
         """Per-sample shape of a single-agent action tensor."""
-        if self.kind == "continuous":
-            return self.shape
-        if self.kind == "multi_discrete":
-            return (len(self.nvec or ()),)
-        return ()
+        return kind_of(self.kind).sample_shape(self)
 
     @property
     def flat_size(self) -> int:
         """Width of the canonical flat encoding (one-hot for discrete parts)."""
-        if self.kind == "continuous":
-            size = 1
-            for s in self.shape:
-                size *= s
-            return size
-        if self.kind == "discrete":
-            return int(self.num_actions or 0)
-        if self.kind == "multi_discrete":
-            return sum(self.nvec or ())
-        return sum(spec.flat_size for spec in (self.agents or {}).values())
+        return kind_of(self.kind).flat_size(self)
 
 
 class ConditionSpec(_Frozen):
     """Side conditions a model accepts.
 
+    The calls that take conditions (``transition``, ``update``, ``decode``,
+    ``rollout`` and the ``loss`` batch) demand the required ones; ``encode`` takes
+    none. In a sequence batch a condition has a time axis (``[B, T, ...]``), unless
+    it is named in ``per_episode``: then it is given once per episode (``[B, ...]``)
+    and ``loss`` sees it repeated over ``T``.
+
     Attributes:
         tensors: Condition tensors by name.
         required: Names among ``tensors`` that must be present.
         allowed_extra_keys: Namespaced extra keys allowed (``None``: any namespaced key).
+        per_episode: Names among ``tensors`` that hold for a whole episode, so that
+            sequence batches give them without a time axis.
     """
 
     tensors: dict[str, TensorSpec] = {}
     required: tuple[str, ...] = ()
     allowed_extra_keys: tuple[str, ...] | None = None
+    per_episode: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _check_names(self) -> ConditionSpec:
+        for field in ("required", "per_episode"):
+            unknown = [k for k in getattr(self, field) if k not in self.tensors]
+            if unknown:
+                raise ValueError(
+                    f"ConditionSpec.{field} names {unknown}, which are not among the "
+                    f"condition tensors {list(self.tensors)}"
+                )
+        return self
 
 
 def _without_descriptions(value: Any) -> Any:
@@ -358,7 +266,7 @@ class IOContract(_Frozen):
                 f"got {tuple(self.observation)}"
             )
         if self.action is not None and (
-            self.action.kind != "joint" or self.action.agent_names != self.agents
+            not self.action.behaviour.per_agent or self.action.agent_names != self.agents
         ):
             raise ValueError(
                 f"a multi-agent contract needs a joint action over {self.agents}; got kind "

@@ -22,6 +22,7 @@ import functools
 import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from os import PathLike
 from typing import Any, ClassVar, TypeVar, cast
 
@@ -30,13 +31,13 @@ from pydantic import BaseModel, ValidationError
 
 from . import persistence
 from . import rollout as _rollout
-from ._checked import INPUTS_CHECKED
+from ._checked import INPUTS_CHECKED, public_call
 from ._interop import numpy_inputs
 from .capabilities import DECODE_CAPABILITIES, Capability
 from .contract import IOContract
 from .errors import CapabilityError, ContractError
 from .payloads.action import ActionPayload
-from .payloads.condition import ConditionPayload
+from .payloads.condition import ConditionPayload, repeat_per_episode
 from .payloads.outputs import LossOutput, ModelOutput, WorldModelInput
 from .payloads.state import State
 from .payloads.trajectory import Trajectory
@@ -69,7 +70,8 @@ ASYNC_GUARDED: dict[str, frozenset[Capability]] = {
     "async_decode": GUARDED["decode"],
     "async_rollout": GUARDED["transition"],
 }
-# The inputs each guarded method checks, in the protocol's argument order.
+# The inputs each guarded method checks, in the protocol's argument order. Conditions
+# are checked (required ones demanded) only by the calls that take them.
 _INPUTS: dict[str, tuple[str, ...]] = {
     "encode": ("obs",),
     "transition": ("state", "action", "conditions"),
@@ -91,22 +93,25 @@ def _batch_of(value: object) -> int | None:
     return None
 
 
-def _check_inputs(model: WorldModel, method: str, args: tuple[Any, ...], kwargs: Any) -> None:
+def _check_inputs(
+    model: WorldModel, method: str, bindings: dict[str, int], args: tuple[Any, ...], kwargs: Any
+) -> None:
     names = _INPUTS[method]
     given = {n: args[i] if i < len(args) else kwargs.get(n) for i, n in enumerate(names)}
-    where = f"{type(model).__name__}.{method}"
     contract = model.contract()
+    sizes = {n: b for n in ("state", "action", "obs") if (b := _batch_of(given.get(n))) is not None}
+    if len(set(sizes.values())) > 1:
+        shown = ", ".join(f"{n} {b}" for n, b in sizes.items())
+        raise ContractError(f"batch sizes disagree: {shown}; expected one B")
     if "state" in given:
-        check_state(contract, given["state"], where=where, values=False)
+        check_state(contract, given["state"], bindings, values=False)
+    # Through the model's own validate_* methods, which a subclass may tighten.
     if "action" in given:
         model.validate_action(given["action"])
     if "obs" in given:
         model.validate_observation(given["obs"])
-    sizes = {n: b for n in ("state", "action", "obs") if (b := _batch_of(given.get(n))) is not None}
-    if len(set(sizes.values())) > 1:
-        shown = ", ".join(f"{n} {b}" for n, b in sizes.items())
-        raise ContractError(f"batch sizes disagree: {shown}; expected one B [{where}]")
-    check_conditions(contract.condition, given.get("conditions"), {}, where=where)
+    if "conditions" in given:  # encode takes none, so it never requires any
+        check_conditions(contract.condition, given["conditions"], bindings)
 
 
 def _guard(method: str, needs: frozenset[Capability], fn: _F) -> _F:
@@ -116,18 +121,80 @@ def _guard(method: str, needs: frozenset[Capability], fn: _F) -> _F:
             raise CapabilityError(self._missing_capability(method, needs))
         if INPUTS_CHECKED.get():
             return fn(self, *args, **kwargs)
-        args, kwargs = numpy_inputs(
-            args, kwargs, f"{type(self).__name__}.{method}", _INPUTS[method]
-        )
-        _check_inputs(self, method, args, kwargs)
-        token = INPUTS_CHECKED.set(True)
-        try:
-            return fn(self, *args, **kwargs)
-        finally:
-            INPUTS_CHECKED.reset(token)
+        where = f"{type(self).__name__}.{method}"
+        with public_call(where) as call:
+            args, kwargs = numpy_inputs(args, kwargs, where, _INPUTS[method])
+            # One set of axis sizes for this call's inputs (fresh if it joined an open call).
+            call.bindings, call.checking = {}, True
+            try:
+                _check_inputs(self, method, call.bindings, args, kwargs)
+            finally:
+                call.checking = False
+            token = INPUTS_CHECKED.set(True)
+            try:
+                return fn(self, *args, **kwargs)
+            finally:
+                INPUTS_CHECKED.reset(token)
 
     guarded.__wm_impl__ = fn  # type: ignore[attr-defined]
     return cast(_F, guarded)
+
+
+def _with_deterministic(fn: _F) -> _F:
+    """``update`` taking ``deterministic``: an ``update`` written without it is adapted.
+
+    Decided once, when the class is created; the adapted function drops the flag.
+    """
+    params = inspect.signature(fn).parameters.values()
+    if any(p.name == "deterministic" or p.kind is p.VAR_KEYWORD for p in params):
+        return fn
+
+    def update(
+        self: WorldModel,
+        state: State,
+        action: Action,
+        obs: Obs,
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+    ) -> State:
+        return cast(State, fn(self, state, action, obs, conditions))
+
+    update.__name__, update.__qualname__, update.__doc__ = fn.__name__, fn.__qualname__, fn.__doc__
+    update.__module__ = fn.__module__
+    return cast(_F, update)
+
+
+def _loss_entry(fn: _F) -> _F:
+    """``loss`` as a public entry: errors raised within name ``Class.loss``.
+
+    A sequence batch's per-episode conditions reach ``fn`` repeated over ``T``.
+    """
+
+    @functools.wraps(fn)
+    def loss(self: WorldModel, batch: Any, *args: Any, **kwargs: Any) -> Any:
+        with public_call(f"{type(self).__name__}.loss"):
+            return fn(self, _per_episode_over_time(self.contract(), batch), *args, **kwargs)
+
+    loss.__wm_entry__ = fn  # type: ignore[attr-defined]
+    return cast(_F, loss)
+
+
+def _per_episode_over_time(contract: IOContract, batch: Any) -> Any:
+    spec = contract.condition
+    if (
+        spec is None
+        or not spec.per_episode
+        or not isinstance(batch, WorldModelInput)
+        or not batch.sequence
+        or batch.conditions is None
+    ):
+        return batch
+    obs = batch.obs
+    first = next(iter(obs.values()), None) if isinstance(obs, Mapping) else obs
+    if not isinstance(first, torch.Tensor) or first.dim() < 2:
+        return batch  # validation names what is wrong with obs
+    conditions = repeat_per_episode(spec, batch.conditions, int(first.shape[1]))
+    return batch if conditions is batch.conditions else replace(batch, conditions=conditions)
 
 
 def _guard_async(method: str, needs: frozenset[Capability], fn: _F) -> _F:
@@ -187,11 +254,16 @@ class WorldModel(torch.nn.Module, ABC):
         for method, needs in GUARDED.items():
             fn = cls.__dict__.get(method)
             if fn is not None and not hasattr(fn, "__wm_impl__"):
+                if method == "update":
+                    fn = _with_deterministic(fn)
                 setattr(cls, method, _guard(method, needs, fn))
         for method, needs in ASYNC_GUARDED.items():
             fn = cls.__dict__.get(method)
             if inspect.iscoroutinefunction(fn) and not hasattr(fn, "__wm_impl__"):
                 setattr(cls, method, _guard_async(method, needs, fn))
+        fn = cls.__dict__.get("loss")
+        if callable(fn) and not hasattr(fn, "__wm_entry__"):
+            cls.loss = _loss_entry(fn)  # type: ignore[method-assign]
 
     def __init__(self, config: BaseModel | Mapping[str, Any] | None = None) -> None:
         super().__init__()
@@ -251,22 +323,29 @@ class WorldModel(torch.nn.Module, ABC):
         """Return a stable, versioned fingerprint of the I/O contract (``wmc1:...``)."""
         return self.contract().fingerprint
 
+    # Each validate_* is a public entry of its own when called directly; called within
+    # another public call (loss validating its batch) it joins that call, whose name its
+    # errors carry. It binds the call's axis sizes only while the call checks its inputs.
+
     def validate_batch_contract(self, batch: WorldModelInput) -> None:
         """Validate a training batch's keys, shapes, dtypes and values against the contract."""
-        check_batch(self.contract(), batch, where=f"{type(self).__name__}.loss")
+        with public_call(f"{type(self).__name__}.validate_batch_contract") as call:
+            check_batch(self.contract(), batch, call.input_bindings())
 
     def validate_state_contract(self, state: State) -> None:
         """Validate a state's tensor keys, shapes and dtypes against the contract."""
-        check_state(self.contract(), state, where=f"{type(self).__name__}.state")
+        with public_call(f"{type(self).__name__}.validate_state_contract") as call:
+            check_state(self.contract(), state, call.input_bindings())
 
     def validate_observation(self, obs: Obs) -> None:
         """Validate observations (per agent for multi-agent models) against the contract."""
-        check_observation(self.contract(), obs, {}, where=f"{type(self).__name__}.encode")
+        with public_call(f"{type(self).__name__}.validate_observation") as call:
+            check_observation(self.contract(), obs, call.input_bindings())
 
     def validate_action(self, action: Action) -> None:
         """Validate one action batch (kind, shape, dtype, range) against the contract."""
-        where = f"{type(self).__name__}.transition"
-        check_action(self.contract().action, action, {}, where=where)
+        with public_call(f"{type(self).__name__}.validate_action") as call:
+            check_action(self.contract().action, action, call.input_bindings())
 
     # -- protocol methods -----------------------------------------------------------------
 
@@ -290,8 +369,15 @@ class WorldModel(torch.nn.Module, ABC):
         action: Action,
         obs: Obs,
         conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
     ) -> State:
-        """Fold an observation into the state (needs ``posterior_update``)."""
+        """Fold an observation into the state (needs ``posterior_update``).
+
+        A sampled posterior (Dreamer-style) draws its latent unless ``deterministic``
+        is set, when it must repeat bit for bit (the mean or mode, say). Subclasses
+        written before the flag existed, whose ``update`` lacks it, keep working:
+        the base then does not pass it on.
+        """
         raise CapabilityError(self._missing_capability("update", GUARDED["update"]))
 
     def decode(self, state: State, conditions: ConditionPayload | None = None) -> ModelOutput:
@@ -326,9 +412,10 @@ class WorldModel(torch.nn.Module, ABC):
         action: Action,
         obs: Obs,
         conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
     ) -> State:
         """Training hook; by default ``update``."""
-        return self.update(state, action, obs, conditions)
+        return self.update(state, action, obs, conditions, deterministic)
 
     @abstractmethod
     def loss(self, batch: WorldModelInput) -> LossOutput:
@@ -361,10 +448,11 @@ class WorldModel(torch.nn.Module, ABC):
         Returns:
             A `Trajectory` with ``T + 1`` states.
         """
-        plan = _rollout.prepare(
-            self, initial_state, action_sequence, conditions, deterministic, mode
-        )
-        return _rollout.run(plan)
+        with public_call(f"{type(self).__name__}.rollout"):
+            plan = _rollout.prepare(
+                self, initial_state, action_sequence, conditions, deterministic, mode
+            )
+            return _rollout.run(plan)
 
     # -- async twins ----------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ._checked import implementation, inputs_checked
+from ._checked import implementation, inputs_checked, public_call
 from ._interop import numpy_inputs
 from .capabilities import DECODE_CAPABILITIES, Capability
 from .errors import ContractError
@@ -53,17 +53,33 @@ def prepare(
     deterministic: bool,
     mode: str,
 ) -> RolloutPlan:
-    """Validate the rollout's inputs once and resolve the step functions."""
+    """Validate the rollout's inputs once and resolve the step functions.
+
+    Errors name ``Class.rollout`` (or the public call already open).
+    """
+    where = f"{type(model).__name__}.rollout"
+    with public_call(where):
+        return _prepare(model, initial_state, action_sequence, conditions, deterministic, mode)
+
+
+def _prepare(
+    model: WorldModel,
+    initial_state: State,
+    action_sequence: torch.Tensor | ActionPayload | Sequence[ActionPayload],
+    conditions: ConditionPayload | None,
+    deterministic: bool,
+    mode: str,
+) -> RolloutPlan:
     where = f"{type(model).__name__}.rollout"
     if mode not in MODES:
-        raise ContractError(f"unknown rollout mode {mode!r}; expected one of {MODES} [{where}]")
+        raise ContractError(f"unknown rollout mode {mode!r}; expected one of {MODES}")
     model.require(Capability.LATENT_DYNAMICS, f"{where} steps with transition()")
     (initial_state, action_sequence, conditions), _ = numpy_inputs(
         (initial_state, action_sequence, conditions), {}, where, _ROLLOUT_INPUTS
     )
     contract = model.contract()
     # The initial state is checked for layout, not read: it comes from the model itself.
-    check_state(contract, initial_state, where=where, values=False)
+    check_state(contract, initial_state, values=False)
     batch = initial_state.batch_size
     bindings: dict[str, int] = {"B": batch}
     if isinstance(action_sequence, (torch.Tensor, ActionPayload)):
@@ -72,21 +88,20 @@ def prepare(
             contract.action,
             action_sequence,
             bindings,
-            where=where,
             lead=("T", "B"),
             name="action_sequence",
         )
-    steps = _split_actions(action_sequence, where)
+    steps = _split_actions(action_sequence)
     if not isinstance(action_sequence, (torch.Tensor, ActionPayload)):
         for t, step in enumerate(steps):
-            check_action(contract.action, step, bindings, where=f"{where}, step {t}")
+            check_action(contract.action, step, bindings, name=f"action_sequence[{t}]")
     if not steps:
-        raise ContractError(f"action_sequence has no steps (T=0); a rollout needs T >= 1 [{where}]")
+        raise ContractError("action_sequence has no steps (T=0); a rollout needs T >= 1")
     if isinstance(action_sequence, torch.Tensor):
         actions = action_sequence
     else:
         actions = torch.stack([step.packed() for step in steps])  # type: ignore[union-attr]
-    check_conditions(contract.condition, conditions, bindings, where=where)
+    check_conditions(contract.condition, conditions, bindings)
     decodes = mode == "autoregressive" and bool(type(model).capabilities & DECODE_CAPABILITIES)
     return RolloutPlan(
         transition=implementation(model, "transition"),
@@ -100,15 +115,15 @@ def prepare(
 
 
 def _split_actions(
-    sequence: torch.Tensor | ActionPayload | Sequence[ActionPayload], where: str
+    sequence: torch.Tensor | ActionPayload | Sequence[ActionPayload],
 ) -> Sequence[ActionPayload | torch.Tensor]:
     if isinstance(sequence, torch.Tensor):
         return sequence.unbind(0)
     if isinstance(sequence, ActionPayload):
-        if sequence.kind == "joint":
-            agents = sequence.agents or {}
+        if sequence.agents is not None:
+            agents = sequence.agents
             return [
-                ActionPayload(kind="joint", agents={k: v[t] for k, v in agents.items()})
+                ActionPayload(kind=sequence.kind, agents={k: v[t] for k, v in agents.items()})
                 for t in range(sequence.batch_size)
             ]
         assert sequence.tensor is not None
@@ -116,13 +131,12 @@ def _split_actions(
     if not isinstance(sequence, Sequence):
         raise ContractError(
             f"action_sequence must be a tensor [T, B, ...], an ActionPayload over [T, B, ...] "
-            f"or a sequence of ActionPayload; got {type(sequence).__name__} [{where}]"
+            f"or a sequence of ActionPayload; got {type(sequence).__name__}"
         )
     for t, step in enumerate(sequence):
         if not isinstance(step, ActionPayload):
             raise ContractError(
-                f"action_sequence[{t}] must be an ActionPayload; got {type(step).__name__} "
-                f"[{where}]"
+                f"action_sequence[{t}] must be an ActionPayload; got {type(step).__name__}"
             )
     return list(sequence)
 

@@ -1,25 +1,22 @@
 """Checks of tensors and payloads against an `IOContract`.
 
 Each function raises `ContractError` naming the key, the expected shape or dtype
-and what arrived, with the calling method in brackets, e.g.
+and what arrived. The public call the user made (``JOPM.encode``) is not named
+here: it is added once, by the public entry that opened the call (see
+``worldmodel_sdk._checked``), which gives e.g.
 ``obs['agent_0'] has shape (4, 7); contract expects (B, 6) [JOPM.encode]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
+import numpy as np
 import torch
 
-from .contract import (
-    ActionSpec,
-    ConditionSpec,
-    IOContract,
-    check_finite,
-    check_shape,
-    dtype_name,
-    host_array,
-)
+from ._dtypes import NUMPY, dtype_name
+from .contract import ActionSpec, Axis, ConditionSpec, IOContract, TensorSpec, show_shape
 from .errors import ContractError
 from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload
@@ -30,13 +27,101 @@ __all__ = [
     "check_action",
     "check_batch",
     "check_conditions",
+    "check_finite",
     "check_observation",
+    "check_shape",
     "check_state",
+    "check_tensor",
+    "host_array",
 ]
 
 
-def _tag(where: str, message: str) -> str:
-    return f"{message} [{where}]" if where else message
+def check_tensor(
+    spec: TensorSpec,
+    where: str,
+    value: object,
+    bindings: dict[str, int],
+    *,
+    time_axis: bool = False,
+    values: bool = True,
+) -> None:
+    """Check one tensor against ``spec``, binding symbolic axes as it goes.
+
+    Args:
+        spec: The declared shape and dtype.
+        where: How to name the tensor in messages, e.g. ``obs['agent_0']``.
+        value: What arrived.
+        bindings: Symbol sizes bound so far in this validation (updated in place).
+        time_axis: Expect a ``T`` axis after ``B`` even if the spec has none.
+        values: Also check values (finiteness), which reads the tensor.
+
+    Raises:
+        ContractError: naming ``where``, the expected shape/dtype and what arrived.
+    """
+    shape = spec.shape
+    if time_axis and "T" not in shape:
+        shape = (shape[0], "T", *shape[1:]) if shape else ("T",)
+    tensor = check_shape(where, value, shape, bindings)
+    if tensor.dtype != spec.torch_dtype:
+        raise ContractError(
+            f"{where} has dtype {dtype_name(tensor.dtype)}; contract expects {spec.dtype}"
+        )
+    if values and not spec.allow_nonfinite:
+        check_finite(where, tensor)
+
+
+def check_shape(
+    where: str, value: object, shape: tuple[Axis, ...], bindings: dict[str, int]
+) -> torch.Tensor:
+    """Check that ``value`` is a tensor of ``shape``, binding symbolic axes in ``bindings``.
+
+    Returns:
+        ``value``, typed as a tensor.
+
+    Raises:
+        ContractError: naming ``where``, the expected shape and what arrived.
+    """
+    if not isinstance(value, torch.Tensor):
+        raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
+    got = value.shape
+    if len(got) != len(shape):
+        raise ContractError(f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)}")
+    for axis, size in zip(shape, got, strict=True):
+        if isinstance(axis, int):
+            if axis != size:
+                raise ContractError(
+                    f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)}"
+                )
+        elif bindings.setdefault(axis, size) != size:
+            raise ContractError(
+                f"{where} has shape {tuple(got)}; contract expects {show_shape(shape)} with "
+                f"{axis}={bindings[axis]}"
+            )
+    return value
+
+
+def host_array(value: torch.Tensor) -> np.ndarray[Any, Any] | None:
+    """A NumPy view of a CPU tensor of a NumPy-compatible dtype, else ``None``.
+
+    Reductions over small CPU tensors are several times cheaper in NumPy than
+    in torch, and validation runs them on every checked call.
+    """
+    if value.device.type != "cpu" or value.dtype not in NUMPY:
+        return None
+    return value.detach().resolve_conj().resolve_neg().numpy()
+
+
+def check_finite(where: str, value: torch.Tensor) -> None:
+    """Refuse NaN and inf in a floating or complex tensor (one reduction)."""
+    if (value.is_floating_point() or value.is_complex()) and value.numel():
+        array = host_array(value)
+        finite = (
+            bool(np.isfinite(array).all())
+            if array is not None
+            else bool(torch.isfinite(value).all())
+        )
+        if not finite:
+            raise ContractError(f"{where} contains NaN or inf; contract expects finite values")
 
 
 def _named_keys(kind: str, got: Mapping[str, object], expected: Mapping[str, object]) -> None:
@@ -59,18 +144,14 @@ def check_observation(
     obs: object,
     bindings: dict[str, int],
     *,
-    where: str = "",
     time_axis: bool = False,
 ) -> None:
     """Check observations (a mapping, or a bare tensor for one-key contracts)."""
-    try:
-        mapping = contract.observation_mapping(obs)
-        label = "obs agent" if contract.agents else "obs"
-        _named_keys(label, mapping, contract.observation)
-        for key, spec in contract.observation.items():
-            spec.check(f"obs[{key!r}]", mapping[key], bindings, time_axis=time_axis)
-    except ContractError as exc:
-        raise ContractError(_tag(where, str(exc))) from None
+    mapping = contract.observation_mapping(obs)
+    label = "obs agent" if contract.agents else "obs"
+    _named_keys(label, mapping, contract.observation)
+    for key, spec in contract.observation.items():
+        check_tensor(spec, f"obs[{key!r}]", mapping[key], bindings, time_axis=time_axis)
 
 
 def check_action(
@@ -78,7 +159,6 @@ def check_action(
     action: object,
     bindings: dict[str, int],
     *,
-    where: str = "",
     lead: tuple[str, ...] = ("B",),
     name: str = "action",
 ) -> None:
@@ -87,32 +167,27 @@ def check_action(
     ``lead`` names the axes before the per-sample shape: ``("B",)`` for one step,
     ``("B", "T")`` for a training sequence, ``("T", "B")`` for a rollout's actions.
     """
-    try:
-        if spec is None:
-            raise ContractError(f"the model takes no action; got {type(action).__name__}")
-        if spec.kind == "joint":
-            if not isinstance(action, ActionPayload) or action.kind != "joint":
-                raise ContractError(
-                    f"{name} must be a joint ActionPayload over {list(spec.agent_names)}; got "
-                    f"{_describe(action)}"
-                )
-            action.validate()
-            agents = action.agents or {}
-            sub = spec.agents or {}
-            _named_keys(f"{name} agent", agents, {n: sub[n] for n in spec.agent_names})
-            for agent in spec.agent_names:
-                _check_single(sub[agent], f"{name}[{agent!r}]", agents[agent], bindings, lead)
-            return
-        if isinstance(action, ActionPayload):
-            if action.kind != spec.kind:
-                raise ContractError(
-                    f"{name} kind is {action.kind!r}; contract expects {spec.kind!r}"
-                )
-            action.validate()
-            action = action.tensor
-        _check_single(spec, name, action, bindings, lead)
-    except ContractError as exc:
-        raise ContractError(_tag(where, str(exc))) from None
+    if spec is None:
+        raise ContractError(f"the model takes no action; got {type(action).__name__}")
+    if spec.behaviour.per_agent:
+        if not isinstance(action, ActionPayload) or action.kind != spec.kind:
+            raise ContractError(
+                f"{name} must be a joint ActionPayload over {list(spec.agent_names)}; got "
+                f"{_describe(action)}"
+            )
+        action.validate()
+        agents = action.agents or {}
+        sub = spec.agents or {}
+        _named_keys(f"{name} agent", agents, {n: sub[n] for n in spec.agent_names})
+        for agent in spec.agent_names:
+            _check_single(sub[agent], f"{name}[{agent!r}]", agents[agent], bindings, lead)
+        return
+    if isinstance(action, ActionPayload):
+        if action.kind != spec.kind:
+            raise ContractError(f"{name} kind is {action.kind!r}; contract expects {spec.kind!r}")
+        action.validate()
+        action = action.tensor
+    _check_single(spec, name, action, bindings, lead)
 
 
 def _describe(value: object) -> str:
@@ -126,37 +201,22 @@ def _describe(value: object) -> str:
 def _check_single(
     spec: ActionSpec, where: str, value: object, bindings: dict[str, int], lead: tuple[str, ...]
 ) -> None:
-    value = check_shape(where, value, (*lead, *spec.sample_shape), bindings)
-    if spec.kind == "continuous":
-        if value.dtype != spec.dtype:
+    kind = spec.behaviour
+    value = check_shape(where, value, (*lead, *kind.sample_shape(spec)), bindings)
+    if kind.integer:
+        if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
+            raise ContractError(
+                f"{where} has dtype {value.dtype}; a {kind.name} action holds integers"
+            )
+    else:
+        if value.dtype != kind.dtype:
             raise ContractError(
                 f"{where} has dtype {dtype_name(value.dtype)}; contract expects "
-                f"{dtype_name(spec.dtype)}"
+                f"{dtype_name(kind.dtype)}"
             )
         check_finite(where, value)
-        if value.numel() and (spec.low is not None or spec.high is not None):
-            low, high = _min_max(value)
-            if spec.low is not None and low < spec.low:
-                raise ContractError(f"{where} has values below low={spec.low}: min {low}")
-            if spec.high is not None and high > spec.high:
-                raise ContractError(f"{where} has values above high={spec.high}: max {high}")
-        return
-    if value.is_floating_point() or value.is_complex() or value.dtype == torch.bool:
-        raise ContractError(f"{where} has dtype {value.dtype}; a {spec.kind} action holds integers")
-    if not value.numel():
-        return
-    if spec.kind == "discrete":
-        low, high = _min_max(value)
-        bad = low < 0 or high >= int(spec.num_actions or 0)
-    else:
-        bad = bool(((value < 0) | (value >= torch.tensor(spec.nvec or ()))).any())
-    if bad:
-        bound = spec.num_actions if spec.kind == "discrete" else list(spec.nvec or ())
-        low, high = _min_max(value)
-        raise ContractError(
-            f"{where} is out of range: expected 0 <= action < {bound}; got min "
-            f"{int(low)}, max {int(high)}"
-        )
+    if value.numel():
+        kind.check_range(where, spec, value, _min_max)
 
 
 def _min_max(value: torch.Tensor) -> tuple[float, float]:
@@ -167,27 +227,28 @@ def _min_max(value: torch.Tensor) -> tuple[float, float]:
 
 
 def check_state(
-    contract: IOContract, state: object, *, where: str = "", values: bool = True
+    contract: IOContract,
+    state: object,
+    bindings: dict[str, int] | None = None,
+    *,
+    values: bool = True,
 ) -> None:
     """Check that ``state`` holds every declared state tensor with the declared layout.
 
     With ``values=False`` only keys, shapes and dtypes are checked (no tensor is read).
     """
-    try:
-        if not isinstance(state, State):
-            raise ContractError(f"state must be a State; got {type(state).__name__}")
-        state.validate()
-        bindings: dict[str, int] = {}
-        missing = [k for k in contract.state if k not in state.tensors]
-        if missing:
-            raise ContractError(
-                f"State is missing {missing}; contract expects {list(contract.state)}, got "
-                f"{list(state.tensors)}"
-            )
-        for key, spec in contract.state.items():
-            spec.check(f"State[{key!r}]", state.tensors[key], bindings, values=values)
-    except ContractError as exc:
-        raise ContractError(_tag(where, str(exc))) from None
+    if not isinstance(state, State):
+        raise ContractError(f"state must be a State; got {type(state).__name__}")
+    state.validate()
+    bindings = {} if bindings is None else bindings
+    missing = [k for k in contract.state if k not in state.tensors]
+    if missing:
+        raise ContractError(
+            f"State is missing {missing}; contract expects {list(contract.state)}, got "
+            f"{list(state.tensors)}"
+        )
+    for key, spec in contract.state.items():
+        check_tensor(spec, f"State[{key!r}]", state.tensors[key], bindings, values=values)
 
 
 def check_conditions(
@@ -195,58 +256,61 @@ def check_conditions(
     conditions: object,
     bindings: dict[str, int],
     *,
-    where: str = "",
     time_axis: bool = False,
 ) -> None:
-    """Check side conditions against ``spec`` (``None`` conditions are fine if none required)."""
-    try:
-        if conditions is None:
-            if spec is not None and spec.required:
-                raise ContractError(f"conditions {list(spec.required)} are required; got None")
-            return
-        if not isinstance(conditions, ConditionPayload):
-            raise ContractError(
-                f"conditions must be a ConditionPayload; got {type(conditions).__name__}"
-            )
-        if spec is None:
-            if conditions.tensors or conditions.extras:
-                raise ContractError("the model takes no conditions; got a non-empty payload")
-            return
-        conditions.validate(
-            strict=spec.allowed_extra_keys is not None,
-            allowed_extra_keys=spec.allowed_extra_keys,
+    """Check side conditions against ``spec`` (``None`` conditions are fine if none required).
+
+    With ``time_axis`` (a sequence batch) each condition has ``T`` after ``B``, except
+    the ``per_episode`` ones, which may also come without it.
+    """
+    if conditions is None:
+        if spec is not None and spec.required:
+            raise ContractError(f"conditions {list(spec.required)} are required; got None")
+        return
+    if not isinstance(conditions, ConditionPayload):
+        raise ContractError(
+            f"conditions must be a ConditionPayload; got {type(conditions).__name__}"
         )
-        missing = [k for k in spec.required if k not in conditions.tensors]
-        unknown = [k for k in conditions.tensors if k not in spec.tensors]
-        if missing or unknown:
-            raise ContractError(
-                f"condition tensors do not match the contract: missing {missing}, unexpected "
-                f"{unknown}; expected {list(spec.tensors)}"
-            )
-        for key, value in conditions.tensors.items():
-            spec.tensors[key].check(f"conditions[{key!r}]", value, bindings, time_axis=time_axis)
-    except ContractError as exc:
-        raise ContractError(_tag(where, str(exc))) from None
+    if spec is None:
+        if conditions.tensors or conditions.extras:
+            raise ContractError("the model takes no conditions; got a non-empty payload")
+        return
+    conditions.validate(
+        strict=spec.allowed_extra_keys is not None,
+        allowed_extra_keys=spec.allowed_extra_keys,
+    )
+    missing = [k for k in spec.required if k not in conditions.tensors]
+    unknown = [k for k in conditions.tensors if k not in spec.tensors]
+    if missing or unknown:
+        raise ContractError(
+            f"condition tensors do not match the contract: missing {missing}, unexpected "
+            f"{unknown}; expected {list(spec.tensors)}"
+        )
+    for key, value in conditions.tensors.items():
+        tensor_spec = spec.tensors[key]
+        # A per-episode condition comes without T, or already repeated over T.
+        over_time = time_axis and not (
+            key in spec.per_episode
+            and isinstance(value, torch.Tensor)
+            and value.dim() == len(tensor_spec.shape)
+        )
+        check_tensor(tensor_spec, f"conditions[{key!r}]", value, bindings, time_axis=over_time)
 
 
-def check_batch(contract: IOContract, batch: object, *, where: str = "") -> None:
+def check_batch(
+    contract: IOContract, batch: object, bindings: dict[str, int] | None = None
+) -> None:
     """Check a `WorldModelInput` training batch against the contract."""
     if not isinstance(batch, WorldModelInput):
-        raise ContractError(
-            _tag(where, f"batch must be a WorldModelInput; got {type(batch).__name__}")
-        )
+        raise ContractError(f"batch must be a WorldModelInput; got {type(batch).__name__}")
     seq = batch.sequence
-    bindings: dict[str, int] = {}
-    check_observation(contract, batch.obs, bindings, where=where, time_axis=seq)
-    if batch.actions is not None:
-        lead = ("B", "T") if seq else ("B",)
-        check_action(contract.action, batch.actions, bindings, where=where, lead=lead)
-    check_conditions(contract.condition, batch.conditions, bindings, where=where, time_axis=seq)
+    bindings = {} if bindings is None else bindings
     lead = ("B", "T") if seq else ("B",)
-    try:
-        for name in ("rewards", "continues", "mask"):
-            value = getattr(batch, name)
-            if value is not None:
-                check_shape(f"batch.{name}", value, lead, bindings)
-    except ContractError as exc:
-        raise ContractError(_tag(where, str(exc))) from None
+    check_observation(contract, batch.obs, bindings, time_axis=seq)
+    if batch.actions is not None:
+        check_action(contract.action, batch.actions, bindings, lead=lead)
+    check_conditions(contract.condition, batch.conditions, bindings, time_axis=seq)
+    for name in ("rewards", "continues", "mask"):
+        value = getattr(batch, name)
+        if value is not None:
+            check_shape(f"batch.{name}", value, lead, bindings)

@@ -127,11 +127,18 @@ def test_protocol_signatures_are_kept():
         "io_contract": ["self"],
         "encode": ["self", "obs", "deterministic"],
         "transition": ["self", "state", "action", "conditions", "deterministic"],
-        "update": ["self", "state", "action", "obs", "conditions"],
+        "update": ["self", "state", "action", "obs", "conditions", "deterministic"],
         "decode": ["self", "state", "conditions"],
         "plan_step": ["self", "state", "action", "conditions", "deterministic"],
         "sample_step": ["self", "state", "action", "conditions", "deterministic"],
-        "teacher_forcing_step": ["self", "state", "action", "obs", "conditions"],
+        "teacher_forcing_step": [
+            "self",
+            "state",
+            "action",
+            "obs",
+            "conditions",
+            "deterministic",
+        ],
         "rollout": [
             "self",
             "initial_state",
@@ -199,7 +206,8 @@ def test_multi_agent_observation_errors_name_the_agent():
         ({**good, "agent_3": torch.zeros(2, 1)}, "unexpected ['agent_3']"),
         (
             {**good, "agent_10": torch.zeros(2, 5)},
-            "obs['agent_10'] has shape (2, 5); contract expects (B, 6) [TwoAgents.encode]",
+            "obs['agent_10'] has shape (2, 5); contract expects (B, 6) "
+            "[TwoAgents.validate_observation]",
         ),
         (
             {**good, "agent_2": torch.full((2, 4), float("nan"))},
@@ -262,13 +270,13 @@ def test_validate_batch_contract_sequence():
         rewards=torch.zeros(2, 4),
         sequence=True,
     )
+    message = "batch.rewards has shape (2, 4); contract expects (B, T) with T=5"
     with pytest.raises(
-        ContractError,
-        match=re.escape(
-            "batch.rewards has shape (2, 4); contract expects (B, T) with T=5 [ExampleModel.loss]"
-        ),
+        ContractError, match=re.escape(f"{message} [ExampleModel.validate_batch_contract]")
     ):
         m.validate_batch_contract(bad)
+    with pytest.raises(ContractError, match=re.escape(f"{message} [ExampleModel.loss]")):
+        m.loss(bad)
     with pytest.raises(ContractError, match=re.escape("batch must be a WorldModelInput; got dict")):
         m.validate_batch_contract({"obs": 1})  # type: ignore[arg-type]
 

@@ -140,7 +140,8 @@ def test_rollout_validates_inputs_once_with_clear_errors(model):
     with pytest.raises(
         ContractError,
         match=re.escape(
-            "action has shape (3, 2); contract expects (B, 2) with B=4 [ExampleModel.rollout, step 1]"
+            "action_sequence[1] has shape (3, 2); contract expects (B, 2) with B=4 "
+            "[ExampleModel.rollout]"
         ),
     ):
         model.rollout(state, steps)

@@ -57,7 +57,10 @@ def test_validation_errors(guide: dict[str, Any]) -> None:
     )
     with pytest.raises(ContractError, match=re.escape("expected 0 <= action < 5")):
         model.validate_action(bad)
-    with pytest.raises(ContractError, match=re.escape("[PairModel.rollout, step 0]")):
+    with pytest.raises(
+        ContractError,
+        match=re.escape("action_sequence[0]['agent_0']") + r".*\[PairModel\.rollout\]$",
+    ):
         model.rollout(State({"z": torch.zeros(2, 8)}), [bad])
     with pytest.raises(CapabilityError, match="does not declare capability 'value'"):
         model.require("value")

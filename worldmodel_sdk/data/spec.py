@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..contract import ActionSpec
 from ..errors import ContractError
 from ..naming import natural_sorted
 
@@ -34,10 +36,15 @@ class AgentSpec(BaseModel):
     action_kind: ActionKind
     action_size: int = Field(ge=1)
 
+    @cached_property
+    def action_spec(self) -> ActionSpec:
+        """The agent's per-sample `ActionSpec`."""
+        return ActionSpec.sized(self.action_kind, self.action_size)
+
     @property
     def action_shape(self) -> tuple[int, ...]:
         """Per-step action shape: ``()`` when discrete, ``(action_size,)`` when continuous."""
-        return () if self.action_kind == "discrete" else (self.action_size,)
+        return self.action_spec.sample_shape
 
 
 class DatasetSpec(BaseModel):

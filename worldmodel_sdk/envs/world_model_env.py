@@ -43,16 +43,6 @@ _NEEDS = (
 )
 
 
-def _action_space(spec: ActionSpec) -> spaces.Space[Any]:
-    if spec.kind == "discrete":
-        return spaces.Discrete(int(spec.num_actions or 1))
-    if spec.kind == "multi_discrete":
-        return spaces.MultiDiscrete(list(spec.nvec or ()))
-    low = -_LIMIT if spec.low is None else spec.low
-    high = _LIMIT if spec.high is None else spec.high
-    return spaces.Box(low=low, high=high, shape=spec.shape, dtype=np.float32)
-
-
 def _sample_shape(agent: str, spec: TensorSpec) -> tuple[int, ...]:
     """The per-sample observation shape: every axis after the leading batch axis ``B``."""
     shape = spec.shape
@@ -66,7 +56,7 @@ def _sample_shape(agent: str, spec: TensorSpec) -> tuple[int, ...]:
 
 def _check_index_range(agent: str, array: np.ndarray, spec: ActionSpec) -> None:
     """Indices in ``[0, n)`` before any cast to int64 (which would wrap huge values)."""
-    bound: Any = spec.num_actions if spec.kind == "discrete" else list(spec.nvec or ())
+    bound = spec.behaviour.index_bound(spec)
     if array.size and ((array < 0).any() or (array >= np.asarray(bound)).any()):
         low, high = array.min(), array.max()
         raise ContractError(
@@ -81,12 +71,12 @@ def _action_array(agent: str, value: Any, spec: ActionSpec) -> np.ndarray:
         array = np.asarray(value)
     except ValueError:  # ragged nested lists
         array = np.asarray(None)
-    if array.dtype.kind == "O" and spec.kind != "continuous" and _python_ints(array):
+    if array.dtype.kind == "O" and spec.behaviour.integer and _python_ints(array):
         _check_index_range(agent, array, spec)  # integers past int64: always out of range
     if array.dtype.kind not in "iubf":
         raise ContractError(
             f"action[{agent!r}] is {value!r}; expected "
-            + ("numbers" if spec.kind == "continuous" else "an integer index")
+            + ("an integer index" if spec.behaviour.integer else "numbers")
         )
     want = spec.sample_shape
     size = math.prod(want)
@@ -172,7 +162,8 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         }
         self._act_specs = contract.action.agents
         self._act_spaces = {
-            name: _action_space(self._act_specs[name]) for name in self.possible_agents
+            name: self._act_specs[name].behaviour.space(self._act_specs[name])
+            for name in self.possible_agents
         }
         self._rng = np.random.default_rng()
         self._state: State | None = None
@@ -341,7 +332,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
             spec = self._act_specs[name]
             value = actions[name] if name in actions else np.zeros(spec.sample_shape)
             array = _action_array(name, value, spec)
-            if spec.kind == "continuous":
+            if not spec.behaviour.integer:
                 tensors[name] = torch.as_tensor(array, dtype=torch.float32).unsqueeze(0)
             elif array.dtype.kind == "f" and not (
                 np.isfinite(array).all() and np.array_equal(array, np.round(array))

@@ -129,8 +129,12 @@ class ExampleModel(WorldModel):
         action: Action,
         obs: Obs,
         conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
     ) -> State:
-        """Step the GRU, then draw the latent from the posterior given the observation."""
+        """Step the GRU, then take the posterior mean given the observation.
+
+        The posterior is not sampled, so ``deterministic`` changes nothing here.
+        """
         h = self.cell(torch.cat([state.tensors["z"], self._action(action)], -1), state.tensors["h"])
         stats = self.posterior(torch.cat([h, self._obs(obs)], -1))
         return State({"h": h, "z": self._sample(stats, True)})

@@ -29,6 +29,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
+from .._checked import public_call
 from ..capabilities import Capability
 from ..contract import ActionSpec, IOContract, TensorSpec
 from ..data.spec import AgentSpec, DatasetSpec
@@ -121,13 +122,7 @@ class JOPMConfig(BaseModel):
     @property
     def action_spec(self) -> ActionSpec:
         """The joint action spec: one sub-spec per agent."""
-        return ActionSpec(kind="joint", agents={a.name: _agent_action(a) for a in self.agents})
-
-
-def _agent_action(agent: AgentSpec) -> ActionSpec:
-    if agent.action_kind == "discrete":
-        return ActionSpec(kind="discrete", num_actions=agent.action_size)
-    return ActionSpec(kind="continuous", shape=(agent.action_size,))
+        return ActionSpec(kind="joint", agents={a.name: a.action_spec for a in self.agents})
 
 
 _CORE = frozenset(
@@ -231,14 +226,10 @@ class JOPMBase(WorldModel):
         """Per-agent observations (a bare tensor is accepted for a one-agent JOPM)."""
         return cast(Mapping[str, torch.Tensor], self.contract().observation_mapping(obs, where))
 
-    def _sequences(
-        self, batch: WorldModelInput, method: str
-    ) -> tuple[Mapping[str, torch.Tensor], Action]:
+    def _sequences(self, batch: WorldModelInput) -> tuple[Mapping[str, torch.Tensor], Action]:
         """The per-agent observations and joint actions of a sequence batch."""
         if not batch.sequence or batch.actions is None:
-            raise ContractError(
-                f"needs a sequence batch (sequence=True) with actions [JOPM.{method}]"
-            )
+            raise ContractError("needs a sequence batch (sequence=True) with actions")
         return self._obs_mapping(batch.obs, "batch.obs"), batch.actions
 
     def _normalised(self, obs: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -280,11 +271,13 @@ class JOPMBase(WorldModel):
         action: Action,
         obs: Obs,
         conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
     ) -> State:
         """Step the memory under the action from ``state``, then take ``z``, ``x`` from ``obs``.
 
         Folding each true observation in this way carries the memory along an
-        episode exactly as training's teacher forcing does.
+        episode exactly as training's teacher forcing does. ``z`` is the posterior
+        mean, so the update is deterministic whatever ``deterministic`` says.
         """
         memory: Memory = {k: state[k] for k in ("h", "c") if k in state.tensors}
         memory = self.rdlm.step(state["z"], self._flat_action(action), memory)[1]
@@ -317,7 +310,8 @@ class JOPMBase(WorldModel):
         of an episode). Callers that run concurrently (threads, parallel episodes,
         batched requests) each hold their own predictor from `predictor` instead.
         """
-        return self._default_predictor.predict(obs, joint_action)
+        with public_call(f"{type(self).__name__}.predict_next_joint_observation"):
+            return self._default_predictor.predict(obs, joint_action)
 
     @torch.no_grad()
     def predict_sequences(
@@ -336,14 +330,19 @@ class JOPMBase(WorldModel):
             ``S = T - horizon`` starts (start-major, the memory warmed up on the true
             steps before the start); and the start indices ``[S]``.
         """
+        with public_call(f"{type(self).__name__}.predict_sequences"):
+            return self._predict_sequences(batch, horizon)
+
+    def _predict_sequences(
+        self, batch: WorldModelInput, horizon: int
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         self.validate_batch_contract(batch)
-        obs, joint_action = self._sequences(batch, "predict_sequences")
+        obs, joint_action = self._sequences(batch)
         x = self._normalised(obs)
         steps = x.shape[1]
         if isinstance(horizon, bool) or not isinstance(horizon, int) or not 1 <= horizon < steps:
             raise ContractError(
-                f"horizon must be an integer with 1 <= horizon < T = {steps}; got {horizon!r} "
-                "[JOPM.predict_sequences]"
+                f"horizon must be an integer with 1 <= horizon < T = {steps}; got {horizon!r}"
             )
         actions = self._flat_action(joint_action)
         z = self.vae.posterior(x)[0]
@@ -377,7 +376,7 @@ class JOPMBase(WorldModel):
         The ``prediction`` component (the mean of ``one_step`` and ``open_loop``) is
         what `fit` monitors by default.
         """
-        obs, joint_action = self._sequences(batch, "loss")
+        obs, joint_action = self._sequences(batch)
         c = self.config
         x = self._normalised(obs)
         actions = self._flat_action(joint_action)
@@ -520,7 +519,7 @@ class JOPMWithHeads(JOPMBase):
     def _head_losses(
         self, batch: WorldModelInput, z: torch.Tensor, x: torch.Tensor
     ) -> dict[str, tuple[float, torch.Tensor]]:
-        rewards, continues = self._targets(batch, "loss")
+        rewards, continues = self._targets(batch)
         inputs = self._head_inputs(z, x)
         target = (rewards[:, :-1] - self.reward_mean) / self.reward_std
         reward = (self.reward_head(inputs)[..., 0] - target).pow(2).mean()
@@ -529,19 +528,20 @@ class JOPMWithHeads(JOPMBase):
         c = self.config
         return {"reward": (c.reward_weight, reward), "continue": (c.continue_weight, cont)}
 
-    def _targets(self, batch: WorldModelInput, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def _targets(self, batch: WorldModelInput) -> tuple[torch.Tensor, torch.Tensor]:
         if batch.rewards is None or batch.continues is None:
             missing = [n for n in ("rewards", "continues") if getattr(batch, n) is None]
             raise ContractError(
                 f"batch.{' and batch.'.join(missing)} missing: the reward and continue heads "
                 "train on recorded rewards and termination flags (a dataset without them, "
-                f"such as one read from traces, trains a JOPM) [JOPMWithHeads.{method}]"
+                "such as one read from traces, trains a JOPM)"
             )
         return batch.rewards, batch.continues
 
     def prepare_for_training(self, batch: WorldModelInput) -> None:
         """Fit the observation statistics, and standardise the rewards the head learns."""
-        super().prepare_for_training(batch)
-        rewards = self._targets(batch, "prepare_for_training")[0][:, :-1]
+        with public_call(f"{type(self).__name__}.prepare_for_training"):
+            super().prepare_for_training(batch)
+            rewards = self._targets(batch)[0][:, :-1]
         self.reward_mean.copy_(rewards.mean())
         self.reward_std.copy_(rewards.std(unbiased=False).clamp_min(1e-6))

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, final
 import numpy as np
 import torch
 
+from .._checked import public_call
 from ..errors import ContractError
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
@@ -63,11 +64,14 @@ class JOPMPredictor:
             ContractError: naming the agent and key for missing or unknown agents,
                 wrong sizes, NaN, or actions out of range.
         """
-        where = "JOPM.predict_next_joint_observation"
-        tensors = {k: _as_tensor(v, "obs", k, where, integer=False) for k, v in obs.items()}
-        actions = {
-            k: _as_tensor(v, "action", k, where, integer=None) for k, v in joint_action.items()
-        }
+        with public_call(f"{type(self.model).__name__}.predict_next_joint_observation"):
+            return self._predict(obs, joint_action)
+
+    def _predict(
+        self, obs: Mapping[str, Any], joint_action: Mapping[str, Any]
+    ) -> dict[str, torch.Tensor]:
+        tensors = {k: _as_tensor(v, "obs", k, integer=False) for k, v in obs.items()}
+        actions = {k: _as_tensor(v, "action", k, integer=None) for k, v in joint_action.items()}
         single = all(v.dim() == 1 for v in tensors.values())
         if single:
             tensors = {k: v.unsqueeze(0) for k, v in tensors.items()}
@@ -84,9 +88,7 @@ class JOPMPredictor:
         return {k: v[0] if single else v for k, v in out.items()}
 
 
-def _as_tensor(
-    value: Any, key: str, agent: str, where: str, *, integer: bool | None
-) -> torch.Tensor:
+def _as_tensor(value: Any, key: str, agent: str, *, integer: bool | None) -> torch.Tensor:
     """``value`` as a tensor: float32, or int64/float32 following its own kind.
 
     Raises:
@@ -101,12 +103,10 @@ def _as_tensor(
             array = np.asarray(None)
         if array.dtype.kind not in "iubf":
             expected = "numbers" if integer is False else "an integer index or a vector"
-            raise ContractError(
-                f"{key}[{agent!r}] is {reprlib.repr(value)}; expected {expected} [{where}]"
-            )
+            raise ContractError(f"{key}[{agent!r}] is {reprlib.repr(value)}; expected {expected}")
         tensor = torch.as_tensor(array)
     if tensor.is_complex():
-        raise ContractError(f"{key}[{agent!r}] is complex; expected real numbers [{where}]")
+        raise ContractError(f"{key}[{agent!r}] is complex; expected real numbers")
     if integer is None:
         integer = not (tensor.is_floating_point() or tensor.is_complex())
     return tensor.to(torch.int64 if integer else torch.float32)

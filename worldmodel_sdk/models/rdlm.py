@@ -74,9 +74,7 @@ class RDLMConfig(BaseModel):
     @property
     def action_spec(self) -> ActionSpec:
         """The per-sample action spec these settings describe."""
-        if self.action_kind == "discrete":
-            return ActionSpec(kind="discrete", num_actions=self.action_size)
-        return ActionSpec(kind="continuous", shape=(self.action_size,))
+        return ActionSpec.sized(self.action_kind, self.action_size)
 
 
 def start_windows(
@@ -236,7 +234,7 @@ class RDLM(WorldModel):
         (discrete) or ``[B, T, action_size]``.
         """
         if not batch.sequence or batch.actions is None:
-            raise ContractError("RDLM.loss needs a sequence batch (sequence=True) with actions")
+            raise ContractError("needs a sequence batch (sequence=True) with actions")
         z = batch.obs if isinstance(batch.obs, torch.Tensor) else batch.obs["z"]
         actions = flatten_action(self.config.action_spec, batch.actions)
         preds, memories = self.teacher_forced(z, actions)

@@ -6,13 +6,13 @@ from dataclasses import dataclass
 
 import torch
 
-from ..contract import ActionKind, ActionSpec, natural_sort_key
+from ..action_kinds import KINDS, Kind
+from ..contract import ActionSpec, natural_sort_key
 from ..errors import ContractError
 
 __all__ = ["API_VERSIONS", "ActionPayload", "check_api_version", "flatten_action"]
 
 API_VERSIONS = ("v0.2",)
-_KINDS: tuple[ActionKind, ...] = ("continuous", "discrete", "multi_discrete", "joint")
 
 
 def check_api_version(api_version: str, where: str) -> None:
@@ -39,7 +39,7 @@ class ActionPayload:
         2
     """
 
-    kind: ActionKind
+    kind: str
     tensor: torch.Tensor | None = None
     agents: dict[str, torch.Tensor] | None = None
 
@@ -66,9 +66,12 @@ class ActionPayload:
             ContractError: naming the field, what was expected and what arrived.
         """
         check_api_version(api_version, "ActionPayload.validate")
-        if self.kind not in _KINDS:
-            raise ContractError(f"ActionPayload.kind is {self.kind!r}; expected one of {_KINDS}")
-        if self.kind == "joint":
+        kind = KINDS.get(self.kind)
+        if kind is None:
+            raise ContractError(
+                f"ActionPayload.kind is {self.kind!r}; expected one of {tuple(KINDS)}"
+            )
+        if kind.per_agent:
             if self.tensor is not None or not self.agents:
                 raise ContractError(
                     "a joint ActionPayload carries agents={name: tensor} and no tensor; got "
@@ -84,7 +87,7 @@ class ActionPayload:
             return self
         if self.agents is not None:
             raise ContractError(f"a {self.kind} ActionPayload takes tensor=..., not agents=...")
-        _check_tensor("ActionPayload.tensor", self.tensor, self.kind)
+        _check_tensor("ActionPayload.tensor", self.tensor, kind)
         return self
 
     def packed(self) -> torch.Tensor:
@@ -104,15 +107,19 @@ class ActionPayload:
         return torch.cat(parts, dim=-1)
 
 
-def _check_tensor(where: str, value: object, kind: ActionKind | None) -> int:
+def _check_tensor(where: str, value: object, kind: Kind | None) -> int:
     if not isinstance(value, torch.Tensor):
         raise ContractError(f"{where} must be a torch.Tensor; got {type(value).__name__}")
     if value.dim() == 0:
         raise ContractError(f"{where} is 0-dimensional; expected a leading batch axis")
-    if kind == "continuous" and not value.is_floating_point():
-        raise ContractError(f"{where} of a continuous action must be floating; got {value.dtype}")
-    if kind in ("discrete", "multi_discrete") and (value.is_floating_point() or value.is_complex()):
-        raise ContractError(f"{where} of a {kind} action must hold integers; got {value.dtype}")
+    if kind is None:
+        return int(value.shape[0])
+    if not kind.integer and not value.is_floating_point():
+        raise ContractError(f"{where} of a {kind.name} action must be floating; got {value.dtype}")
+    if kind.integer and (value.is_floating_point() or value.is_complex()):
+        raise ContractError(
+            f"{where} of a {kind.name} action must hold integers; got {value.dtype}"
+        )
     return int(value.shape[0])
 
 
@@ -123,31 +130,14 @@ def flatten_action(spec: ActionSpec, action: ActionPayload | torch.Tensor) -> to
     joint actions concatenate agents in natural order. Leading axes (batch, or
     batch and time) are kept. No validation happens here: validate first.
     """
-    if isinstance(action, ActionPayload) and action.kind == "joint":
-        agents = action.agents or {}
+    if isinstance(action, ActionPayload) and action.agents is not None:
+        agents = action.agents
         sub = spec.agents or {}
         return torch.cat(
-            [_flatten_single(sub[name], agents[name]) for name in spec.agent_names], dim=-1
-        )
-    if spec.kind == "joint":
-        raise ContractError(
-            f"a joint action over {list(spec.agent_names)} must be an ActionPayload with "
-            f"kind='joint'; got {type(action).__name__}"
+            [sub[name].behaviour.flatten(sub[name], agents[name]) for name in spec.agent_names],
+            dim=-1,
         )
     tensor = action.tensor if isinstance(action, ActionPayload) else action
     if tensor is None:
         raise ContractError(f"a {spec.kind} ActionPayload needs a tensor; got None")
-    return _flatten_single(spec, tensor)
-
-
-def _flatten_single(spec: ActionSpec, tensor: torch.Tensor) -> torch.Tensor:
-    if spec.kind == "continuous":
-        lead = tensor.shape[: tensor.dim() - len(spec.shape)]
-        return tensor.reshape(*lead, spec.flat_size).float()
-    if spec.kind == "discrete":
-        return torch.nn.functional.one_hot(tensor.long(), int(spec.num_actions or 0)).float()
-    parts = [
-        torch.nn.functional.one_hot(tensor[..., i].long(), n).float()
-        for i, n in enumerate(spec.nvec or ())
-    ]
-    return torch.cat(parts, dim=-1)
+    return spec.behaviour.flatten(spec, tensor)

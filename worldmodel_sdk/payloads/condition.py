@@ -10,10 +10,11 @@ from typing import Any
 
 import torch
 
+from ..contract import ConditionSpec
 from ..errors import ContractError
 from .action import check_api_version
 
-__all__ = ["ConditionPayload"]
+__all__ = ["ConditionPayload", "repeat_per_episode"]
 
 _NAMESPACED = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)+$")
 
@@ -94,3 +95,21 @@ class ConditionPayload:
                     f"{type(tensor).__name__}"
                 )
         return self
+
+
+def repeat_per_episode(
+    spec: ConditionSpec, conditions: ConditionPayload, steps: int
+) -> ConditionPayload:
+    """``conditions`` with each per-episode tensor ``[B, ...]`` repeated to ``[B, T, ...]``.
+
+    The repetition is a view (no copy). Tensors already over time, and conditions
+    not declared per episode, are passed through unchanged.
+    """
+    tensors = dict(conditions.tensors)
+    changed = False
+    for key in spec.per_episode:
+        value = tensors.get(key)
+        if isinstance(value, torch.Tensor) and value.dim() == len(spec.tensors[key].shape) >= 1:
+            tensors[key] = value.unsqueeze(1).expand(value.shape[0], steps, *value.shape[1:])
+            changed = True
+    return ConditionPayload(tensors, conditions.extras) if changed else conditions

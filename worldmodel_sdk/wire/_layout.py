@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .._dtypes import DTYPES
 from .._metadata import MAX_META_DEPTH, meta_problem
 from ..errors import SerializationError
 
@@ -78,7 +79,7 @@ _WIRE_DTYPE_NAMES = (
     "float4_e2m1fn_x2", "bits8", "bits16", "bits1x8", "bits2x4", "bits4x2",
 )  # fmt: skip
 DTYPE_BY_NAME: dict[str, torch.dtype] = {
-    name: getattr(torch, name) for name in _WIRE_DTYPE_NAMES if hasattr(torch, name)
+    name: DTYPES[name] for name in _WIRE_DTYPE_NAMES if name in DTYPES
 }
 NAME_BY_DTYPE: dict[torch.dtype, str] = {dtype: name for name, dtype in DTYPE_BY_NAME.items()}
 _ITEMSIZE: dict[str, int] = {name: dtype.itemsize for name, dtype in DTYPE_BY_NAME.items()}

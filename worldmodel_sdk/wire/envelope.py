@@ -37,6 +37,7 @@ import numpy as np
 import torch
 import xxhash
 
+from .._dtypes import NUMPY
 from ..errors import SerializationError
 from ..payloads.state import State
 from ._encode import CACHE_LIMIT, CHECKSUM, PADS, pieces, prepare_state
@@ -61,11 +62,7 @@ __all__ = [
 _IOV_BATCH = 512  # buffers per writev call, well under IOV_MAX (1024 on Linux)
 _LAYOUTS: dict[tuple[bytes, int], Layout] = {}
 _USABLE_DEVICES: set[torch.device] = set()  # map_location targets that accepted a tensor
-_NUMPY_DTYPES: dict[torch.dtype, np.dtype[Any]] = {
-    getattr(torch, name): np.dtype(name)
-    for name in ("bool", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64",
-                 "uint64", "float16", "float32", "float64", "complex64", "complex128")
-}  # fmt: skip
+_NUMPY_DTYPES = NUMPY  # the package's one dtype table
 
 
 def _check_target(version: str, format: str) -> None:

@@ -39,7 +39,12 @@ def _steps(ctx: CheckContext) -> list[Step]:
             )
         )
     if ctx.has(Capability.POSTERIOR_UPDATE):
-        steps.append(("update(state, action, obs)", lambda o, s, a: m.update(s, a, o, cond)))
+        steps.append(
+            (
+                "update(state, action, obs, deterministic=True)",
+                lambda o, s, a: m.update(s, a, o, cond, True),
+            )
+        )
     if ctx.capabilities & DECODE_CAPABILITIES:
         steps.append(("decode(state)", lambda o, s, a: m.decode(s, cond)))
     return steps

@@ -33,8 +33,8 @@ def _outputs(ctx: CheckContext, model: WorldModel) -> dict[str, Any]:
             )
         if ctx.has(Capability.POSTERIOR_UPDATE):
             action = ctx.actions(1)[0]
-            out["update(state, action, obs)"] = model.update(
-                ctx.state, action, ctx.obs, ctx.conditions
+            out["update(state, action, obs, deterministic=True)"] = model.update(
+                ctx.state, action, ctx.obs, ctx.conditions, True
             )
         if ctx.capabilities & DECODE_CAPABILITIES:
             out["decode(state)"] = model.decode(ctx.state, ctx.conditions)
