@@ -27,6 +27,7 @@ import atexit
 import mmap
 import os
 import struct
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import final
@@ -47,6 +48,7 @@ __all__ = [
     "close_state",
     "publish_state",
     "shared_state",
+    "state_handle",
     "unlink_descriptor",
 ]
 
@@ -55,6 +57,9 @@ _MAX_REPORTED_ERRORS = 5  # problems named when descriptor JSON is rejected
 _MAX_FIELD_CHARS = 40  # of each field name quoted in that message
 _OWNED: dict[str, int] = {}  # segments this process created and has not unlinked -> creator pid
 _FINALIZED_PID = 0  # the process whose multiprocessing exit hook unlinks its segments
+# The wire package, not State, holds each state's link to its segment: id(state) ->
+# (weak reference to the state, handle). The entry goes when the state does.
+_HANDLES: dict[int, tuple[weakref.ref[State], SharedStateHandle]] = {}
 
 
 class SharedStateDescriptor(BaseModel):
@@ -119,6 +124,28 @@ class SharedStateHandle:
         return f"SharedStateHandle({self.descriptor.name!r}, {role})"
 
 
+def state_handle(state: State) -> SharedStateHandle | None:
+    """The shared-memory handle of ``state``: set by publishing or attaching, else None."""
+    entry = _HANDLES.get(id(state))
+    if entry is None or entry[0]() is not state:
+        return None
+    return entry[1]
+
+
+def _set_handle(state: State, handle: SharedStateHandle | None) -> None:
+    key = id(state)
+    if handle is None:
+        _HANDLES.pop(key, None)
+        return
+
+    def forget(ref: weakref.ref[State]) -> None:
+        entry = _HANDLES.get(key)
+        if entry is not None and entry[0] is ref:
+            del _HANDLES[key]
+
+    _HANDLES[key] = (weakref.ref(state, forget), handle)
+
+
 def _check_devices(state: State, allow_copy_from_cuda: bool) -> None:
     if allow_copy_from_cuda or not isinstance(state.tensors, dict):
         return
@@ -131,7 +158,7 @@ def _check_devices(state: State, allow_copy_from_cuda: bool) -> None:
 
 
 def _check_not_published(state: State) -> None:
-    handle = state._shm
+    handle = state_handle(state)
     if handle is None or not handle.owner:
         return
     name = handle.descriptor.name
@@ -178,9 +205,10 @@ def publish_state(
     descriptor = SharedStateDescriptor(
         name=name, size=total, checksum=digest, owner_pid=os.getpid()
     )
-    if state._shm is not None and not state._shm.owner:
-        state._shm.close()
-    state._shm = SharedStateHandle(descriptor, owner=True)
+    previous = state_handle(state)
+    if previous is not None and not previous.owner:
+        previous.close()
+    _set_handle(state, SharedStateHandle(descriptor, owner=True))
     return descriptor
 
 
@@ -213,7 +241,7 @@ def attach_state(
     if copy:
         _release(view, mapping)
     else:
-        state._shm = SharedStateHandle(descriptor, owner=False, mapping=mapping)
+        _set_handle(state, SharedStateHandle(descriptor, owner=False, mapping=mapping))
     return state
 
 
@@ -264,7 +292,8 @@ def _check_stored_checksum(view: memoryview, descriptor: SharedStateDescriptor) 
 
 def close_state(state: State, *, unlink: bool = False) -> None:
     """Release ``state``'s shared-memory handle (a no-op if it has none)."""
-    handle, state._shm = state._shm, None
+    handle = state_handle(state)
+    _set_handle(state, None)
     if handle is not None:
         handle.close(unlink=unlink)
 
@@ -290,8 +319,9 @@ def shared_state(
     try:
         yield descriptor
     finally:
-        if state._shm is not None and state._shm.descriptor == descriptor:
-            state._shm = None
+        handle = state_handle(state)
+        if handle is not None and handle.descriptor == descriptor:
+            _set_handle(state, None)
         unlink_descriptor(descriptor)
 
 
