@@ -37,8 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SerializationError
 from ..payloads.state import State
+from ._encode import encode_stream, prepare_state
 from ._segments import create_segment, open_segment, unlink_segment
-from .envelope import deserialize_state, write_all, write_pieces
+from .envelope import deserialize_state, write_all
 
 __all__ = [
     "SharedStateDescriptor",
@@ -190,20 +191,22 @@ def publish_state(
     """
     _check_not_published(state)
     _check_devices(state, allow_copy_from_cuda)
-    pieces, total, keep = write_pieces(state, checksum=checksum)
+    plan, prepared = prepare_state(state, checksum)
+    total = plan.total
     name, fd = create_segment(namespace, total)
     try:
-        write_all(fd, pieces)
+        digest = encode_stream(plan, prepared, lambda batch: write_all(fd, batch))
     except BaseException:
         unlink_segment(name, missing_ok=True)
         raise
     finally:
         os.close(fd)
-    del keep
     _own(name)
-    digest = f"{int.from_bytes(bytes(pieces[-1]), 'little'):016x}" if checksum else None
     descriptor = SharedStateDescriptor(
-        name=name, size=total, checksum=digest, owner_pid=os.getpid()
+        name=name,
+        size=total,
+        checksum=None if digest is None else f"{digest:016x}",
+        owner_pid=os.getpid(),
     )
     previous = state_handle(state)
     if previous is not None and not previous.owner:
