@@ -56,19 +56,30 @@ PADS = tuple(bytes(n) for n in range(ALIGNMENT))
 CACHE_LIMIT = 256
 CHUNK = 1 << 18
 """Bytes copied before the hash catches up: small enough to be hashed from L2 cache."""
+TEMPLATE_LIMIT = 1 << 16
+"""Envelopes up to this size start as a copy of a cached template (prefix and zero pads)."""
 
 _PLANS: dict[tuple[Any, ...], Plan] = {}
 _MEMMOVE = ctypes.memmove
 _MEMSET = ctypes.memset
+_PACK_CHECKSUM = CHECKSUM.pack
 _STRIDED = torch.strided
 # An uninitialised bytes object to write the envelope into: bytes(n) would zero-fill
 # n bytes only for us to overwrite them, and bytearray -> bytes would copy them again.
 _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
 _new_bytes.restype = ctypes.py_object
 _new_bytes.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
-_bytes_address = ctypes.pythonapi.PyBytes_AsString
-_bytes_address.restype = ctypes.c_void_p
-_bytes_address.argtypes = (ctypes.py_object,)
+_bytes_as_string = ctypes.pythonapi.PyBytes_AsString
+_bytes_as_string.restype = ctypes.c_void_p
+_bytes_as_string.argtypes = (ctypes.py_object,)
+_PROBE = b"wire"
+# CPython keeps a bytes object's characters at a fixed offset from the object: ask the
+# C API once, then save a foreign call per encode.
+_BYTES_OFFSET = _bytes_as_string(_PROBE) - id(_PROBE)
+
+
+def _bytes_address(out: bytes) -> int:
+    return id(out) + _BYTES_OFFSET
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +93,8 @@ class Plan:
     data_end: int
     total: int
     checksum: bool
+    template: bytes | None
+    """For small envelopes: the prefix followed by zeros up to ``total`` (padding included)."""
 
 
 def _slow_prepare(name: object, value: object) -> torch.Tensor:
@@ -181,7 +194,8 @@ def _build_plan(signature: tuple[Any, ...], meta_json: str, checksum: bool) -> P
     )
     data_end = start + layout.data_length
     total = data_end + (CHECKSUM_BYTES if checksum else 0)
-    return Plan(prefix, slots, data_end, total, checksum)
+    template = prefix + bytes(total - len(prefix)) if total <= TEMPLATE_LIMIT else None
+    return Plan(prefix, slots, data_end, total, checksum, template)
 
 
 def encode_into(plan: Plan, prepared: list[torch.Tensor], dst: int, out: memoryview) -> int | None:
@@ -220,14 +234,27 @@ def encode_into(plan: Plan, prepared: list[torch.Tensor], dst: int, out: memoryv
                 _MEMSET(dst + at + n, 0, pad)
                 update(PADS[pad])
         digest = hasher.intdigest()
-    _MEMMOVE(dst + end, CHECKSUM.pack(digest), CHECKSUM_BYTES)
+    _MEMMOVE(dst + end, _PACK_CHECKSUM(digest), CHECKSUM_BYTES)
     return digest
 
 
 def encode_bytes(plan: Plan, prepared: list[torch.Tensor]) -> bytes:
     """The envelope as a new ``bytes`` object, written in place (one copy of each tensor)."""
-    out: bytes = _new_bytes(None, plan.total)
-    encode_into(plan, prepared, _bytes_address(out), memoryview(out))
+    template = plan.template
+    if template is None:
+        out: bytes = _new_bytes(None, plan.total)
+        encode_into(plan, prepared, _bytes_address(out), memoryview(out))
+        return out
+    # Small: the template copy brings the prefix and the zero padding in one call.
+    out = _new_bytes(template, plan.total)
+    dst = id(out) + _BYTES_OFFSET
+    for t, (at, n, _) in zip(prepared, plan.slots, strict=True):
+        if n:
+            _MEMMOVE(dst + at, t.data_ptr(), n)
+    if plan.checksum:
+        end = plan.data_end
+        digest = xxhash.xxh3_64_intdigest(memoryview(out)[:end])
+        _MEMMOVE(dst + end, _PACK_CHECKSUM(digest), CHECKSUM_BYTES)
     return out
 
 

@@ -196,6 +196,8 @@ def envelope_length(preamble: Buffer) -> int:
 
 def as_byte_view(payload: object) -> memoryview:
     """A flat byte view of any contiguous buffer, or a `SerializationError`."""
+    if type(payload) is bytes or type(payload) is bytearray:
+        return memoryview(payload)
     try:
         view = memoryview(payload)  # type: ignore[arg-type]
         if not view.c_contiguous:
