@@ -75,7 +75,7 @@ _bytes_as_string.argtypes = (ctypes.py_object,)
 _PROBE = b"wire"
 # CPython keeps a bytes object's characters at a fixed offset from the object: ask the
 # C API once, then save a foreign call per encode.
-_BYTES_OFFSET = _bytes_as_string(_PROBE) - id(_PROBE)
+_BYTES_OFFSET: int = _bytes_as_string(_PROBE) - id(_PROBE)
 
 
 def _bytes_address(out: bytes) -> int:
