@@ -363,3 +363,31 @@ def test_a_state_collected_while_published_drops_its_handle() -> None:
         assert key not in shared_memory._HANDLES
     finally:
         State.unlink_shared_memory(descriptor)
+
+
+def _corrupt_segment(name: str, at: int) -> None:
+    import mmap
+
+    from worldmodel_sdk.wire import _segments
+
+    fd = _segments._posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
+    try:
+        with mmap.mmap(fd, 0) as mapping:
+            mapping[at] ^= 0xFF
+    finally:
+        os.close(fd)
+
+
+def test_attach_default_is_o1_and_verification_is_one_keyword_away() -> None:
+    state = make_state()
+    with shared_state(state) as descriptor:
+        _corrupt_segment(descriptor.name, descriptor.size - 20)  # a data byte, not the trailer
+        with attached_state(descriptor) as attached:  # default: no hash of the segment
+            assert attached["h"].numel() == 12
+        with pytest.raises(SerializationError, match=re.escape("checksum mismatch: stored 0x")):
+            State.from_shared_memory(descriptor, verify=True)
+        with pytest.raises(SerializationError, match=re.escape("checksum mismatch: stored 0x")):
+            attach_state(descriptor, copy=True, verify=True)
+        _corrupt_segment(descriptor.name, descriptor.size - 1)  # the stored checksum itself
+        with pytest.raises(SerializationError, match="the descriptor expects"):
+            attach_state(descriptor)  # checked on every attach: 8 bytes

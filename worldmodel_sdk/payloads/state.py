@@ -220,10 +220,15 @@ class State(_WeaklyReferable, Mapping[str, torch.Tensor]):
         payload: bytes | bytearray | memoryview,
         *,
         copy: bool = False,
-        verify: bool = True,
+        verify: bool | None = None,
         map_location: torch.device | str | None = None,
     ) -> State:
-        """Decode an envelope made by `serialize` (views of a writable buffer unless ``copy``)."""
+        """Decode an envelope made by `serialize` (views of a writable buffer unless ``copy``).
+
+        Structure and bounds are always checked. By default the checksum is verified
+        when the data is copied (``bytes`` input or ``copy=True``) and not for zero-copy
+        views of a writable buffer; ``verify=True`` or ``False`` decides explicitly.
+        """
         return _wire.deserialize_state(payload, copy=copy, verify=verify, map_location=map_location)
 
     def to_shared_memory(
@@ -243,9 +248,12 @@ class State(_WeaklyReferable, Mapping[str, torch.Tensor]):
 
     @classmethod
     def from_shared_memory(
-        cls, descriptor: SharedStateDescriptor, *, copy: bool = False, verify: bool = True
+        cls, descriptor: SharedStateDescriptor, *, copy: bool = False, verify: bool = False
     ) -> State:
-        """Attach a state published by `to_shared_memory` (zero-copy views unless ``copy``)."""
+        """Attach a state published by `to_shared_memory` (zero-copy views unless ``copy``).
+
+        Attaching is O(1) in the state size; ``verify=True`` also hashes the segment.
+        """
         return _wire.attach_state(descriptor, copy=copy, verify=verify)
 
     def close_shared_memory(self, *, unlink: bool = False) -> None:

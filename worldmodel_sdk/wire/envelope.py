@@ -246,16 +246,21 @@ def deserialize_state(
     payload: Buffer,
     *,
     copy: bool = False,
-    verify: bool = True,
+    verify: bool | None = None,
     map_location: torch.device | str | None = None,
 ) -> State:
     """Decode one envelope; tensors are views of a writable ``payload`` unless ``copy``.
 
+    Structure and bounds are always checked. What ``verify`` adds (the checksum,
+    zero padding and bool bytes) guards against accidental corruption only.
+
     Args:
         payload: the envelope, exactly (bytes, bytearray, memoryview, mmap, ...).
         copy: copy the tensor data even when views would be possible.
-        verify: check the checksum, zero padding and bool bytes (structure and bounds
-            are always checked).
+        verify: ``None`` (the default) verifies when the data is copied — immutable
+            input or ``copy=True``, where the hash rides the copy — and not for
+            zero-copy views of a writable buffer, which stay O(1) in the state size.
+            ``True`` or ``False`` decides explicitly.
         map_location: device to move the tensors to.
 
     Raises:
@@ -267,7 +272,7 @@ def deserialize_state(
     opened, meta = open_envelope(view)
     if copy or view.readonly:
         if verify is None:
-            verify = True  # the hash rides the copy (see the module docstring)
+            verify = True
         tensors = build_tensors(copy_data(view, opened, verify), 0, opened)
     else:
         if verify:
