@@ -391,3 +391,55 @@ def test_attach_default_is_o1_and_verification_is_one_keyword_away() -> None:
         _corrupt_segment(descriptor.name, descriptor.size - 1)  # the stored checksum itself
         with pytest.raises(SerializationError, match="the descriptor expects"):
             attach_state(descriptor)  # checked on every attach: 8 bytes
+
+
+def test_publishing_into_an_existing_segment_reuses_it() -> None:
+    first = make_state()
+    before = _segments()
+    descriptor = first.to_shared_memory()
+    try:
+        with attached_state(descriptor) as attached:
+            assert torch.equal(attached["h"], first["h"])
+        second = State({"h": first["h"] + 1, "m": torch.zeros(3, dtype=torch.bool)}, {"step": 6})
+        again = second.to_shared_memory(reuse=descriptor)
+        assert again.name == descriptor.name and again.checksum != descriptor.checksum
+        assert _segments() - before == {descriptor.name}  # no new segment
+        with attached_state(again) as attached:
+            assert torch.equal(attached["h"], first["h"] + 1) and attached.meta == {"step": 6}
+            assert not attached["m"].any()
+        with pytest.raises(SerializationError, match="the descriptor expects"):
+            attach_state(descriptor)  # a stale descriptor is refused at attach, in O(1)
+        bigger = State({"h": torch.arange(4096, dtype=torch.float32)})
+        grown = publish_state(bigger, reuse=again)  # the segment grows to fit
+        assert grown.name == descriptor.name and grown.size > descriptor.size
+        with attached_state(grown, verify=True) as attached:
+            assert torch.equal(attached["h"], bigger["h"])
+        handle = state_handle(bigger)
+        assert handle is not None and handle.owner and handle.descriptor == grown
+    finally:
+        State.unlink_shared_memory(descriptor)
+    assert _segments() == before
+
+
+def test_reuse_needs_a_segment_this_process_owns() -> None:
+    state = make_state()
+    descriptor = state.to_shared_memory()
+    state.close_shared_memory(unlink=True)
+    message = (
+        f"cannot reuse shared-memory segment {descriptor.name!r}: this process did not "
+        "publish it, or it is unlinked"
+    )
+    with pytest.raises(SerializationError, match=f"^{re.escape(message)}$"):
+        make_state().to_shared_memory(reuse=descriptor)
+    foreign = SharedStateDescriptor(name="wmsdk-state.1.0123abcd", size=80, owner_pid=1)
+    with pytest.raises(SerializationError, match="cannot reuse shared-memory segment"):
+        make_state().to_shared_memory(reuse=foreign)
+    owner, other = make_state(), make_state()
+    mine, theirs = owner.to_shared_memory(), other.to_shared_memory()
+    try:
+        with pytest.raises(SerializationError, match="this state already owns"):
+            owner.to_shared_memory(reuse=theirs)  # it would orphan its own segment
+        assert owner.to_shared_memory(reuse=mine).name == mine.name  # its own: fine
+    finally:
+        State.unlink_shared_memory(mine)
+        State.unlink_shared_memory(theirs)

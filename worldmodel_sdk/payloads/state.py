@@ -237,13 +237,19 @@ class State(_WeaklyReferable, Mapping[str, torch.Tensor]):
         namespace: str = "wmsdk-state",
         allow_copy_from_cuda: bool = False,
         checksum: bool = True,
+        reuse: SharedStateDescriptor | None = None,
     ) -> SharedStateDescriptor:
-        """Publish this state as one envelope in one shared-memory segment."""
+        """Publish this state as one envelope in one shared-memory segment.
+
+        ``reuse`` writes it into a segment this process published before, once its
+        consumers are done with it (see `worldmodel_sdk.wire.publish_state`).
+        """
         return _wire.publish_state(
             self,
             namespace=namespace,
             allow_copy_from_cuda=allow_copy_from_cuda,
             checksum=checksum,
+            reuse=reuse,
         )
 
     @classmethod

@@ -37,8 +37,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SerializationError
 from ..payloads.state import State
-from ._encode import encode_stream, prepare_state
+from ._encode import Plan, encode_into, encode_stream, prepare_state
 from ._segments import create_segment, open_segment, unlink_segment
+from ._writers import release_all, release_writer, writer_for
 from .envelope import deserialize_state, write_all
 
 __all__ = [
@@ -158,11 +159,13 @@ def _check_devices(state: State, allow_copy_from_cuda: bool) -> None:
             )
 
 
-def _check_not_published(state: State) -> None:
+def _check_not_published(state: State, reuse: SharedStateDescriptor | None) -> None:
     handle = state_handle(state)
     if handle is None or not handle.owner:
         return
     name = handle.descriptor.name
+    if reuse is not None and reuse.name == name:
+        return
     if _OWNED.get(name) == os.getpid():
         raise SerializationError(
             f"this state already owns shared-memory segment {name!r}; publishing it again "
@@ -177,34 +180,40 @@ def publish_state(
     namespace: str = "wmsdk-state",
     allow_copy_from_cuda: bool = False,
     checksum: bool = True,
+    reuse: SharedStateDescriptor | None = None,
 ) -> SharedStateDescriptor:
-    """Copy ``state`` into a new shared-memory segment and return its descriptor.
+    """Copy ``state`` into shared memory and return its descriptor.
+
+    Without ``reuse`` a new segment is created. With ``reuse`` — a descriptor this
+    process published and has not unlinked — the state is written into that
+    segment instead (grown if it is too small): a steady stream of states then
+    costs one copy each, not a fresh zero-filled segment each. Reuse a segment only
+    once its consumers have closed the states they attached from it: their views
+    would see the new bytes. An attacher holding the old descriptor is refused by
+    the checksum comparison at attach (when the states carry checksums).
 
     The state remembers the segment as its owner handle, so
     ``state.close_shared_memory(unlink=True)`` removes it. A state owns at most one
-    segment: to publish it again, unlink the previous one first.
+    segment: to publish it into another, unlink the previous one first.
 
     Raises:
-        SerializationError: ``state`` already owns a segment that is not unlinked, a
-            tensor is on an accelerator (unless allowed), or a tensor cannot be encoded.
+        SerializationError: ``state`` already owns another segment that is not
+            unlinked, ``reuse`` names a segment this process does not own, a tensor is
+            on an accelerator (unless allowed), or a tensor cannot be encoded.
         ValueError: ``namespace`` is not 1-64 characters of ``[A-Za-z0-9_-]``.
     """
-    _check_not_published(state)
+    _check_not_published(state, reuse)
     _check_devices(state, allow_copy_from_cuda)
     plan, prepared = prepare_state(state, checksum)
-    total = plan.total
-    name, fd = create_segment(namespace, total)
-    try:
-        digest = encode_stream(plan, prepared, lambda batch: write_all(fd, batch))
-    except BaseException:
-        unlink_segment(name, missing_ok=True)
-        raise
-    finally:
-        os.close(fd)
-    _own(name)
+    if reuse is None:
+        name, digest = _publish_fresh(namespace, plan, prepared)
+    else:
+        name = _check_reusable(reuse)
+        writer = writer_for(name, plan.total)
+        digest = encode_into(plan, prepared, writer.address, writer.view)
     descriptor = SharedStateDescriptor(
         name=name,
-        size=total,
+        size=plan.total,
         checksum=None if digest is None else f"{digest:016x}",
         owner_pid=os.getpid(),
     )
@@ -213,6 +222,31 @@ def publish_state(
         previous.close()
     _set_handle(state, SharedStateHandle(descriptor, owner=True))
     return descriptor
+
+
+def _publish_fresh(
+    namespace: str, plan: Plan, prepared: list[torch.Tensor]
+) -> tuple[str, int | None]:
+    name, fd = create_segment(namespace, plan.total)
+    try:
+        digest = encode_stream(plan, prepared, lambda batch: write_all(fd, batch))
+    except BaseException:
+        unlink_segment(name, missing_ok=True)
+        raise
+    finally:
+        os.close(fd)
+    _own(name)
+    return name, digest
+
+
+def _check_reusable(descriptor: SharedStateDescriptor) -> str:
+    name = descriptor.name
+    if _OWNED.get(name) != os.getpid():
+        raise SerializationError(
+            f"cannot reuse shared-memory segment {name!r}: this process did not publish it, "
+            "or it is unlinked"
+        )
+    return name
 
 
 def attach_state(
@@ -307,6 +341,7 @@ def close_state(state: State, *, unlink: bool = False) -> None:
 def unlink_descriptor(descriptor: SharedStateDescriptor) -> None:
     """Remove the segment's name (idempotent); attached states stay valid."""
     _OWNED.pop(descriptor.name, None)
+    release_writer(descriptor.name)
     unlink_segment(descriptor.name, missing_ok=True)
 
 
@@ -362,6 +397,7 @@ def _own(name: str) -> None:
 
 @atexit.register
 def _unlink_owned() -> None:
+    release_all()
     pid = os.getpid()
     for name, creator in list(_OWNED.items()):
         if creator == pid:  # a forked child must not remove its parent's segments
