@@ -190,7 +190,8 @@ def publish_state(
     costs one copy each, not a fresh zero-filled segment each. Reuse a segment only
     once its consumers have closed the states they attached from it: their views
     would see the new bytes. An attacher holding the old descriptor is refused by
-    the checksum comparison at attach (when the states carry checksums).
+    the checksum comparison at attach (when the states carry checksums). A reused
+    segment is still one segment: unlinking it through any of its descriptors ends it.
 
     The state remembers the segment as its owner handle, so
     ``state.close_shared_memory(unlink=True)`` removes it. A state owns at most one
