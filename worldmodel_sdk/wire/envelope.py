@@ -9,8 +9,10 @@ The layout is documented byte by byte in ``docs/wire-format.md``. In short::
     [S+D, S+D+8)   XXH3-64 of bytes [0, S+D), when the checksum flag is set
 
 Writing copies each tensor's bytes exactly once, straight into the destination
-(``bytes``, a writable buffer, a file or a shared-memory segment). Reading from a
-writable buffer returns tensors that are views of it.
+(``bytes``, a writable buffer, a file or a shared-memory segment), with the checksum
+computed over each chunk just copied. Reading from a writable buffer returns tensors
+that are views of it. Verification follows the policy of ``docs/wire-format.md``:
+structure and bounds always; the checksum by default only where the data is copied.
 
 Aliasing rules for `deserialize_state`:
 
@@ -37,12 +39,7 @@ import torch
 from ..errors import SerializationError
 from ..payloads.state import State
 from ._decode import build_tensors, check_bools, copy_data, open_envelope, verify_in_place
-from ._encode import (
-    encode_bytes,
-    encode_into,
-    encode_stream,
-    prepare_state,
-)
+from ._encode import encode_bytes, encode_into, encode_stream, prepare_state
 from ._layout import PREAMBLE, read_preamble
 
 if TYPE_CHECKING:
