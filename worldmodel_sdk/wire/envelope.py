@@ -47,10 +47,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "as_byte_view",
-    "checksum_status",
     "deserialize_state",
     "envelope_length",
-    "open_envelope",
     "serialize_into",
     "serialize_state",
     "serialized_size",
