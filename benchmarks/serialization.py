@@ -5,8 +5,9 @@ Run: ``python benchmarks/serialization.py [--quick]``
 States: small = three float32 tensors [1,512], [1,32,32], [1,32,32] (10 KiB);
 large = the same at batch 1024 (10 MiB); huge = batch 10240 (100 MiB, for the O(1)
 checks). Figures are CPU time (user + system) of this process: the minimum over
-many repeated batches, so that other processes on a shared machine inflate them
-as little as possible. Baselines and peers are measured here, in the same run,
+many short batches, so that other processes on a shared machine inflate them as
+little as possible; a subject and its baseline run in alternating batches, so
+both see the same load. Baselines and peers are measured here, in the same run,
 and compared like with like: copying reads with copying reads (safetensors and
 pickle load from bytes, which copy), zero-copy reads with building the same views
 directly (``np.frombuffer`` + ``torch.from_numpy`` over the buffer), and shared
@@ -24,7 +25,7 @@ import pickle
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import safetensors.torch
@@ -56,22 +57,37 @@ def make_state(batch: int) -> State:
     )
 
 
-def cpu(fn: Callable[[], Any], *, budget: float = 0.4) -> float:
-    """Minimum CPU seconds per call over short batches (about 2 ms) filling ``budget``."""
-    fn()
-    start, n = time.process_time(), 0
-    while time.process_time() - start < 0.002 or n < 1:
+def cpu(*fns: Callable[[], Any], budget: float = 0.4) -> float | tuple[float, ...]:
+    """Minimum CPU seconds per call of each function over short interleaved batches.
+
+    With several functions, their batches alternate, so a subject and its baseline
+    see the same load on a shared machine; each gets about ``budget`` seconds.
+    """
+    sizes = []
+    for fn in fns:
         fn()
-        n += 1
-    per_batch = max(time.process_time() - start, 1e-6)
-    batches = min(max(5, int(budget / per_batch)), 20 if QUICK else 400)
-    best = float("inf")
-    for _ in range(batches):
-        t0 = time.process_time()
-        for _ in range(n):
+        start, n = time.process_time(), 0
+        while time.process_time() - start < 0.002 or n < 1:
             fn()
-        best = min(best, (time.process_time() - t0) / n)
-    return best
+            n += 1
+        sizes.append((n, max(time.process_time() - start, 1e-6)))
+    rounds = min(max(5, int(budget / max(t for _, t in sizes))), 20 if QUICK else 400)
+    best = [float("inf")] * len(fns)
+    for _ in range(rounds):
+        for i, (fn, (n, _)) in enumerate(zip(fns, sizes, strict=True)):
+            t0 = time.process_time()
+            for _ in range(n):
+                fn()
+            best[i] = min(best[i], (time.process_time() - t0) / n)
+    return best[0] if len(fns) == 1 else tuple(best)
+
+
+def pair(
+    fn: Callable[[], Any], baseline: Callable[[], Any], budget: float = 0.8
+) -> tuple[float, float]:
+    """(fn, baseline) minimum CPU seconds per call, measured interleaved."""
+    a, b = cast(tuple[float, float], cpu(fn, baseline, budget=budget))
+    return a, b
 
 
 def us(seconds: float) -> str:
@@ -146,26 +162,26 @@ def copying_section(large: State) -> float:
     nbytes = sum(t.nbytes for t in tensors.values())
     payload = serialize_state(large)
     print(f"\nLarge state, {nbytes / 2**20:.0f} MiB: copying writes and reads")
-    memcpy = cpu(memcpy_fresh(nbytes))
-    ser = cpu(lambda: serialize_state(large))
-    ser_plain = cpu(lambda: serialize_state(large, checksum=False))
-    de = cpu(lambda: deserialize_state(payload))
-    de_plain = cpu(lambda: deserialize_state(payload, verify=False))
-    st_save = cpu(lambda: safetensors.torch.save(tensors))
+    base = memcpy_fresh(nbytes)
+    ser, memcpy = pair(lambda: serialize_state(large), base)
+    ser_plain, memcpy_b = pair(lambda: serialize_state(large, checksum=False), base)
+    de, memcpy_c = pair(lambda: deserialize_state(payload), base)
+    de_plain, memcpy_d = pair(lambda: deserialize_state(payload, verify=False), base)
+    st_save, memcpy_e = pair(lambda: safetensors.torch.save(tensors), base)
     st_blob = safetensors.torch.save(tensors)
-    st_load = cpu(lambda: safetensors.torch.load(st_blob))
+    st_load, memcpy_f = pair(lambda: safetensors.torch.load(st_blob), base)
     pk_blob = pickle.dumps(tensors, protocol=5)
-    pk_load = cpu(lambda: pickle.loads(pk_blob))
-    row("memcpy of the same bytes into a fresh buffer", memcpy, "(baseline)")
+    pk_load, memcpy_g = pair(lambda: pickle.loads(pk_blob), base)
+    row("memcpy of the same bytes into a fresh buffer", memcpy, "(baseline, measured beside each)")
     row("wmsdk serialize, default (checksum fused)", ser, f"= {ser / memcpy:.2f}x memcpy")
-    row("wmsdk serialize, checksum=False", ser_plain, f"= {ser_plain / memcpy:.2f}x memcpy")
-    row("safetensors save (bytes)", st_save, f"= {st_save / memcpy:.2f}x memcpy")
-    row("wmsdk deserialize bytes, default (verified copy)", de, f"= {de / memcpy:.2f}x memcpy")
-    row("wmsdk deserialize bytes, verify=False", de_plain, f"= {de_plain / memcpy:.2f}x memcpy")
-    row("safetensors load (bytes, copies)", st_load, f"= {st_load / memcpy:.2f}x memcpy")
-    row("pickle 5 loads (bytes, copies)", pk_load, f"= {pk_load / memcpy:.2f}x memcpy")
+    row("wmsdk serialize, checksum=False", ser_plain, f"= {ser_plain / memcpy_b:.2f}x memcpy")
+    row("safetensors save (bytes)", st_save, f"= {st_save / memcpy_e:.2f}x memcpy")
+    row("wmsdk deserialize bytes, default (verified copy)", de, f"= {de / memcpy_c:.2f}x memcpy")
+    row("wmsdk deserialize bytes, verify=False", de_plain, f"= {de_plain / memcpy_d:.2f}x memcpy")
+    row("safetensors load (bytes, copies)", st_load, f"= {st_load / memcpy_f:.2f}x memcpy")
+    row("pickle 5 loads (bytes, copies)", pk_load, f"= {pk_load / memcpy_g:.2f}x memcpy")
     target("default serialize vs memcpy", ser / memcpy, 1.2, "x")
-    target("verified deserialize of bytes vs memcpy", de / memcpy, 1.2, "x")
+    target("verified deserialize of bytes vs memcpy", de / memcpy_c, 1.2, "x")
     return memcpy
 
 
@@ -204,7 +220,6 @@ def raw_segment_floor(payload: bytes) -> Callable[[], None]:
 def shm_section(large: State, huge: State) -> None:
     print("\nShared memory, 10 MiB state")
     raw = b"".join(bytes(t.numpy().data) for t in large.tensors.values())
-    floor = cpu(raw_segment_floor(raw), budget=1.0)
 
     def fresh() -> None:
         descriptor = publish_state(large)
@@ -219,14 +234,14 @@ def shm_section(large: State, huge: State) -> None:
         close_state(attach_state(descriptor))
         close_state(large)
 
-    fresh_t = cpu(fresh, budget=1.0)
-    steady_t = cpu(steady, budget=1.0)
+    fresh_t, floor = pair(fresh, raw_segment_floor(raw), budget=2.0)
+    steady_t, floor_b = pair(steady, raw_segment_floor(raw), budget=2.0)
     unlink_descriptor(reuse_descriptor)
-    row("raw segment floor (create, write, map, unmap, unlink)", floor, "(baseline)")
+    row("raw segment floor (create, write, map, unmap, unlink)", floor, "(baseline, beside each)")
     row("wmsdk fresh: publish + attach + close + unlink", fresh_t, f"= {fresh_t / floor:.2f}x")
-    row("wmsdk reused segment: publish + attach + close", steady_t, f"= {steady_t / floor:.2f}x")
+    row("wmsdk reused segment: publish + attach + close", steady_t, f"= {steady_t / floor_b:.2f}x")
     target("fresh segment cycle vs raw floor", fresh_t / floor, 1.15, "x")
-    target("steady-state reused cycle vs fresh floor", steady_t / floor, 0.5, "x")
+    target("steady-state reused cycle vs fresh floor", steady_t / floor_b, 0.5, "x")
     for label, state in (("10 MiB", large), ("100 MiB", huge)):
         descriptor = publish_state(state)
         attach = cpu(lambda d=descriptor: close_state(attach_state(d)))
