@@ -117,13 +117,12 @@ def _open_uncached(view: memoryview, size: int) -> tuple[Opened, dict[str, Any] 
         raise SerializationError(
             f"{size - total} trailing bytes after the envelope, which ends at offset {total}"
         )
-    key = bytes(view[:header_end])
-    layout, meta = parse_header(key[PREAMBLE.size :], pre.data_length)
+    layout, meta = parse_header(bytes(view[PREAMBLE.size : header_end]), pre.data_length)
     opened = _open(pre, layout)
-    if pre.header_length <= _CACHED_HEADER_BYTES:
+    if pre.header_length <= _CACHED_HEADER_BYTES:  # only small headers: one extra copy
         if len(_OPENED) >= CACHE_LIMIT:
             _OPENED.clear()
-        _OPENED[key] = opened
+        _OPENED[bytes(view[:header_end])] = opened
     return opened, meta
 
 
