@@ -3,6 +3,7 @@
 Usage::
 
     python tests/fuzz/fuzz_envelope.py --seconds 600            # structured mutation fuzzer
+    python tests/fuzz/fuzz_envelope.py --inputs 1000000         # ... until N inputs are tried
     python tests/fuzz/fuzz_envelope.py --atheris -- -max_total_time=600   # coverage-guided
 
 Both modes feed the decoder valid envelopes (the golden vectors plus generated
@@ -123,11 +124,12 @@ def mutate_bytes(rng: random.Random, payload: bytes) -> bytes:
 
 
 def check_one(data: bytes, errors: Counter[str]) -> None:
-    """Decode ``data`` three ways; anything but SerializationError is a bug."""
+    """Decode ``data`` four ways; anything but SerializationError is a bug."""
     for source, kwargs in (
-        (data, {}),
-        (bytearray(data), {"verify": False}),
-        (data, {"copy": True}),
+        (data, {}),  # immutable: a verified copy (fused hash)
+        (bytearray(data), {}),  # writable: zero-copy views, structure only
+        (bytearray(data), {"verify": True}),  # zero-copy, verified in place
+        (data, {"copy": True, "verify": False}),  # a copy without the hash
     ):
         try:
             state = deserialize_state(source, **kwargs)  # type: ignore[arg-type]
@@ -138,11 +140,12 @@ def check_one(data: bytes, errors: Counter[str]) -> None:
             errors[str(exc).split(":")[0][:40]] += 1
 
 
-def run_mutation(seconds: float, seed: int) -> int:
+def run_mutation(seconds: float, seed: int, inputs: int | None = None) -> int:
     rng = random.Random(seed)
     pool, errors, tried = seeds(), Counter[str](), 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+    deadline = started + seconds
+    while tried < inputs if inputs is not None else time.monotonic() < deadline:
         base = rng.choice(pool)
         data = mutate_header(rng, base) if rng.random() < 0.4 else mutate_bytes(rng, base)
         try:
@@ -152,7 +155,8 @@ def run_mutation(seconds: float, seed: int) -> int:
             traceback.print_exc()
             return 1
         tried += 1
-    print(f"{tried} inputs tried in {seconds:.0f} s, 0 unexpected exceptions")
+    elapsed = time.monotonic() - started
+    print(f"{tried} inputs tried in {elapsed:.0f} s (seed {seed}), 0 unexpected exceptions")
     for reason, n in errors.most_common(12):
         print(f"  {n:8d}  {reason}")
     return 0
@@ -186,11 +190,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--inputs", type=int, default=None, help="stop after N inputs")
     parser.add_argument("--atheris", action="store_true")
     args, rest = parser.parse_known_args()
     if args.atheris:
         return run_atheris([a for a in rest if a != "--"])
-    return run_mutation(args.seconds, args.seed)
+    return run_mutation(args.seconds, args.seed, args.inputs)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,10 @@ import pytest
 
 from worldmodel_sdk.wire._segments import SEGMENT_NAME, SHM_DIR, unlink_segment
 
-TEST_NAMESPACE = "wmsdk-wiretest"  # segments made by helper processes of these tests
+# Segments made by helper processes of these tests. Unique per test run: test runs of
+# several checkouts may share /dev/shm, and one run's `shm gc` must not collect (or be
+# raced for) another run's orphans.
+TEST_NAMESPACE = f"wmsdk-wiretest-{os.getpid()}"
 
 
 def _segments() -> set[str]:

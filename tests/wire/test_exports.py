@@ -21,6 +21,7 @@ EXPECTED = [
     "serialize_state",
     "serialized_size",
     "shared_state",
+    "state_handle",
     "unlink_descriptor",
     "write_state",
 ]

@@ -164,23 +164,43 @@ def test_bad_tensor_entries(entries: list[dict[str, object]], data: bytes, messa
 def test_checksum_mismatch_names_both_values() -> None:
     payload = raw_envelope(header(F4), DATA)
     payload[-20] ^= 0xFF  # inside the data section
-    rejects(payload, "checksum mismatch: stored 0x")
-    assert State.deserialize(payload, verify=False)["h"].numel() == 2  # trusted readers skip it
+    message = "checksum mismatch: stored 0x"
+    rejects(bytes(payload), message)  # copied input: verified by default
+    rejects(payload, message, copy=True)
+    rejects(payload, message, verify=True)  # zero-copy: one keyword away
+    assert State.deserialize(payload)["h"].numel() == 2  # zero-copy default: O(1), no hash
+    assert State.deserialize(bytes(payload), verify=False)["h"].numel() == 2
 
 
-def test_non_zero_padding_and_bad_bool_bytes_fail_verification() -> None:
-    rejects(
+def test_chunked_verified_copy_names_the_mismatch() -> None:
+    big = State({"h": torch.arange(300_000, dtype=torch.float32)}).serialize()  # > one chunk
+    assert torch.equal(State.deserialize(big)["h"], torch.arange(300_000, dtype=torch.float32))
+    corrupt = bytearray(big)
+    corrupt[len(big) // 2] ^= 1
+    rejects(bytes(corrupt), "checksum mismatch: stored 0x")
+
+
+@pytest.mark.parametrize("how", [{"verify": True}, {"copy": True}, {"as_bytes": True}])
+def test_non_zero_padding_and_bad_bool_bytes_fail_verification(how: dict[str, bool]) -> None:
+    def check(payload: bytearray, message: str) -> None:
+        if how.get("as_bytes"):
+            rejects(bytes(payload), message)
+        else:
+            rejects(payload, message, **how)
+        State.deserialize(payload)  # the zero-copy default does not look at them
+
+    check(
         raw_envelope(header(F4), DATA[:8] + b"\1" + bytes(55)),
         "padding byte at offset 136 is 0x01; padding must be zero",
     )
     head = json.dumps(header(F4), sort_keys=True, separators=(",", ":")).encode()
     pad = align(PREAMBLE.size + len(head)) - PREAMBLE.size - len(head)
-    rejects(
+    check(
         raw_envelope(head, DATA, pad=b"\0\7" + bytes(pad - 2)),
         f"padding byte at offset {PREAMBLE.size + len(head) + 1} is 0x07",
     )
     flags = entry("f", "bool", [3], 0, 3)
-    rejects(
+    check(
         raw_envelope(header(flags), b"\1\0\2" + bytes(61)),
         "tensor 'f' (bool) holds a byte other than 0 or 1 at element 2",
     )

@@ -19,6 +19,7 @@ from worldmodel_sdk.wire import (
     attached_state,
     publish_state,
     shared_state,
+    state_handle,
 )
 from worldmodel_sdk.wire._segments import SHM_DIR, list_segments
 from worldmodel_sdk.wire.cli import shm_app
@@ -91,17 +92,19 @@ def test_owner_and_attacher_context_managers_clean_up() -> None:
     state = make_state()
     with shared_state(state) as descriptor:
         with attached_state(descriptor) as attached:
-            assert attached._shm is not None
-        assert attached._shm is None
+            assert state_handle(attached) is not None
+        assert state_handle(attached) is None
     assert not (SHM_DIR / descriptor.name).exists()
-    assert state._shm is None
+    assert state_handle(state) is None
 
 
 def test_handle_is_a_context_manager_for_owners() -> None:
     state = make_state()
     descriptor = state.to_shared_memory()
-    assert state._shm is not None
-    with state._shm as handle:
+    assert state_handle(state) is not None
+    handle = state_handle(state)
+    assert handle is not None
+    with handle:
         assert handle.owner and handle.descriptor == descriptor
     assert not (SHM_DIR / descriptor.name).exists()
 
@@ -110,7 +113,7 @@ def test_copy_attach_releases_the_mapping_and_unlink_is_idempotent() -> None:
     state = make_state()
     descriptor = state.to_shared_memory(namespace="wmsdk-copytest")
     copied = State.from_shared_memory(descriptor, copy=True)
-    assert copied._shm is None and torch.equal(copied["h"], state["h"])
+    assert state_handle(copied) is None and torch.equal(copied["h"], state["h"])
     State.unlink_shared_memory(descriptor)
     State.unlink_shared_memory(descriptor)
     state.close_shared_memory(unlink=True)
@@ -170,7 +173,7 @@ def test_republishing_an_owned_state_is_refused_and_leaks_no_segment() -> None:
             with shared_state(state):
                 pass  # pragma: no cover - never entered
         assert _segments() - before == {first.name}  # no second segment was made
-        assert state._shm is not None and state._shm.descriptor == first
+        assert state_handle(state) is not None and state_handle(state).descriptor == first
         with attached_state(first) as attached:  # the first segment is intact
             assert torch.equal(attached["h"], state["h"])
     finally:
@@ -187,11 +190,11 @@ def test_a_state_can_be_published_again_once_its_segment_is_unlinked() -> None:
     third = state.to_shared_memory()  # unlinked by descriptor, handle still held: allowed
     try:
         assert len({first.name, second.name, third.name}) == 3
-        assert state._shm is not None and state._shm.descriptor == third
+        assert state_handle(state) is not None and state_handle(state).descriptor == third
     finally:
         state.close_shared_memory(unlink=True)
     with shared_state(state) as descriptor:  # and the context manager leaves it free
-        assert state._shm is not None and state._shm.descriptor == descriptor
+        assert state_handle(state) is not None and state_handle(state).descriptor == descriptor
     state.to_shared_memory()
     state.close_shared_memory(unlink=True)
 
@@ -261,10 +264,10 @@ def test_second_process_attaches_zero_copy_without_tracker_noise() -> None:
             f"""
             import ctypes, sys, torch
             from worldmodel_sdk.payloads.state import State
-            from worldmodel_sdk.wire import SharedStateDescriptor
+            from worldmodel_sdk.wire import SharedStateDescriptor, state_handle
             d = SharedStateDescriptor.model_validate_json(sys.argv[1])
             s = State.from_shared_memory(d)
-            mapping = s._shm._mapping
+            mapping = state_handle(s)._mapping
             base = ctypes.addressof(ctypes.c_char.from_buffer(mapping))
             inside = all(base <= t.data_ptr() < base + d.size for t in s.tensors.values())
             print(s["h"].sum().item(), s["m"].all().item(), s.meta["step"], inside)
@@ -326,3 +329,117 @@ def test_gc_spares_live_owners() -> None:
         out = CliRunner().invoke(shm_app, ["gc", "--namespace", "wmsdk-livetest"])
         assert "0 orphaned segment(s) removed" in out.output
         assert (SHM_DIR / descriptor.name).exists()
+
+
+def test_state_holds_no_transport_field_and_payloads_import_no_wire() -> None:
+    import ast
+    import inspect
+    from pathlib import Path
+
+    import worldmodel_sdk.payloads as payloads
+
+    assert list(inspect.signature(State).parameters) == ["tensors", "meta"]
+    assert not hasattr(State({}), "_shm")
+    for path in Path(payloads.__file__).parent.glob("*.py"):
+        for node in ast.parse(path.read_text(encoding="utf-8")).body:  # module level only
+            if isinstance(node, ast.ImportFrom):
+                assert "wire" not in (node.module or ""), (path.name, node.module)
+            elif isinstance(node, ast.Import):
+                assert all("wire" not in a.name for a in node.names), path.name
+
+
+def test_a_state_collected_while_published_drops_its_handle() -> None:
+    import gc
+
+    from worldmodel_sdk.wire import shared_memory
+
+    state = make_state()
+    descriptor = state.to_shared_memory()
+    try:
+        assert state_handle(state) is not None
+        key = id(state)
+        del state
+        gc.collect()
+        assert key not in shared_memory._HANDLES
+    finally:
+        State.unlink_shared_memory(descriptor)
+
+
+def _corrupt_segment(name: str, at: int) -> None:
+    import mmap
+
+    from worldmodel_sdk.wire import _segments
+
+    fd = _segments._posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
+    try:
+        with mmap.mmap(fd, 0) as mapping:
+            mapping[at] ^= 0xFF
+    finally:
+        os.close(fd)
+
+
+def test_attach_default_is_o1_and_verification_is_one_keyword_away() -> None:
+    state = make_state()
+    with shared_state(state) as descriptor:
+        _corrupt_segment(descriptor.name, descriptor.size - 20)  # a data byte, not the trailer
+        with attached_state(descriptor) as attached:  # default: no hash of the segment
+            assert attached["h"].numel() == 12
+        with pytest.raises(SerializationError, match=re.escape("checksum mismatch: stored 0x")):
+            State.from_shared_memory(descriptor, verify=True)
+        with pytest.raises(SerializationError, match=re.escape("checksum mismatch: stored 0x")):
+            attach_state(descriptor, copy=True, verify=True)
+        _corrupt_segment(descriptor.name, descriptor.size - 1)  # the stored checksum itself
+        with pytest.raises(SerializationError, match="the descriptor expects"):
+            attach_state(descriptor)  # checked on every attach: 8 bytes
+
+
+def test_publishing_into_an_existing_segment_reuses_it() -> None:
+    first = make_state()
+    before = _segments()
+    descriptor = first.to_shared_memory()
+    try:
+        with attached_state(descriptor) as attached:
+            assert torch.equal(attached["h"], first["h"])
+        second = State({"h": first["h"] + 1, "m": torch.zeros(3, dtype=torch.bool)}, {"step": 6})
+        again = second.to_shared_memory(reuse=descriptor)
+        assert again.name == descriptor.name and again.checksum != descriptor.checksum
+        assert _segments() - before == {descriptor.name}  # no new segment
+        with attached_state(again) as attached:
+            assert torch.equal(attached["h"], first["h"] + 1) and attached.meta == {"step": 6}
+            assert not attached["m"].any()
+        with pytest.raises(SerializationError, match="the descriptor expects"):
+            attach_state(descriptor)  # a stale descriptor is refused at attach, in O(1)
+        bigger = State({"h": torch.arange(4096, dtype=torch.float32)})
+        grown = publish_state(bigger, reuse=again)  # the segment grows to fit
+        assert grown.name == descriptor.name and grown.size > descriptor.size
+        with attached_state(grown, verify=True) as attached:
+            assert torch.equal(attached["h"], bigger["h"])
+        handle = state_handle(bigger)
+        assert handle is not None and handle.owner and handle.descriptor == grown
+    finally:
+        State.unlink_shared_memory(descriptor)
+    assert _segments() == before
+
+
+def test_reuse_needs_a_segment_this_process_owns() -> None:
+    state = make_state()
+    descriptor = state.to_shared_memory()
+    state.close_shared_memory(unlink=True)
+    message = (
+        f"cannot reuse shared-memory segment {descriptor.name!r}: this process did not "
+        "publish it, or it is unlinked"
+    )
+    with pytest.raises(SerializationError, match=f"^{re.escape(message)}$"):
+        make_state().to_shared_memory(reuse=descriptor)
+    foreign = SharedStateDescriptor(name="wmsdk-state.1.0123abcd", size=80, owner_pid=1)
+    with pytest.raises(SerializationError, match="cannot reuse shared-memory segment"):
+        make_state().to_shared_memory(reuse=foreign)
+    owner, other = make_state(), make_state()
+    mine, theirs = owner.to_shared_memory(), other.to_shared_memory()
+    try:
+        with pytest.raises(SerializationError, match="this state already owns"):
+            owner.to_shared_memory(reuse=theirs)  # it would orphan its own segment
+        assert owner.to_shared_memory(reuse=mine).name == mine.name  # its own: fine
+    finally:
+        State.unlink_shared_memory(mine)
+        State.unlink_shared_memory(theirs)

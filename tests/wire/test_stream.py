@@ -201,3 +201,14 @@ def test_inspect_command(tmp_path: Path) -> None:
     good.write_bytes(flipped)
     result = CliRunner().invoke(app, [str(good)])
     assert result.exit_code == 2 and "checksum: mismatch" in result.output
+
+
+def test_inspect_command_always_verifies(tmp_path: Path) -> None:
+    import typer
+
+    app = typer.Typer()
+    app.command()(inspect_command)
+    path = tmp_path / "s.wms"
+    path.write_bytes(make_state().serialize())
+    result = CliRunner().invoke(app, [str(path), "--no-verify"])
+    assert result.exit_code == 2 and "No such option: --no-verify" in result.output

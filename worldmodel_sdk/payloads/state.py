@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 from collections.abc import Iterator, KeysView, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -17,13 +18,39 @@ from ._summary import describe_mapping
 if TYPE_CHECKING:
     from tensordict import TensorDict, TensorDictBase
 
-    from ..wire.shared_memory import SharedStateDescriptor, SharedStateHandle
+    from .. import wire as _wire
+    from ..wire import SharedStateDescriptor
+else:
+
+    class _Wire:
+        """Stands in for ``worldmodel_sdk.wire`` until first used, then rebinds ``_wire``.
+
+        Payloads do no I/O and do not import the wire package at module level; after
+        the first call the State methods below reach it through a plain global.
+        """
+
+        def __getattr__(self, name: str) -> Any:
+            global _wire
+            _wire = importlib.import_module("worldmodel_sdk.wire")
+            return getattr(_wire, name)
+
+    _wire = _Wire()
 
 __all__ = ["State"]
 
 
+class _WeaklyReferable:
+    """Gives slotted subclasses a ``__weakref__`` slot (``weakref_slot`` needs 3.11).
+
+    Transports keep their per-state bookkeeping (shared-memory handles) in weak
+    tables instead of fields of the state.
+    """
+
+    __slots__ = ("__weakref__",)
+
+
 @dataclass(slots=True, eq=False, repr=False)
-class State(Mapping[str, torch.Tensor]):
+class State(_WeaklyReferable, Mapping[str, torch.Tensor]):
     """A world model's state: a dict of named tensors plus JSON-able metadata.
 
     Every tensor shares the leading batch axis; ``validate()`` checks that on
@@ -45,7 +72,6 @@ class State(Mapping[str, torch.Tensor]):
 
     tensors: dict[str, torch.Tensor]
     meta: dict[str, Any] | None = None
-    _shm: SharedStateHandle | None = field(default=None, repr=False)
 
     def __getitem__(self, key: str) -> torch.Tensor:
         try:
@@ -179,15 +205,14 @@ class State(Mapping[str, torch.Tensor]):
 
         return from_tensordict(data, meta)
 
-    # Wire format and shared memory: implemented in worldmodel_sdk.wire.
+    # Wire format and shared memory: thin delegations to worldmodel_sdk.wire, which
+    # owns the transport (segment handles included).
 
     def serialize(
         self, version: str = "v1", format: str = "binary", *, checksum: bool = True
     ) -> bytes:
         """Encode this state as one wire-format envelope (see the wire format docs)."""
-        from ..wire.envelope import serialize_state
-
-        return serialize_state(self, version=version, format=format, checksum=checksum)
+        return _wire.serialize_state(self, version=version, format=format, checksum=checksum)
 
     @classmethod
     def deserialize(
@@ -195,13 +220,16 @@ class State(Mapping[str, torch.Tensor]):
         payload: bytes | bytearray | memoryview,
         *,
         copy: bool = False,
-        verify: bool = True,
+        verify: bool | None = None,
         map_location: torch.device | str | None = None,
     ) -> State:
-        """Decode an envelope made by `serialize` (views of a writable buffer unless ``copy``)."""
-        from ..wire.envelope import deserialize_state
+        """Decode an envelope made by `serialize` (views of a writable buffer unless ``copy``).
 
-        return deserialize_state(payload, copy=copy, verify=verify, map_location=map_location)
+        Structure and bounds are always checked. By default the checksum is verified
+        when the data is copied (``bytes`` input or ``copy=True``) and not for zero-copy
+        views of a writable buffer; ``verify=True`` or ``False`` decides explicitly.
+        """
+        return _wire.deserialize_state(payload, copy=copy, verify=verify, map_location=map_location)
 
     def to_shared_memory(
         self,
@@ -209,38 +237,39 @@ class State(Mapping[str, torch.Tensor]):
         namespace: str = "wmsdk-state",
         allow_copy_from_cuda: bool = False,
         checksum: bool = True,
+        reuse: SharedStateDescriptor | None = None,
     ) -> SharedStateDescriptor:
-        """Publish this state as one envelope in one shared-memory segment."""
-        from ..wire.shared_memory import publish_state
+        """Publish this state as one envelope in one shared-memory segment.
 
-        return publish_state(
+        ``reuse`` writes it into a segment this process published before, once its
+        consumers are done with it (see `worldmodel_sdk.wire.publish_state`).
+        """
+        return _wire.publish_state(
             self,
             namespace=namespace,
             allow_copy_from_cuda=allow_copy_from_cuda,
             checksum=checksum,
+            reuse=reuse,
         )
 
     @classmethod
     def from_shared_memory(
-        cls, descriptor: SharedStateDescriptor, *, copy: bool = False, verify: bool = True
+        cls, descriptor: SharedStateDescriptor, *, copy: bool = False, verify: bool = False
     ) -> State:
-        """Attach a state published by `to_shared_memory` (zero-copy views unless ``copy``)."""
-        from ..wire.shared_memory import attach_state
+        """Attach a state published by `to_shared_memory` (zero-copy views unless ``copy``).
 
-        return attach_state(descriptor, copy=copy, verify=verify)
+        Attaching is O(1) in the state size; ``verify=True`` also hashes the segment.
+        """
+        return _wire.attach_state(descriptor, copy=copy, verify=verify)
 
     def close_shared_memory(self, *, unlink: bool = False) -> None:
         """Release this state's shared-memory handle, unlinking the segment if asked."""
-        from ..wire.shared_memory import close_state
-
-        close_state(self, unlink=unlink)
+        _wire.close_state(self, unlink=unlink)
 
     @staticmethod
     def unlink_shared_memory(descriptor: SharedStateDescriptor) -> None:
         """Remove the segment named by ``descriptor`` (owners call this when done)."""
-        from ..wire.shared_memory import unlink_descriptor
-
-        unlink_descriptor(descriptor)
+        _wire.unlink_descriptor(descriptor)
 
 
 def _check_json_able(meta: Mapping[str, Any]) -> None:

@@ -27,6 +27,7 @@ if typing.TYPE_CHECKING:
         close_state,
         publish_state,
         shared_state,
+        state_handle,
         unlink_descriptor,
     )
     from .stream import EnvelopeInfo, inspect_envelope, inspect_file, read_state, write_state
@@ -52,6 +53,7 @@ __all__ = [
     "serialize_state",
     "serialized_size",
     "shared_state",
+    "state_handle",
     "unlink_descriptor",
     "write_state",
 ]
@@ -73,6 +75,7 @@ _ORIGINS = {
     "close_state": ".shared_memory",
     "publish_state": ".shared_memory",
     "shared_state": ".shared_memory",
+    "state_handle": ".shared_memory",
     "unlink_descriptor": ".shared_memory",
     "EnvelopeInfo": ".stream",
     "inspect_envelope": ".stream",

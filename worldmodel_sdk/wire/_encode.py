@@ -1,17 +1,23 @@
-"""Encoding side of the envelope: per-state plans (cached) and the pieces to write.
+"""Encoding side of the envelope: per-state plans (cached) and the writers.
 
 A plan holds everything that depends only on tensor names, dtypes, shapes and the
-metadata: the preamble and header bytes and the padding after each tensor. States
-with the same signature (the common case in a rollout loop) reuse it, so encoding
-a small state costs a dictionary lookup plus one copy of its tensor bytes.
+metadata: the preamble and header bytes, where each tensor goes and the padding
+after it. States with the same signature (the common case in a rollout loop) reuse
+it, so encoding a small state costs a dictionary lookup plus one copy of its bytes.
+
+Every writer copies each tensor's bytes exactly once. When a checksum is planned
+the hash is computed in the same pass, chunk by chunk, over bytes that were just
+copied and are still in cache, so the checksum never reads the state from memory
+a second time.
 """
 
 from __future__ import annotations
 
 import ctypes
 import struct
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import xxhash
@@ -33,30 +39,68 @@ from ._layout import (
     plan_layout,
 )
 
-if TYPE_CHECKING:
-    from typing_extensions import Buffer
-
-__all__ = ["CACHE_LIMIT", "CHECKSUM", "PADS", "Plan", "pieces", "prepare_state"]
+__all__ = [
+    "CACHE_LIMIT",
+    "CHECKSUM",
+    "CHUNK",
+    "PADS",
+    "STREAM_BATCH",
+    "Plan",
+    "encode_bytes",
+    "encode_into",
+    "encode_stream",
+    "prepare_state",
+]
 
 CHECKSUM = struct.Struct("<Q")
 PADS = tuple(bytes(n) for n in range(ALIGNMENT))
 CACHE_LIMIT = 256
+CHUNK = 1 << 18
+"""Bytes copied before the hash catches up: small enough to be hashed from L2 cache."""
+STREAM_BATCH = 1 << 20
+"""Bytes handed to a sink per call: fewer system calls, still hashed from cache after."""
+TEMPLATE_LIMIT = 1 << 16
+"""Envelopes up to this size start as a copy of a cached template (prefix and zero pads)."""
+
 _PLANS: dict[tuple[Any, ...], Plan] = {}
+_MEMMOVE = ctypes.memmove
+_MEMSET = ctypes.memset
+_PACK_CHECKSUM = CHECKSUM.pack
+_STRIDED = torch.strided
+# An uninitialised bytes object to write the envelope into: bytes(n) would zero-fill
+# n bytes only for us to overwrite them, and bytearray -> bytes would copy them again.
+_new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
+_new_bytes.restype = ctypes.py_object
+_new_bytes.argtypes = (ctypes.c_void_p, ctypes.c_ssize_t)
+_bytes_as_string = ctypes.pythonapi.PyBytes_AsString
+_bytes_as_string.restype = ctypes.c_void_p
+_bytes_as_string.argtypes = (ctypes.py_object,)
+_PROBE = b"wire"
+# CPython keeps a bytes object's characters at a fixed offset from the object: ask the
+# C API once, then save a foreign call per encode.
+_BYTES_OFFSET: int = _bytes_as_string(_PROBE) - id(_PROBE)
+
+
+def _bytes_address(out: bytes) -> int:
+    return id(out) + _BYTES_OFFSET
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     """Everything about an envelope that depends only on names, dtypes, shapes and meta."""
 
-    prefix: bytes  # preamble + header + zero padding up to the data section
-    slots: tuple[tuple[type[ctypes.Array[ctypes.c_char]] | None, bytes], ...]
-    """Per tensor: a ctypes array type of its byte size (None if empty), then its padding."""
+    prefix: bytes
+    """Preamble + header + zero padding up to the data section."""
+    slots: tuple[tuple[int, int, int], ...]
+    """Per tensor: its offset in the envelope, its byte length, the zero bytes after it."""
     data_end: int
     total: int
     checksum: bool
+    template: bytes | None
+    """For small envelopes: the prefix followed by zeros up to ``total`` (padding included)."""
 
 
-def _prepare(name: object, value: object) -> torch.Tensor:
+def _slow_prepare(name: object, value: object) -> torch.Tensor:
     """Return ``value`` as a CPU, strided, C-contiguous tensor with plain bits."""
     if not isinstance(value, torch.Tensor):
         raise SerializationError(f"State[{name!r}] is a {type(value).__name__}, not a torch.Tensor")
@@ -83,11 +127,20 @@ def prepare_state(state: State, checksum: bool) -> tuple[Plan, list[torch.Tensor
         raise SerializationError(f"State.tensors must be a dict; got {type(tensors).__name__}")
     prepared = []
     signature = []
-    for k, v in tensors.items():
-        t = _prepare(k, v)
+    for k, t in tensors.items():
+        if not (
+            type(t) is torch.Tensor
+            and t.layout is _STRIDED
+            and t.is_cpu
+            and t.is_contiguous()
+            and not t.is_neg()
+            and not t.is_conj()
+        ):
+            t = _slow_prepare(k, t)
         prepared.append(t)
         signature.append((k, t.dtype, t.shape))
-    meta_json = "null" if state.meta is None else _meta_json(state.meta)
+    meta = state.meta
+    meta_json = "null" if meta is None else _meta_json(meta)
     key = (tuple(signature), meta_json, checksum)
     plan = _PLANS.get(key)
     if plan is None:
@@ -137,32 +190,125 @@ def _build_plan(signature: tuple[Any, ...], meta_json: str, checksum: bool) -> P
     preamble = PREAMBLE.pack(MAGIC, FORMAT_VERSION, flags, len(header), layout.data_length)
     start = align(PREAMBLE.size + len(header))
     prefix = preamble + header + bytes(start - PREAMBLE.size - len(header))
-    ends = [e.offset + e.length for e in layout.entries]
-    nexts = [e.offset for e in layout.entries[1:]] + [layout.data_length] * bool(ends)
+    nexts = [e.offset for e in layout.entries[1:]] + [layout.data_length]
+    slots = tuple(
+        (start + e.offset, e.length, n - e.offset - e.length)
+        for e, n in zip(layout.entries, nexts, strict=False)
+    )
     data_end = start + layout.data_length
     total = data_end + (CHECKSUM_BYTES if checksum else 0)
-    slots = tuple(
-        (ctypes.c_char * e.length if e.length else None, PADS[n - end])
-        for e, n, end in zip(layout.entries, nexts, ends, strict=True)
-    )
-    return Plan(prefix, slots, data_end, total, checksum)
+    template = prefix + bytes(total - len(prefix)) if total <= TEMPLATE_LIMIT else None
+    return Plan(prefix, slots, data_end, total, checksum, template)
 
 
-def pieces(plan: Plan, prepared: list[torch.Tensor]) -> list[Buffer]:
-    """The envelope as a list of buffers, checksum trailer included when planned.
+def encode_into(plan: Plan, prepared: list[torch.Tensor], dst: int, out: memoryview) -> int | None:
+    """Write the envelope at address ``dst``; ``out`` views the same bytes (for hashing).
 
-    Tensor pieces are ctypes arrays over the tensors' own memory: valid only while
-    ``prepared`` is alive.
+    Returns:
+        The checksum written (None when the plan has none).
     """
-    out: list[Buffer] = [plan.prefix]
-    for t, (kind, pad) in zip(prepared, plan.slots, strict=True):
-        if kind is not None:
-            out.append(kind.from_address(t.data_ptr()))
-        if pad:
-            out.append(pad)
+    prefix = plan.prefix
+    _MEMMOVE(dst, prefix, len(prefix))
+    if not plan.checksum:
+        for t, (at, n, pad) in zip(prepared, plan.slots, strict=True):
+            if n:
+                _MEMMOVE(dst + at, t.data_ptr(), n)
+            if pad:
+                _MEMSET(dst + at + n, 0, pad)
+        return None
+    end = plan.data_end
+    if end <= CHUNK:  # small: copy everything, then hash it while it is in cache
+        for t, (at, n, pad) in zip(prepared, plan.slots, strict=True):
+            if n:
+                _MEMMOVE(dst + at, t.data_ptr(), n)
+            if pad:
+                _MEMSET(dst + at + n, 0, pad)
+        digest = xxhash.xxh3_64_intdigest(out[:end])
+    else:
+        hasher = xxhash.xxh3_64(out[: len(prefix)])
+        update = hasher.update
+        for t, (at, n, pad) in zip(prepared, plan.slots, strict=True):
+            src = t.data_ptr() if n else 0
+            for done in range(0, n, CHUNK):
+                size = min(CHUNK, n - done)
+                _MEMMOVE(dst + at + done, src + done, size)
+                update(out[at + done : at + done + size])
+            if pad:
+                _MEMSET(dst + at + n, 0, pad)
+                update(PADS[pad])
+        digest = hasher.intdigest()
+    _MEMMOVE(dst + end, _PACK_CHECKSUM(digest), CHECKSUM_BYTES)
+    return digest
+
+
+def encode_bytes(plan: Plan, prepared: list[torch.Tensor]) -> bytes:
+    """The envelope as a new ``bytes`` object, written in place (one copy of each tensor)."""
+    template = plan.template
+    if template is None:
+        out: bytes = _new_bytes(None, plan.total)
+        encode_into(plan, prepared, _bytes_address(out), memoryview(out))
+        return out
+    # Small: the template copy brings the prefix and the zero padding in one call.
+    out = _new_bytes(template, plan.total)
+    dst = id(out) + _BYTES_OFFSET
+    for t, (at, n, _) in zip(prepared, plan.slots, strict=True):
+        if n:
+            _MEMMOVE(dst + at, t.data_ptr(), n)
     if plan.checksum:
-        hasher = xxhash.xxh3_64()
-        for piece in out:
-            hasher.update(piece)
-        out.append(CHECKSUM.pack(hasher.intdigest()))
+        end = plan.data_end
+        digest = xxhash.xxh3_64_intdigest(memoryview(out)[:end])
+        _MEMMOVE(dst + end, _PACK_CHECKSUM(digest), CHECKSUM_BYTES)
     return out
+
+
+def _pieces(plan: Plan, prepared: list[torch.Tensor]) -> Iterator[memoryview]:
+    """The envelope without its checksum as views of at most `CHUNK` bytes, in order."""
+    yield memoryview(plan.prefix)
+    for t, (_, n, pad) in zip(prepared, plan.slots, strict=True):
+        if n:
+            raw = memoryview((ctypes.c_char * n).from_address(t.data_ptr())).cast("B")
+            for done in range(0, n, CHUNK):
+                yield raw[done : done + CHUNK]
+        if pad:
+            yield memoryview(PADS[pad])
+
+
+def encode_stream(
+    plan: Plan, prepared: list[torch.Tensor], send: Callable[[list[memoryview]], None]
+) -> int | None:
+    """Hand the envelope to ``send`` in batches of about `STREAM_BATCH` bytes, hashing as it goes.
+
+    Each batch is hashed right after ``send`` has read it, while it is in cache.
+    ``prepared`` must stay alive until this returns.
+
+    Returns:
+        The checksum sent last (None when the plan has none).
+    """
+    hasher = xxhash.xxh3_64() if plan.checksum else None
+    batch: list[memoryview] = []
+    size = 0
+    for piece in _pieces(plan, prepared):
+        batch.append(piece)
+        size += piece.nbytes
+        if size >= STREAM_BATCH:
+            _flush(batch, send, hasher)
+            batch, size = [], 0
+    _flush(batch, send, hasher)
+    if hasher is None:
+        return None
+    digest = hasher.intdigest()
+    send([memoryview(CHECKSUM.pack(digest))])
+    return digest
+
+
+def _flush(
+    batch: list[memoryview],
+    send: Callable[[list[memoryview]], None],
+    hasher: Any,
+) -> None:
+    if not batch:
+        return
+    send(batch)
+    if hasher is not None:
+        for piece in batch:
+            hasher.update(piece)

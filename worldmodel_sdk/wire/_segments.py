@@ -42,6 +42,7 @@ __all__ = [
     "list_segments",
     "make_name",
     "open_segment",
+    "open_segment_for_writing",
     "pid_alive",
     "unlink_segment",
 ]
@@ -143,6 +144,28 @@ def open_segment(name: str, size: int) -> mmap.mmap:
                 f"shared-memory segment {name!r} has {actual} bytes; the descriptor says {size}"
             )
         return mmap.mmap(fd, size, access=mmap.ACCESS_COPY)
+    finally:
+        os.close(fd)
+
+
+def open_segment_for_writing(name: str, size: int) -> mmap.mmap:
+    """Map an existing segment shared and writable, growing it to ``size`` bytes if smaller.
+
+    Raises:
+        SerializationError: the segment does not exist.
+    """
+    _require_posix()
+    try:
+        fd = _posixshmem.shm_open("/" + name, os.O_RDWR, mode=0o600)
+    except FileNotFoundError:
+        raise SerializationError(
+            f"shared-memory segment {name!r} does not exist (unlinked?)"
+        ) from None
+    try:
+        actual = os.fstat(fd).st_size
+        if actual < size:
+            os.ftruncate(fd, size)
+        return mmap.mmap(fd, max(actual, size))
     finally:
         os.close(fd)
 

@@ -33,16 +33,16 @@ def _size(n: int) -> str:
 
 def inspect_command(
     file: Annotated[Path, typer.Argument(help="A file holding one wire envelope.")],
-    verify: Annotated[
-        bool, typer.Option("--verify/--no-verify", help="Hash the file to check its checksum.")
-    ] = True,
 ) -> None:
-    """Print an envelope's header (tensors, dtypes, shapes, sizes, checksum status)."""
+    """Print an envelope's header (tensors, dtypes, shapes, sizes) and verify its checksum.
+
+    Inspection always hashes the file: it is the tool for telling whether bytes are intact.
+    """
     from ..errors import SerializationError
     from .stream import inspect_file
 
     try:
-        info = inspect_file(file, verify=verify)
+        info = inspect_file(file, verify=True)
     except (SerializationError, OSError) as exc:
         _console.print(f"[red]{file}: {exc}[/red]")
         raise typer.Exit(code=1) from None

@@ -9,8 +9,10 @@ The layout is documented byte by byte in ``docs/wire-format.md``. In short::
     [S+D, S+D+8)   XXH3-64 of bytes [0, S+D), when the checksum flag is set
 
 Writing copies each tensor's bytes exactly once, straight into the destination
-(``bytes``, a writable buffer, a file or a shared-memory segment). Reading from a
-writable buffer returns tensors that are views of it.
+(``bytes``, a writable buffer, a file or a shared-memory segment), with the checksum
+computed over each chunk just copied. Reading from a writable buffer returns tensors
+that are views of it. Verification follows the policy of ``docs/wire-format.md``:
+structure and bounds always; the checksum by default only where the data is copied.
 
 Aliasing rules for `deserialize_state`:
 
@@ -27,42 +29,35 @@ Aliasing rules for `deserialize_state`:
 from __future__ import annotations
 
 import ctypes
-import json
 import os
 import sys
-from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Sequence
+from typing import IO, TYPE_CHECKING
 
-import numpy as np
 import torch
-import xxhash
 
-from .._dtypes import NUMPY
 from ..errors import SerializationError
 from ..payloads.state import State
-from ._encode import CACHE_LIMIT, CHECKSUM, PADS, pieces, prepare_state
-from ._layout import PREAMBLE, Layout, Preamble, parse_header, read_preamble
+from ._decode import build_tensors, check_bools, copy_data, open_envelope, verify_in_place
+from ._encode import encode_bytes, encode_into, encode_stream, prepare_state
+from ._layout import PREAMBLE, read_preamble
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
 
 __all__ = [
     "as_byte_view",
-    "checksum_status",
     "deserialize_state",
     "envelope_length",
-    "open_envelope",
     "serialize_into",
     "serialize_state",
     "serialized_size",
+    "stream_state",
     "write_all",
-    "write_pieces",
 ]
 
 _IOV_BATCH = 512  # buffers per writev call, well under IOV_MAX (1024 on Linux)
-_LAYOUTS: dict[tuple[bytes, int], Layout] = {}
 _USABLE_DEVICES: set[torch.device] = set()  # map_location targets that accepted a tensor
-_NUMPY_DTYPES = NUMPY  # the package's one dtype table
 
 
 def _check_target(version: str, format: str) -> None:
@@ -97,7 +92,7 @@ def serialize_state(
     _check_target(version, format)
     _check_host()
     plan, prepared = prepare_state(state, checksum)
-    return b"".join(pieces(plan, prepared))
+    return encode_bytes(plan, prepared)
 
 
 def serialized_size(state: State, *, checksum: bool = True) -> int:
@@ -105,15 +100,22 @@ def serialized_size(state: State, *, checksum: bool = True) -> int:
     return prepare_state(state, checksum)[0].total
 
 
-def write_pieces(state: State, *, checksum: bool = True) -> tuple[list[Buffer], int, object]:
-    """The envelope as buffers to write in order, its size, and a keep-alive token.
+def stream_state(
+    state: State, send: Callable[[list[memoryview]], None], *, checksum: bool = True
+) -> tuple[int, int | None]:
+    """Hand ``state``'s envelope to ``send`` in order, in batches of buffers.
 
-    The buffers point into the state's tensors: keep the token alive until the
-    buffers are written. Used by the streaming and shared-memory writers.
+    The buffers view the state's own tensor memory (no copy is made) and are valid
+    only during the call to ``send``; the checksum is computed as they go by.
+    Used by the streaming and shared-memory writers.
+
+    Returns:
+        The envelope size and its checksum (None without one).
     """
     _check_host()
     plan, prepared = prepare_state(state, checksum)
-    return pieces(plan, prepared), plan.total, prepared
+    digest = encode_stream(plan, prepared, send)
+    return plan.total, digest
 
 
 def write_all(sink: int | IO[bytes], buffers: Sequence[Buffer]) -> None:
@@ -159,7 +161,9 @@ def serialize_into(state: State, buffer: Buffer, offset: int = 0, *, checksum: b
         SerializationError: the buffer is read-only or too small, or the state cannot be
             encoded.
     """
-    pieces, total, keep = write_pieces(state, checksum=checksum)
+    _check_host()
+    plan, prepared = prepare_state(state, checksum)
+    total = plan.total
     view = as_byte_view(buffer)
     if view.readonly:
         raise SerializationError("serialize_into needs a writable buffer; got a read-only one")
@@ -168,13 +172,9 @@ def serialize_into(state: State, buffer: Buffer, offset: int = 0, *, checksum: b
             f"buffer has {view.nbytes - offset} bytes from offset {offset}; "
             f"the envelope needs {total}"
         )
-    base = ctypes.addressof((ctypes.c_char * total).from_buffer(view, offset))
-    position = base
-    for piece in pieces:
-        size = memoryview(piece).nbytes
-        ctypes.memmove(position, cast(Any, piece), size)
-        position += size
-    del keep
+    target = view[offset : offset + total]
+    address = ctypes.addressof(ctypes.c_char.from_buffer(target))
+    encode_into(plan, prepared, address, target)
     return total
 
 
@@ -191,6 +191,8 @@ def envelope_length(preamble: Buffer) -> int:
 
 def as_byte_view(payload: object) -> memoryview:
     """A flat byte view of any contiguous buffer, or a `SerializationError`."""
+    if type(payload) is bytes or type(payload) is bytearray:
+        return memoryview(payload)
     try:
         view = memoryview(payload)  # type: ignore[arg-type]
         if not view.c_contiguous:
@@ -203,106 +205,6 @@ def as_byte_view(payload: object) -> memoryview:
             f"got {type(payload).__name__} ({exc})"
         ) from None
     return view
-
-
-def _layout_for(header: bytes, data_length: int) -> tuple[Layout, dict[str, Any] | None]:
-    key = (header, data_length)
-    layout = _LAYOUTS.get(key)
-    if layout is None:
-        layout, meta = parse_header(header, data_length)
-        if len(header) <= 4096:
-            if len(_LAYOUTS) >= CACHE_LIMIT:
-                _LAYOUTS.clear()
-            _LAYOUTS[key] = layout
-        return layout, meta
-    if not layout.has_meta:
-        return layout, None
-    return layout, json.loads(header)["meta"]
-
-
-def open_envelope(
-    view: memoryview, *, verify: bool
-) -> tuple[Preamble, Layout, dict[str, Any] | None]:
-    """Check an envelope's structure (and, if ``verify``, its checksum and padding)."""
-    size = view.nbytes
-    pre = read_preamble(view, size)
-    total = pre.total
-    header_end = PREAMBLE.size + pre.header_length
-    if size < header_end:
-        raise SerializationError(
-            f"truncated at offset {size}: the header ends at offset {header_end}"
-        )
-    if size < total:
-        raise SerializationError(f"truncated at offset {size}: the envelope needs {total} bytes")
-    if size > total:
-        raise SerializationError(
-            f"{size - total} trailing bytes after the envelope, which ends at offset {total}"
-        )
-    layout, meta = _layout_for(bytes(view[PREAMBLE.size : header_end]), pre.data_length)
-    if verify:
-        _verify(view, pre, layout)
-    return pre, layout, meta
-
-
-def checksum_status(view: memoryview, pre: Preamble) -> tuple[int, int] | None:
-    """(stored, computed) checksum of an envelope, or None when it has none."""
-    if not pre.has_checksum:
-        return None
-    (stored,) = CHECKSUM.unpack_from(view, pre.data_end)
-    return stored, xxhash.xxh3_64_intdigest(view[: pre.data_end])
-
-
-def _verify(view: memoryview, pre: Preamble, layout: Layout) -> None:
-    status = checksum_status(view, pre)
-    if status is not None and status[0] != status[1]:
-        raise SerializationError(
-            f"checksum mismatch: stored 0x{status[0]:016x}, computed 0x{status[1]:016x} "
-            f"over bytes [0, {pre.data_end})"
-        )
-    header_end = PREAMBLE.size + pre.header_length
-    runs = [(header_end, pre.data_start - header_end)]
-    runs += [(pre.data_start + at, n) for at, n in layout.pads]
-    for at, n in runs:
-        if n and view[at : at + n] != PADS[n]:
-            run = bytes(view[at : at + n])
-            first = n - len(run.lstrip(b"\0"))
-            raise SerializationError(
-                f"padding byte at offset {at + first} is 0x{run[first]:02x}; padding must be zero"
-            )
-
-
-def _views(view: memoryview, start: int, layout: Layout, copy: bool) -> dict[str, torch.Tensor]:
-    base, origin = view, start
-    if (copy or view.readonly) and layout.data_length:
-        base, origin = memoryview(bytearray(view[start : start + layout.data_length])), 0
-    tensors: dict[str, torch.Tensor] = {}
-    for e in layout.entries:
-        np_dtype = _NUMPY_DTYPES.get(e.dtype)
-        if not e.length:
-            t = torch.empty(0, dtype=torch.uint8).view(e.dtype).reshape(e.shape)
-        elif np_dtype is not None:
-            # The quickest zero-copy route. np.frombuffer keeps a memoryview (hence a
-            # buffer export) alive, so the buffer can be neither resized nor unmapped
-            # while the tensor lives; np.ndarray(buffer=...) would not guarantee that.
-            array = np.frombuffer(base, np_dtype, e.numel, origin + e.offset)
-            t = torch.from_numpy(array.reshape(e.shape))
-        else:
-            t = torch.frombuffer(base, dtype=e.dtype, count=e.numel, offset=origin + e.offset)
-            if len(e.shape) != 1:
-                t = t.view(e.shape)
-        tensors[e.name] = t
-    return tensors
-
-
-def _check_bools(tensors: dict[str, torch.Tensor]) -> None:
-    for name, t in tensors.items():
-        if t.dtype is torch.bool and t.numel():
-            bad = t.view(torch.uint8) > 1
-            if bool(bad.any()):
-                index = int(bad.reshape(-1).nonzero()[0])
-                raise SerializationError(
-                    f"tensor {name!r} (bool) holds a byte other than 0 or 1 at element {index}"
-                )
 
 
 def _target_device(map_location: torch.device | str) -> torch.device:
@@ -339,16 +241,21 @@ def deserialize_state(
     payload: Buffer,
     *,
     copy: bool = False,
-    verify: bool = True,
+    verify: bool | None = None,
     map_location: torch.device | str | None = None,
 ) -> State:
     """Decode one envelope; tensors are views of a writable ``payload`` unless ``copy``.
 
+    Structure and bounds are always checked. What ``verify`` adds (the checksum,
+    zero padding and bool bytes) guards against accidental corruption only.
+
     Args:
         payload: the envelope, exactly (bytes, bytearray, memoryview, mmap, ...).
         copy: copy the tensor data even when views would be possible.
-        verify: check the checksum, zero padding and bool bytes (structure and bounds
-            are always checked).
+        verify: ``None`` (the default) verifies when the data is copied — immutable
+            input or ``copy=True``, where the hash rides the copy — and not for
+            zero-copy views of a writable buffer, which stay O(1) in the state size.
+            ``True`` or ``False`` decides explicitly.
         map_location: device to move the tensors to.
 
     Raises:
@@ -357,10 +264,17 @@ def deserialize_state(
     """
     device = None if map_location is None else _target_device(map_location)
     view = as_byte_view(payload)
-    pre, layout, meta = open_envelope(view, verify=verify)
-    tensors = _views(view, pre.data_start, layout, copy)
-    if verify and layout.has_bool:
-        _check_bools(tensors)
+    opened, meta = open_envelope(view)
+    if copy or view.readonly:
+        if verify is None:
+            verify = True
+        tensors = build_tensors(copy_data(view, opened, verify), 0, opened)
+    else:
+        if verify:
+            verify_in_place(view, opened)
+        tensors = build_tensors(view, opened.pre.data_start, opened)
+    if verify and opened.layout.has_bool:
+        check_bools(tensors)
     if device is not None:
         tensors = _move(tensors, device)
     return State(tensors, meta)

@@ -27,6 +27,7 @@ import atexit
 import mmap
 import os
 import struct
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import final
@@ -36,8 +37,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SerializationError
 from ..payloads.state import State
+from ._encode import Plan, encode_into, encode_stream, prepare_state
 from ._segments import create_segment, open_segment, unlink_segment
-from .envelope import deserialize_state, write_all, write_pieces
+from ._writers import release_all, release_writer, writer_for
+from .envelope import deserialize_state, write_all
 
 __all__ = [
     "SharedStateDescriptor",
@@ -47,6 +50,7 @@ __all__ = [
     "close_state",
     "publish_state",
     "shared_state",
+    "state_handle",
     "unlink_descriptor",
 ]
 
@@ -55,6 +59,9 @@ _MAX_REPORTED_ERRORS = 5  # problems named when descriptor JSON is rejected
 _MAX_FIELD_CHARS = 40  # of each field name quoted in that message
 _OWNED: dict[str, int] = {}  # segments this process created and has not unlinked -> creator pid
 _FINALIZED_PID = 0  # the process whose multiprocessing exit hook unlinks its segments
+# The wire package, not State, holds each state's link to its segment: id(state) ->
+# (weak reference to the state, handle). The entry goes when the state does.
+_HANDLES: dict[int, tuple[weakref.ref[State], SharedStateHandle]] = {}
 
 
 class SharedStateDescriptor(BaseModel):
@@ -119,6 +126,28 @@ class SharedStateHandle:
         return f"SharedStateHandle({self.descriptor.name!r}, {role})"
 
 
+def state_handle(state: State) -> SharedStateHandle | None:
+    """The shared-memory handle of ``state``: set by publishing or attaching, else None."""
+    entry = _HANDLES.get(id(state))
+    if entry is None or entry[0]() is not state:
+        return None
+    return entry[1]
+
+
+def _set_handle(state: State, handle: SharedStateHandle | None) -> None:
+    key = id(state)
+    if handle is None:
+        _HANDLES.pop(key, None)
+        return
+
+    def forget(ref: weakref.ref[State]) -> None:
+        entry = _HANDLES.get(key)
+        if entry is not None and entry[0] is ref:
+            del _HANDLES[key]
+
+    _HANDLES[key] = (weakref.ref(state, forget), handle)
+
+
 def _check_devices(state: State, allow_copy_from_cuda: bool) -> None:
     if allow_copy_from_cuda or not isinstance(state.tensors, dict):
         return
@@ -130,11 +159,13 @@ def _check_devices(state: State, allow_copy_from_cuda: bool) -> None:
             )
 
 
-def _check_not_published(state: State) -> None:
-    handle = state._shm
+def _check_not_published(state: State, reuse: SharedStateDescriptor | None) -> None:
+    handle = state_handle(state)
     if handle is None or not handle.owner:
         return
     name = handle.descriptor.name
+    if reuse is not None and reuse.name == name:
+        return
     if _OWNED.get(name) == os.getpid():
         raise SerializationError(
             f"this state already owns shared-memory segment {name!r}; publishing it again "
@@ -149,51 +180,89 @@ def publish_state(
     namespace: str = "wmsdk-state",
     allow_copy_from_cuda: bool = False,
     checksum: bool = True,
+    reuse: SharedStateDescriptor | None = None,
 ) -> SharedStateDescriptor:
-    """Copy ``state`` into a new shared-memory segment and return its descriptor.
+    """Copy ``state`` into shared memory and return its descriptor.
+
+    Without ``reuse`` a new segment is created. With ``reuse`` — a descriptor this
+    process published and has not unlinked — the state is written into that
+    segment instead (grown if it is too small): a steady stream of states then
+    costs one copy each, not a fresh zero-filled segment each. Reuse a segment only
+    once its consumers have closed the states they attached from it: their views
+    would see the new bytes. An attacher holding the old descriptor is refused by
+    the checksum comparison at attach (when the states carry checksums). A reused
+    segment is still one segment: unlinking it through any of its descriptors ends it.
 
     The state remembers the segment as its owner handle, so
     ``state.close_shared_memory(unlink=True)`` removes it. A state owns at most one
-    segment: to publish it again, unlink the previous one first.
+    segment: to publish it into another, unlink the previous one first.
 
     Raises:
-        SerializationError: ``state`` already owns a segment that is not unlinked, a
-            tensor is on an accelerator (unless allowed), or a tensor cannot be encoded.
+        SerializationError: ``state`` already owns another segment that is not
+            unlinked, ``reuse`` names a segment this process does not own, a tensor is
+            on an accelerator (unless allowed), or a tensor cannot be encoded.
         ValueError: ``namespace`` is not 1-64 characters of ``[A-Za-z0-9_-]``.
     """
-    _check_not_published(state)
+    _check_not_published(state, reuse)
     _check_devices(state, allow_copy_from_cuda)
-    pieces, total, keep = write_pieces(state, checksum=checksum)
-    name, fd = create_segment(namespace, total)
+    plan, prepared = prepare_state(state, checksum)
+    if reuse is None:
+        name, digest = _publish_fresh(namespace, plan, prepared)
+    else:
+        name = _check_reusable(reuse)
+        writer = writer_for(name, plan.total)
+        digest = encode_into(plan, prepared, writer.address, writer.view)
+    descriptor = SharedStateDescriptor(
+        name=name,
+        size=plan.total,
+        checksum=None if digest is None else f"{digest:016x}",
+        owner_pid=os.getpid(),
+    )
+    previous = state_handle(state)
+    if previous is not None and not previous.owner:
+        previous.close()
+    _set_handle(state, SharedStateHandle(descriptor, owner=True))
+    return descriptor
+
+
+def _publish_fresh(
+    namespace: str, plan: Plan, prepared: list[torch.Tensor]
+) -> tuple[str, int | None]:
+    name, fd = create_segment(namespace, plan.total)
     try:
-        write_all(fd, pieces)
+        digest = encode_stream(plan, prepared, lambda batch: write_all(fd, batch))
     except BaseException:
         unlink_segment(name, missing_ok=True)
         raise
     finally:
         os.close(fd)
-    del keep
     _own(name)
-    digest = f"{int.from_bytes(bytes(pieces[-1]), 'little'):016x}" if checksum else None
-    descriptor = SharedStateDescriptor(
-        name=name, size=total, checksum=digest, owner_pid=os.getpid()
-    )
-    if state._shm is not None and not state._shm.owner:
-        state._shm.close()
-    state._shm = SharedStateHandle(descriptor, owner=True)
-    return descriptor
+    return name, digest
+
+
+def _check_reusable(descriptor: SharedStateDescriptor) -> str:
+    name = descriptor.name
+    if _OWNED.get(name) != os.getpid():
+        raise SerializationError(
+            f"cannot reuse shared-memory segment {name!r}: this process did not publish it, "
+            "or it is unlinked"
+        )
+    return name
 
 
 def attach_state(
-    descriptor: SharedStateDescriptor | str, *, copy: bool = False, verify: bool = True
+    descriptor: SharedStateDescriptor | str, *, copy: bool = False, verify: bool = False
 ) -> State:
     """Map a published state; its tensors are zero-copy views of the segment.
+
+    Attaching is O(1) in the state size: bounds, dtypes and shapes are always
+    checked, and so is the checksum the descriptor names against the one stored in
+    the segment (8 bytes), which catches a stale descriptor or a rewritten segment.
 
     Args:
         descriptor: the descriptor, or its JSON.
         copy: copy the tensors out and release the mapping at once.
-        verify: check the checksum and padding (trusted publishers may skip it;
-            bounds, dtypes and shapes are always checked).
+        verify: also hash the segment and check its padding (reads every page).
 
     Raises:
         SerializationError: the descriptor JSON is malformed, or the segment is missing,
@@ -213,7 +282,7 @@ def attach_state(
     if copy:
         _release(view, mapping)
     else:
-        state._shm = SharedStateHandle(descriptor, owner=False, mapping=mapping)
+        _set_handle(state, SharedStateHandle(descriptor, owner=False, mapping=mapping))
     return state
 
 
@@ -264,7 +333,8 @@ def _check_stored_checksum(view: memoryview, descriptor: SharedStateDescriptor) 
 
 def close_state(state: State, *, unlink: bool = False) -> None:
     """Release ``state``'s shared-memory handle (a no-op if it has none)."""
-    handle, state._shm = state._shm, None
+    handle = state_handle(state)
+    _set_handle(state, None)
     if handle is not None:
         handle.close(unlink=unlink)
 
@@ -272,6 +342,7 @@ def close_state(state: State, *, unlink: bool = False) -> None:
 def unlink_descriptor(descriptor: SharedStateDescriptor) -> None:
     """Remove the segment's name (idempotent); attached states stay valid."""
     _OWNED.pop(descriptor.name, None)
+    release_writer(descriptor.name)
     unlink_segment(descriptor.name, missing_ok=True)
 
 
@@ -290,14 +361,15 @@ def shared_state(
     try:
         yield descriptor
     finally:
-        if state._shm is not None and state._shm.descriptor == descriptor:
-            state._shm = None
+        handle = state_handle(state)
+        if handle is not None and handle.descriptor == descriptor:
+            _set_handle(state, None)
         unlink_descriptor(descriptor)
 
 
 @contextmanager
 def attached_state(
-    descriptor: SharedStateDescriptor | str, *, copy: bool = False, verify: bool = True
+    descriptor: SharedStateDescriptor | str, *, copy: bool = False, verify: bool = False
 ) -> Iterator[State]:
     """Attach a published state for the duration of a ``with`` block, then close it."""
     state = attach_state(descriptor, copy=copy, verify=verify)
@@ -326,6 +398,7 @@ def _own(name: str) -> None:
 
 @atexit.register
 def _unlink_owned() -> None:
+    release_all()
     pid = os.getpid()
     for name, creator in list(_OWNED.items()):
         if creator == pid:  # a forked child must not remove its parent's segments

@@ -23,15 +23,9 @@ import torch
 from .._files import require_regular
 from ..errors import SerializationError
 from ..payloads.state import State
+from ._decode import checksum_status, open_envelope
 from ._layout import PREAMBLE, TensorEntry, read_preamble
-from .envelope import (
-    as_byte_view,
-    checksum_status,
-    deserialize_state,
-    open_envelope,
-    write_all,
-    write_pieces,
-)
+from .envelope import as_byte_view, deserialize_state, stream_state, write_all
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -47,14 +41,16 @@ def write_state(state: State, sink: IO[bytes] | socket.socket, *, checksum: bool
     Returns:
         The number of bytes written.
     """
-    pieces, total, keep = write_pieces(state, checksum=checksum)
     if isinstance(sink, socket.socket):
-        for piece in pieces:
-            sink.sendall(piece)
-    else:
-        write_all(sink, pieces)
-    del keep
-    return total
+        sock = sink
+
+        def send(batch: list[memoryview]) -> None:
+            for piece in batch:
+                sock.sendall(piece)
+
+        return stream_state(state, send, checksum=checksum)[0]
+    file = sink
+    return stream_state(state, lambda batch: write_all(file, batch), checksum=checksum)[0]
 
 
 def read_state(
@@ -171,7 +167,8 @@ def inspect_envelope(payload: Buffer, *, verify: bool = True) -> EnvelopeInfo:
             not raised).
     """
     view = as_byte_view(payload)
-    pre, layout, meta = open_envelope(view, verify=False)
+    opened, meta = open_envelope(view)
+    pre, layout = opened.pre, opened.layout
     status = "not checked"
     if not pre.has_checksum:
         status = "absent"
