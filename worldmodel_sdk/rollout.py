@@ -25,7 +25,7 @@ from .validation import check_action, check_conditions, check_state
 if TYPE_CHECKING:
     from .model import WorldModel
 
-__all__ = ["MODES", "RolloutPlan", "prepare", "run"]
+__all__ = ["MODES", "RolloutPlan", "finish", "prepare", "run"]
 
 MODES = ("autoregressive", "latent")
 _SERIES = ("reward", "continue")
@@ -140,18 +140,29 @@ def run(plan: RolloutPlan) -> Trajectory:
             states.append(state)
             if decode is not None:
                 outputs.append(decode(state, conditions).predictions)
+    return finish(decode, conditions, states, plan.actions, outputs)
+
+
+def finish(
+    decode: Callable[..., Any] | None,
+    conditions: ConditionPayload | None,
+    states: list[State],
+    actions: torch.Tensor,
+    outputs: list[dict[str, torch.Tensor]],
+) -> Trajectory:
+    """Assemble a trajectory from the loop's states and decoded predictions."""
     if decode is None:
-        return Trajectory(states=states, actions=plan.actions)
+        return Trajectory(states=states, actions=actions)
     stacked = {key: torch.stack([o[key] for o in outputs]) for key in outputs[0]}
     series = {key: _squeeze(stacked.pop(key)) for key in _SERIES if key in stacked}
     values = None
     if "value" in stacked:
         with inputs_checked():
-            first = decode(plan.initial_state, conditions).predictions["value"]
+            first = decode(states[0], conditions).predictions["value"]
         values = _squeeze(torch.cat([first.unsqueeze(0), stacked.pop("value")]))
     return Trajectory(
         states=states,
-        actions=plan.actions,
+        actions=actions,
         rewards=series.get("reward"),
         values=values,
         continues=series.get("continue"),
