@@ -6,6 +6,7 @@ loop: no validation, no contract rebuilding, no device-to-host synchronisation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import torch
 from ._checked import implementation, inputs_checked
 from ._interop import numpy_inputs
 from .capabilities import DECODE_CAPABILITIES, Capability
+from .contract import ActionSpec
 from .errors import ContractError
 from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload
@@ -25,7 +27,7 @@ from .validation import check_action, check_conditions, check_state
 if TYPE_CHECKING:
     from .model import WorldModel
 
-__all__ = ["MODES", "RolloutPlan", "finish", "prepare", "run"]
+__all__ = ["MODES", "RolloutPlan", "finish", "prepare", "run", "unpack_joint"]
 
 MODES = ("autoregressive", "latent")
 _SERIES = ("reward", "continue")
@@ -65,6 +67,8 @@ def prepare(
     # The initial state is checked for layout, not read: it comes from the model itself.
     check_state(contract, initial_state, where=where, values=False)
     batch = initial_state.batch_size
+    if isinstance(action_sequence, torch.Tensor) and contract.action is not None:
+        action_sequence = unpack_joint(contract.action, action_sequence)
     bindings: dict[str, int] = {"B": batch}
     if isinstance(action_sequence, (torch.Tensor, ActionPayload)):
         # One vectorised check of the whole [T, B, ...] sequence.
@@ -97,6 +101,28 @@ def prepare(
         conditions=conditions,
         deterministic=deterministic,
     )
+
+
+def unpack_joint(spec: ActionSpec, packed: torch.Tensor) -> torch.Tensor | ActionPayload:
+    """Turn packed joint actions ``[T, B, width]`` (as in `Trajectory.actions`) into a payload.
+
+    Anything else (and a one-agent continuous spec, whose tensor is its own packing) is
+    returned unchanged for the usual checks.
+    """
+    if spec.kind != "joint" or packed.dim() != 3:
+        return packed
+    subs = [(name, (spec.agents or {})[name]) for name in spec.agent_names]
+    widths = [math.prod(sub.sample_shape) for _, sub in subs]
+    if packed.shape[-1] != sum(widths):
+        return packed
+    if len(subs) == 1 and subs[0][1].kind == "continuous":
+        return packed
+    lead = tuple(packed.shape[:2])
+    agents = {}
+    for (name, sub), part in zip(subs, packed.split(widths, dim=-1), strict=True):
+        value = part.reshape(*lead, *sub.sample_shape)
+        agents[name] = value if sub.kind == "continuous" else value.round().long()
+    return ActionPayload(kind="joint", agents=agents)
 
 
 def _split_actions(
