@@ -119,7 +119,7 @@ def unpack_joint(spec: ActionSpec, packed: torch.Tensor) -> torch.Tensor | Actio
         return packed
     lead = tuple(packed.shape[:2])
     agents = {}
-    for (name, sub), part in zip(subs, packed.split(widths, dim=-1), strict=True):
+    for (name, sub), part in zip(subs, torch.split(packed, widths, dim=-1), strict=True):
         value = part.reshape(*lead, *sub.sample_shape)
         agents[name] = value if sub.kind == "continuous" else value.round().long()
     return ActionPayload(kind="joint", agents=agents)
