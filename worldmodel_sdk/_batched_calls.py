@@ -36,11 +36,11 @@ if TYPE_CHECKING:
 
 __all__ = ["call_alone", "decode", "encode", "imagine", "rollout", "transition"]
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 Action = ActionPayload | torch.Tensor
 
 
-async def call_alone(model: WorldModel, fn: Callable[[], T]) -> T:
+async def call_alone(model: WorldModel, fn: Callable[[], _T]) -> _T:
     """Run ``fn`` on the model's worker, never coalesced."""
     return await submit(model, Job("call", lambda fns, _: [f() for f in fns]), UNBATCHABLE(), 1, fn)
 

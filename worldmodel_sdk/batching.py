@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchSettings", "Job", "submit"]
 
-P = TypeVar("P")
-R = TypeVar("R")
+_P = TypeVar("_P")
+_R = TypeVar("_R")
 
 
 @final
@@ -68,7 +68,7 @@ class BatchSettings:
 
 
 @dataclass(frozen=True, slots=True)
-class Job(Generic[P, R]):
+class Job(Generic[_P, _R]):
     """One kind of batchable call: how to run many payloads at once.
 
     ``run(payloads, sizes)`` gets the payloads of one batch (all with equal keys)
@@ -76,7 +76,7 @@ class Job(Generic[P, R]):
     """
 
     name: str
-    run: Callable[[Sequence[P], Sequence[int]], Sequence[R]]
+    run: Callable[[Sequence[_P], Sequence[int]], Sequence[_R]]
 
 
 @dataclass(slots=True, eq=False)
@@ -227,15 +227,15 @@ def _key(model: WorldModel, key: Hashable) -> Hashable:
     return key
 
 
-def _with_grad(job: Job[P, R], grad: bool) -> Job[P, R]:
-    def run(payloads: Sequence[P], sizes: Sequence[int]) -> Sequence[R]:
+def _with_grad(job: Job[_P, _R], grad: bool) -> Job[_P, _R]:
+    def run(payloads: Sequence[_P], sizes: Sequence[int]) -> Sequence[_R]:
         with torch.set_grad_enabled(grad):
             return job.run(payloads, sizes)
 
     return Job(job.name, run)
 
 
-async def submit(model: WorldModel, job: Job[P, R], key: Hashable, size: int, payload: P) -> R:
+async def submit(model: WorldModel, job: Job[_P, _R], key: Hashable, size: int, payload: _P) -> _R:
     """Run ``payload`` on the model's worker, coalesced with compatible waiting requests.
 
     The caller's grad mode applies while its request runs.

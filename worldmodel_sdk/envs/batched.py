@@ -24,13 +24,13 @@ from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
+from ._rows import finite, rows_of
 from .components import ComponentFunctions, InitialObsSampler
-from .vector import finite, rows_of
 from .world_model_env import WorldModelEnv
 
 __all__ = ["BatchedWorldModelEnv"]
 
-Arrays = dict[str, np.ndarray]
+_Arrays = dict[str, np.ndarray]
 
 
 @final
@@ -85,7 +85,7 @@ class BatchedWorldModelEnv:
         self._specs = self._single._act_specs
         self._rng = np.random.default_rng()
         self._state: State | None = None
-        self._obs: Arrays = {}
+        self._obs: _Arrays = {}
         self._live = np.zeros((num_envs, len(self.possible_agents)), np.bool_)
         self._ended = np.zeros(num_envs, np.bool_)
         self._steps = np.zeros(num_envs, np.int64)
@@ -98,18 +98,18 @@ class BatchedWorldModelEnv:
         """One agent's action space for one row."""
         return self._single.action_space(agent)
 
-    def sample_actions(self) -> Arrays:
+    def sample_actions(self) -> _Arrays:
         """Uniformly random actions ``{agent: [N, ...]}`` from the (seeded) action spaces."""
         return {
             name: np.stack([self.action_space(name).sample() for _ in range(self.num_envs)])
             for name in self.possible_agents
         }
 
-    def live(self) -> Arrays:
+    def live(self) -> _Arrays:
         """Which agents are still in their row's episode: ``{agent: bool [N]}``."""
         return {name: self._live[:, i].copy() for i, name in enumerate(self.possible_agents)}
 
-    def _start(self, count: int) -> tuple[Arrays, State]:
+    def _start(self, count: int) -> tuple[_Arrays, State]:
         draws = [self.initial_obs(self._rng) for _ in range(count)]
         obs = {
             name: np.stack([np.asarray(d[name], np.float32) for d in draws])
@@ -122,7 +122,7 @@ class BatchedWorldModelEnv:
 
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
-    ) -> tuple[Arrays, dict[str, dict[str, Any]]]:
+    ) -> tuple[_Arrays, dict[str, dict[str, Any]]]:
         """Start every row's episode from sampled initial observations."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
@@ -170,7 +170,7 @@ class BatchedWorldModelEnv:
 
     def step(
         self, actions: Mapping[str, Any]
-    ) -> tuple[Arrays, Arrays, Arrays, Arrays, dict[str, dict[str, Any]]]:
+    ) -> tuple[_Arrays, _Arrays, _Arrays, _Arrays, dict[str, dict[str, Any]]]:
         """Step every row with one model call; returns per-agent arrays ``[N, ...]``."""
         where = "BatchedWorldModelEnv.step"
         if self._state is None:

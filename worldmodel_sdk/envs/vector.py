@@ -24,6 +24,7 @@ from ..capabilities import Capability
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.state import State
+from ._rows import finite, rows_of
 from .world_model_env import _LIMIT, _action_space, _sample_shape
 
 __all__ = ["BatchInitialObs", "BatchStepFn", "WorldModelVectorEnv"]
@@ -40,22 +41,6 @@ _MODES = {
     "samestep": AutoresetMode.SAME_STEP,
 }
 _NEEDS = (Capability.REPRESENTATION, Capability.LATENT_DYNAMICS, Capability.OBS_DECODER)
-
-
-def rows_of(state: State, rows: np.ndarray, fresh: State) -> State:
-    """``state`` with the given rows replaced by the rows of ``fresh`` (no in-place writes)."""
-    index = torch.as_tensor(np.flatnonzero(rows))
-    return State(
-        {k: v.index_put((index,), fresh.tensors[k].to(v.dtype)) for k, v in state.tensors.items()},
-        state.meta,
-    )
-
-
-def finite(where: str, name: str, value: np.ndarray) -> np.ndarray:
-    """``value``, or a ContractError if the model predicted NaN or inf."""
-    if not np.isfinite(value).all():
-        raise ContractError(f"the model predicted NaN or inf in {name} [{where}]")
-    return value
 
 
 @final

@@ -22,6 +22,8 @@ from ..inputs import stack_actions
 from ..registry import check
 from ..results import CheckFailure
 
+__all__ = ["NEEDS", "coalesced_async", "imagine_policy", "imagine_replays"]
+
 NEEDS = (Capability.LATENT_DYNAMICS,)
 
 
