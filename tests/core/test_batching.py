@@ -3,6 +3,7 @@ import random
 import re
 import threading
 
+import numpy as np
 import pytest
 import torch
 
@@ -10,6 +11,8 @@ from worldmodel_sdk import (
     ActionSpec,
     BatchSettings,
     Capability,
+    ConditionPayload,
+    ConditionSpec,
     ContractError,
     IOContract,
     LossOutput,
@@ -223,3 +226,40 @@ def test_bad_input_fails_its_caller_before_queueing():
     with pytest.raises(ContractError, match=re.escape("[ExampleModel.transition]")):
         gather_one = model.async_transition(start(model, 2), torch.randn(3, 2))
         asyncio.run(gather_one)
+
+
+class Conditioned(Recorder):
+    """Adds a per-row condition tensor to its state."""
+
+    def io_contract(self):
+        base = super().io_contract()
+        condition = ConditionSpec(tensors={"g": TensorSpec(shape=("B", 4))})
+        return base.model_copy(update={"condition": condition})
+
+    def transition(self, state, action, conditions=None, deterministic=False):
+        out = super().transition(state, action, conditions, deterministic)
+        return State({"h": out["h"] + conditions.tensors["g"]})
+
+
+def test_conditions_are_concatenated_and_extras_keep_requests_apart():
+    model = Conditioned().eval()
+    callers = [
+        (start_h(), torch.randn(2, 1, 2), ConditionPayload({"g": torch.randn(1, 4)}, extras))
+        for extras in ({}, {}, {"acme.goal": 1}, {})
+    ]
+    with torch.no_grad():
+        got = gather(*(model.async_rollout(s, a, c, True) for s, a, c in callers))
+        # The three callers without extras share a batch; the one with extras runs alone.
+        assert sorted(b for b, _, _ in model.seen) == [1, 1, 3, 3]
+        model.seen.clear()
+        for (s, a, c), traj in zip(callers, got, strict=True):
+            torch.testing.assert_close(traj.stacked("h"), model.rollout(s, a, c, True).stacked("h"))
+    assert sorted(b for b, _, _ in model.seen) == [1] * 8
+
+
+def test_async_twins_take_numpy_inputs_like_their_sync_twins():
+    model = ExampleModel().eval()
+    obs = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
+    with torch.no_grad():
+        state = asyncio.run(model.async_encode(obs, deterministic=True))
+        torch.testing.assert_close(state["z"], model.encode(obs, deterministic=True)["z"])
