@@ -102,8 +102,9 @@ def _settle(pairs: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) 
 class _Batcher:
     """The queue and worker thread of one model on one event loop."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, settings: BatchSettings) -> None:
-        self.loop = loop
+    def __init__(self, settings: BatchSettings) -> None:
+        # No reference to the loop: the batcher is held weakly by its loop's entry, and
+        # each request's future knows its loop.
         self.settings = settings
         self._cond = threading.Condition()
         self._pending: deque[_Request] = deque()
@@ -120,7 +121,7 @@ class _Batcher:
         if wake:
             # Every task that is ready now runs before this callback: requests made in
             # one iteration (an asyncio.gather, say) are all queued when the worker looks.
-            self.loop.call_soon(self._wake)
+            request.future.get_loop().call_soon(self._wake)
 
     def _wake(self) -> None:
         with self._cond:
@@ -194,7 +195,7 @@ class _Batcher:
         else:
             pairs = [(r.future, result, None) for r, result in zip(batch, results, strict=True)]
         try:
-            self.loop.call_soon_threadsafe(_settle, pairs)
+            batch[0].future.get_loop().call_soon_threadsafe(_settle, pairs)
         except RuntimeError:  # the loop closed while the batch ran: nobody is waiting
             pass
 
@@ -212,7 +213,7 @@ def _batcher(model: WorldModel, loop: asyncio.AbstractEventLoop) -> _Batcher:
             per_loop = _BATCHERS[model] = weakref.WeakKeyDictionary()
         batcher = per_loop.get(loop)
         if batcher is None or batcher.settings != model.batching:
-            batcher = per_loop[loop] = _Batcher(loop, model.batching)
+            batcher = per_loop[loop] = _Batcher(model.batching)
         return batcher
 
 

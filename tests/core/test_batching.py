@@ -1,4 +1,5 @@
 import asyncio
+import gc
 import random
 import re
 import threading
@@ -21,7 +22,7 @@ from worldmodel_sdk import (
     TensorSpec,
     WorldModel,
 )
-from worldmodel_sdk.batching import _Batcher
+from worldmodel_sdk.batching import _BATCHERS, _Batcher
 from worldmodel_sdk.models import ExampleModel
 
 from .batching_models import MODELS, Call, calls, start, tensors_of
@@ -263,3 +264,12 @@ def test_async_twins_take_numpy_inputs_like_their_sync_twins():
     with torch.no_grad():
         state = asyncio.run(model.async_encode(obs, deterministic=True))
         torch.testing.assert_close(state["z"], model.encode(obs, deterministic=True)["z"])
+
+
+def test_batchers_of_finished_event_loops_are_released():
+    model = Recorder().eval()
+    with torch.no_grad():
+        for _ in range(5):
+            gather(model.async_transition(start_h(), torch.randn(1, 2)))
+    gc.collect()
+    assert len(_BATCHERS[model]) <= 1
