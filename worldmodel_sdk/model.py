@@ -484,6 +484,18 @@ class WorldModel(torch.nn.Module, ABC):
 
         Each caller's policy is called on its own rows of the batched state.
         """
+        if type(self).imagine is not WorldModel.imagine:
+            return await _batched.call_alone(
+                self,
+                lambda: self.imagine(
+                    initial_state,
+                    policy,
+                    horizon,
+                    conditions=conditions,
+                    deterministic=deterministic,
+                    mode=mode,
+                ),
+            )
         plan = _imagine.prepare(
             self, initial_state, policy, horizon, conditions, deterministic, mode
         )

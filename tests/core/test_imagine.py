@@ -122,3 +122,18 @@ def test_discount_weights_mask_by_predicted_continues():
         plain.discount_weights()
     with pytest.raises(ContractError, match=re.escape("discount must be in [0, 1]; got 1.5")):
         traj.discount_weights(1.5)
+
+
+def test_async_imagine_uses_an_overridden_imagine():
+    class Counting(type(example_model())):
+        made = 0
+
+        def imagine(self, *args, **kwargs):
+            type(self).made += 1
+            return super().imagine(*args, **kwargs)
+
+    model = Counting().eval()
+    state = start(model, 2)
+    with torch.no_grad():
+        traj = asyncio.run(model.async_imagine(state, lambda s: torch.zeros(2, 2), 2))
+    assert Counting.made == 1 and traj.horizon == 2
