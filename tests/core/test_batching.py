@@ -273,3 +273,19 @@ def test_batchers_of_finished_event_loops_are_released():
             gather(model.async_transition(start_h(), torch.randn(1, 2)))
     gc.collect()
     assert len(_BATCHERS[model]) <= 1
+
+
+def test_a_loop_closing_during_a_batch_leaves_no_thread_behind():
+    model = ExampleModel().eval()
+    state = model.encode(torch.randn(64, 8), deterministic=True)
+
+    async def main():
+        with torch.no_grad():
+            await asyncio.wait_for(model.async_rollout(state, torch.randn(400, 64, 2)), 0.01)
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(main())
+    for thread in threading.enumerate():
+        if thread.name == "wmsdk-batcher":
+            thread.join(timeout=30)
+    assert not [t for t in threading.enumerate() if t.name == "wmsdk-batcher"]
