@@ -41,7 +41,7 @@ class RolloutPlan:
     transition: Callable[..., State]
     decode: Callable[..., Any] | None
     initial_state: State
-    steps: Sequence[ActionPayload | torch.Tensor]
+    steps: Sequence[ActionPayload | torch.Tensor] | torch.Tensor
     actions: torch.Tensor
     conditions: ConditionPayload | None
     deterministic: bool
@@ -84,7 +84,7 @@ def prepare(
     if not isinstance(action_sequence, (torch.Tensor, ActionPayload)):
         for t, step in enumerate(steps):
             check_action(contract.action, step, bindings, where=f"{where}, step {t}")
-    if not steps:
+    if len(steps) == 0:
         raise ContractError(f"action_sequence has no steps (T=0); a rollout needs T >= 1 [{where}]")
     if isinstance(action_sequence, torch.Tensor):
         actions = action_sequence
@@ -127,9 +127,9 @@ def unpack_joint(spec: ActionSpec, packed: torch.Tensor) -> torch.Tensor | Actio
 
 def _split_actions(
     sequence: torch.Tensor | ActionPayload | Sequence[ActionPayload], where: str
-) -> Sequence[ActionPayload | torch.Tensor]:
+) -> Sequence[ActionPayload | torch.Tensor] | torch.Tensor:
     if isinstance(sequence, torch.Tensor):
-        return sequence.unbind(0)
+        return sequence  # iterated step by step by run(); not unbound up front
     if isinstance(sequence, ActionPayload):
         if sequence.kind == "joint":
             agents = sequence.agents or {}
