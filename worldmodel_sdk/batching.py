@@ -129,8 +129,13 @@ class _Batcher:
             if self._thread is None:
                 if not self._pending:
                     return
+                # OpenMP's thread count is per thread: give the worker the loop thread's
+                # torch.get_num_threads(), so torch.set_num_threads() holds for its calls.
                 self._thread = threading.Thread(
-                    target=self._work, name="wmsdk-batcher", daemon=True
+                    target=self._work,
+                    args=(torch.get_num_threads(),),
+                    name="wmsdk-batcher",
+                    daemon=True,
                 )
                 self._thread.start()
             else:
@@ -152,7 +157,9 @@ class _Batcher:
         else:
             del self._rows[request.key]
 
-    def _work(self) -> None:
+    def _work(self, threads: int) -> None:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
         while True:
             with self._cond:
                 batch = self._next_batch()

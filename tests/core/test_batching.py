@@ -289,3 +289,21 @@ def test_a_loop_closing_during_a_batch_leaves_no_thread_behind():
         if thread.name == "wmsdk-batcher":
             thread.join(timeout=30)
     assert not [t for t in threading.enumerate() if t.name == "wmsdk-batcher"]
+
+
+def test_the_worker_uses_the_callers_torch_thread_count():
+    seen = []
+
+    class Threads(Recorder):
+        def transition(self, state, action, conditions=None, deterministic=False):
+            seen.append(torch.get_num_threads())
+            return super().transition(state, action, conditions, deterministic)
+
+    model, before = Threads().eval(), torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with torch.no_grad():
+            gather(model.async_transition(start_h(), torch.randn(1, 2)))
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [1]
