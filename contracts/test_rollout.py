@@ -38,3 +38,18 @@ def test_async_matches_sync(wm_context: Any) -> None:
 def test_no_grad_leak(wm_context: Any) -> None:
     """Under ``torch.no_grad()`` rollouts (sync and async) build no graph and fill no ``.grad``."""
     run(wm_context, "rollout.no_grad_leak")
+
+
+def test_imagine_policy(wm_context: Any) -> None:
+    """``imagine`` calls the policy once per step on the current state and records its actions."""
+    run(wm_context, "rollout.imagine_policy")
+
+
+def test_imagine_replays(wm_context: Any) -> None:
+    """``rollout(state, imagine(...).actions, deterministic=True)`` reproduces the states."""
+    run(wm_context, "rollout.imagine_replays")
+
+
+def test_coalesced_async(wm_context: Any) -> None:
+    """Concurrent ``async_rollout`` calls, one per item, each equal that item's rollout alone."""
+    run(wm_context, "rollout.coalesced_async")

@@ -11,6 +11,7 @@ from . import _lazy
 from ._version import __version__
 
 if typing.TYPE_CHECKING:
+    from .batching import BatchSettings
     from .capabilities import Capability
     from .contract import ActionSpec, ConditionSpec, IOContract, TensorSpec
     from .errors import (
@@ -31,6 +32,7 @@ if typing.TYPE_CHECKING:
 __all__ = [
     "ActionPayload",
     "ActionSpec",
+    "BatchSettings",
     "Capability",
     "CapabilityError",
     "ConditionPayload",
@@ -56,6 +58,7 @@ __all__ = [
 ]
 
 _ORIGINS = {
+    "BatchSettings": ".batching",
     "Capability": ".capabilities",
     "ActionSpec": ".contract",
     "ConditionSpec": ".contract",

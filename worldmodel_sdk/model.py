@@ -17,7 +17,6 @@ validates once and then runs its loop with no per-step checks.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import inspect
 from abc import ABC, abstractmethod
@@ -29,13 +28,17 @@ from typing import Any, ClassVar, TypeVar, cast
 import torch
 from pydantic import BaseModel, ValidationError
 
+from . import _batched_calls as _batched
+from . import imagine as _imagine
 from . import persistence
 from . import rollout as _rollout
 from ._checked import INPUTS_CHECKED, public_call
 from ._interop import numpy_inputs
+from .batching import BatchSettings
 from .capabilities import DECODE_CAPABILITIES, Capability
 from .contract import IOContract
 from .errors import CapabilityError, ContractError
+from .imagine import Policy
 from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload, repeat_per_episode
 from .payloads.outputs import LossOutput, ModelOutput, WorldModelInput
@@ -69,6 +72,7 @@ ASYNC_GUARDED: dict[str, frozenset[Capability]] = {
     "async_transition": GUARDED["transition"],
     "async_decode": GUARDED["decode"],
     "async_rollout": GUARDED["transition"],
+    "async_imagine": GUARDED["transition"],
 }
 # The inputs each guarded method checks, in the protocol's argument order. Conditions
 # are checked (required ones demanded) only by the calls that take them.
@@ -217,6 +221,10 @@ class WorldModel(torch.nn.Module, ABC):
     * ``config_class``: the pydantic config model its ``__init__(config)`` takes,
       or ``None`` for models built without arguments.
     * ``model_type``: the registry name (defaults to the lower-cased class name).
+    * ``batch_independent``: ``True`` (the default) when each row of a batch is
+      computed independently of the others, so concurrent async calls may be
+      coalesced along ``B``; set ``False`` to opt the class out.
+    * ``batching``: the `BatchSettings` of coalescing (may also be set per instance).
 
     Example:
         ```python
@@ -239,6 +247,8 @@ class WorldModel(torch.nn.Module, ABC):
     config_class: ClassVar[type[BaseModel] | None] = None
     model_type: ClassVar[str] = "worldmodel"
     api_version: ClassVar[str] = "v0.2"
+    batch_independent: ClassVar[bool] = True
+    batching: BatchSettings = BatchSettings()
 
     config: BaseModel | None
 
@@ -454,11 +464,70 @@ class WorldModel(torch.nn.Module, ABC):
             )
             return _rollout.run(plan)
 
+    def imagine(
+        self,
+        initial_state: State,
+        policy: Policy,
+        horizon: int,
+        *,
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+        mode: str = "autoregressive",
+    ) -> Trajectory:
+        """Imagine ``horizon`` steps from ``initial_state``, asking ``policy`` for each action.
+
+        ``policy(state)`` is called once per step on the current state and returns
+        an `ActionPayload` or a tensor ``[B, ...]``, checked against the contract.
+        Policies may be torch modules: with grad enabled, gradients flow from the
+        imagined states and predictions back into the policy (Dreamer-style actor
+        learning). The trajectory records the actions taken, so
+        ``rollout(initial_state, trajectory.actions, deterministic=True)`` replays
+        ``imagine(..., deterministic=True)``.
+
+        Args:
+            initial_state: Where to start (batch ``B``).
+            policy: ``policy(state) -> action batch``.
+            horizon: Number of steps ``T >= 1``.
+            conditions: Side conditions, passed to every step.
+            deterministic: No sampling in the model.
+            mode: ``"autoregressive"`` (transition + decode) or ``"latent"``.
+
+        Returns:
+            A `Trajectory` with ``T + 1`` states and the ``T`` actions taken.
+
+        Example:
+            >>> traj = model.imagine(state, lambda s: actor(s["h"]), 15)
+        """
+        plan = _imagine.prepare(
+            self, initial_state, policy, horizon, conditions, deterministic, mode
+        )
+        return _imagine.run(plan)
+
     # -- async twins ----------------------------------------------------------------------
+    #
+    # Concurrent calls on one model are coalesced along B on one worker thread per model
+    # and event loop (see `worldmodel_sdk.batching`); inputs are checked in the caller's
+    # task first, so a bad input fails only its caller.
+
+    def _checked_args(self, method: str, *args: Any) -> tuple[Any, ...]:
+        """Capability, numpy conversion and input checks of an async twin, in the caller."""
+        needs = GUARDED[method]
+        if not (type(self).capabilities & needs):
+            raise CapabilityError(self._missing_capability(method, needs))
+        where = f"{type(self).__name__}.{method}"
+        with public_call(where) as call:
+            args, _ = numpy_inputs(args, {}, where, _INPUTS[method])
+            call.bindings, call.checking = {}, True
+            try:
+                _check_inputs(self, method, call.bindings, args, {})
+            finally:
+                call.checking = False
+        return args
 
     async def async_encode(self, obs: Obs, deterministic: bool = False) -> State:
-        """Non-blocking ``encode``: runs in a worker thread."""
-        return await _in_thread(self.encode, obs, deterministic)
+        """Non-blocking ``encode``, coalesced with concurrent compatible calls."""
+        (obs,) = self._checked_args("encode", obs)
+        return await _batched.encode(self, obs, deterministic, _batch_of(obs) or 1)
 
     async def async_transition(
         self,
@@ -467,14 +536,16 @@ class WorldModel(torch.nn.Module, ABC):
         conditions: ConditionPayload | None = None,
         deterministic: bool = False,
     ) -> State:
-        """Non-blocking ``transition``: runs in a worker thread."""
-        return await _in_thread(self.transition, state, action, conditions, deterministic)
+        """Non-blocking ``transition``, coalesced with concurrent compatible calls."""
+        state, action, conditions = self._checked_args("transition", state, action, conditions)
+        return await _batched.transition(self, state, action, conditions, deterministic)
 
     async def async_decode(
         self, state: State, conditions: ConditionPayload | None = None
     ) -> ModelOutput:
-        """Non-blocking ``decode``: runs in a worker thread."""
-        return await _in_thread(self.decode, state, conditions)
+        """Non-blocking ``decode``, coalesced with concurrent compatible calls."""
+        state, conditions = self._checked_args("decode", state, conditions)
+        return await _batched.decode(self, state, conditions)
 
     async def async_rollout(
         self,
@@ -484,10 +555,45 @@ class WorldModel(torch.nn.Module, ABC):
         deterministic: bool = False,
         mode: str = "autoregressive",
     ) -> Trajectory:
-        """Non-blocking ``rollout``: same result, computed in a worker thread."""
-        return await _in_thread(
-            self.rollout, initial_state, action_sequence, conditions, deterministic, mode
+        """Non-blocking ``rollout``: the same result, coalesced with concurrent rollouts."""
+        if type(self).rollout is not WorldModel.rollout:
+            args = (initial_state, action_sequence, conditions, deterministic, mode)
+            return await _batched.call_alone(self, lambda: self.rollout(*args))
+        plan = _rollout.prepare(
+            self, initial_state, action_sequence, conditions, deterministic, mode
         )
+        return await _batched.rollout(self, plan)
+
+    async def async_imagine(
+        self,
+        initial_state: State,
+        policy: Policy,
+        horizon: int,
+        *,
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+        mode: str = "autoregressive",
+    ) -> Trajectory:
+        """Non-blocking `imagine`, coalesced with concurrent compatible imaginations.
+
+        Each caller's policy is called on its own rows of the batched state.
+        """
+        if type(self).imagine is not WorldModel.imagine:
+            return await _batched.call_alone(
+                self,
+                lambda: self.imagine(
+                    initial_state,
+                    policy,
+                    horizon,
+                    conditions=conditions,
+                    deterministic=deterministic,
+                    mode=mode,
+                ),
+            )
+        plan = _imagine.prepare(
+            self, initial_state, policy, horizon, conditions, deterministic, mode
+        )
+        return await _batched.imagine(self, plan)
 
     # -- persistence ----------------------------------------------------------------------
 
@@ -499,20 +605,6 @@ class WorldModel(torch.nn.Module, ABC):
     def from_pretrained(cls: type[_M], path: str | PathLike[str]) -> _M:
         """Load a model saved by `save_pretrained`, checking type and contract fingerprint."""
         return persistence.load(cls, path)
-
-
-_T = TypeVar("_T")
-
-
-async def _in_thread(fn: Callable[..., _T], *args: Any) -> _T:
-    # Grad mode is thread-local: carry the caller's into the worker thread.
-    grad = torch.is_grad_enabled()
-
-    def call() -> _T:
-        with torch.set_grad_enabled(grad):
-            return fn(*args)
-
-    return await asyncio.to_thread(call)
 
 
 def _as_capability(value: Capability | str) -> Capability:

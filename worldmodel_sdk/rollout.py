@@ -6,6 +6,7 @@ loop: no validation, no contract rebuilding, no device-to-host synchronisation.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ import torch
 from ._checked import implementation, inputs_checked, public_call
 from ._interop import numpy_inputs
 from .capabilities import DECODE_CAPABILITIES, Capability
+from .contract import ActionSpec
 from .errors import ContractError
 from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload
@@ -25,7 +27,7 @@ from .validation import check_action, check_conditions, check_state
 if TYPE_CHECKING:
     from .model import WorldModel
 
-__all__ = ["MODES", "RolloutPlan", "prepare", "run"]
+__all__ = ["MODES", "RolloutPlan", "finish", "prepare", "run", "unpack_joint"]
 
 MODES = ("autoregressive", "latent")
 _SERIES = ("reward", "continue")
@@ -39,7 +41,7 @@ class RolloutPlan:
     transition: Callable[..., State]
     decode: Callable[..., Any] | None
     initial_state: State
-    steps: Sequence[ActionPayload | torch.Tensor]
+    steps: Sequence[ActionPayload | torch.Tensor] | torch.Tensor
     actions: torch.Tensor
     conditions: ConditionPayload | None
     deterministic: bool
@@ -81,6 +83,8 @@ def _prepare(
     # The initial state is checked for layout, not read: it comes from the model itself.
     check_state(contract, initial_state, values=False)
     batch = initial_state.batch_size
+    if isinstance(action_sequence, torch.Tensor) and contract.action is not None:
+        action_sequence = unpack_joint(contract.action, action_sequence)
     bindings: dict[str, int] = {"B": batch}
     if isinstance(action_sequence, (torch.Tensor, ActionPayload)):
         # One vectorised check of the whole [T, B, ...] sequence.
@@ -95,7 +99,7 @@ def _prepare(
     if not isinstance(action_sequence, (torch.Tensor, ActionPayload)):
         for t, step in enumerate(steps):
             check_action(contract.action, step, bindings, name=f"action_sequence[{t}]")
-    if not steps:
+    if len(steps) == 0:
         raise ContractError("action_sequence has no steps (T=0); a rollout needs T >= 1")
     if isinstance(action_sequence, torch.Tensor):
         actions = action_sequence
@@ -114,11 +118,33 @@ def _prepare(
     )
 
 
+def unpack_joint(spec: ActionSpec, packed: torch.Tensor) -> torch.Tensor | ActionPayload:
+    """Turn packed joint actions ``[T, B, width]`` (as in `Trajectory.actions`) into a payload.
+
+    Anything else (and a one-agent continuous spec, whose tensor is its own packing) is
+    returned unchanged for the usual checks.
+    """
+    if spec.kind != "joint" or packed.dim() != 3:
+        return packed
+    subs = [(name, (spec.agents or {})[name]) for name in spec.agent_names]
+    widths = [math.prod(sub.sample_shape) for _, sub in subs]
+    if packed.shape[-1] != sum(widths):
+        return packed
+    if len(subs) == 1 and subs[0][1].kind == "continuous":
+        return packed
+    lead = tuple(packed.shape[:2])
+    agents = {}
+    for (name, sub), part in zip(subs, torch.split(packed, widths, dim=-1), strict=True):
+        value = part.reshape(*lead, *sub.sample_shape)
+        agents[name] = value if sub.kind == "continuous" else value.round().long()
+    return ActionPayload(kind="joint", agents=agents)
+
+
 def _split_actions(
     sequence: torch.Tensor | ActionPayload | Sequence[ActionPayload],
-) -> Sequence[ActionPayload | torch.Tensor]:
+) -> Sequence[ActionPayload | torch.Tensor] | torch.Tensor:
     if isinstance(sequence, torch.Tensor):
-        return sequence.unbind(0)
+        return sequence  # iterated step by step by run(); not unbound up front
     if isinstance(sequence, ActionPayload):
         if sequence.agents is not None:
             agents = sequence.agents
@@ -154,18 +180,29 @@ def run(plan: RolloutPlan) -> Trajectory:
             states.append(state)
             if decode is not None:
                 outputs.append(decode(state, conditions).predictions)
+    return finish(decode, conditions, states, plan.actions, outputs)
+
+
+def finish(
+    decode: Callable[..., Any] | None,
+    conditions: ConditionPayload | None,
+    states: list[State],
+    actions: torch.Tensor,
+    outputs: list[dict[str, torch.Tensor]],
+) -> Trajectory:
+    """Assemble a trajectory from the loop's states and decoded predictions."""
     if decode is None:
-        return Trajectory(states=states, actions=plan.actions)
+        return Trajectory(states=states, actions=actions)
     stacked = {key: torch.stack([o[key] for o in outputs]) for key in outputs[0]}
     series = {key: _squeeze(stacked.pop(key)) for key in _SERIES if key in stacked}
     values = None
     if "value" in stacked:
         with inputs_checked():
-            first = decode(plan.initial_state, conditions).predictions["value"]
+            first = decode(states[0], conditions).predictions["value"]
         values = _squeeze(torch.cat([first.unsqueeze(0), stacked.pop("value")]))
     return Trajectory(
         states=states,
-        actions=plan.actions,
+        actions=actions,
         rewards=series.get("reward"),
         values=values,
         continues=series.get("continue"),

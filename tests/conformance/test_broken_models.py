@@ -9,6 +9,8 @@ import pytest
 from worldmodel_sdk.conformance import Status, run_checks
 
 from .broken import SPEC
+from .test_broken_batching import ALSO_FAILING
+from .test_broken_batching import CASES as BATCHING_CASES
 
 NUM = "<num>"
 
@@ -201,6 +203,10 @@ CASES: dict[str, tuple[set[str], str, str]] = {
     ),
 }
 
+# The imagination and coalescing checks, with their own broken models.
+for _name, _extra in ALSO_FAILING.items():
+    CASES[_name] = (CASES[_name][0] | _extra, *CASES[_name][1:])
+
 
 @pytest.mark.parametrize("factory", sorted(CASES))
 def test_broken_model_fails_exactly_its_checks(factory: str) -> None:
@@ -248,7 +254,9 @@ def test_the_pinned_check_fails_alone_with_only() -> None:
 def test_every_check_is_tripped_by_some_broken_model_or_a_unit_test() -> None:
     from worldmodel_sdk.conformance import all_checks
 
-    tripped = set().union(*(failing for failing, _, _ in CASES.values()))
+    tripped = set().union(
+        *(failing for failing, _, _ in [*CASES.values(), *BATCHING_CASES.values()])
+    )
     # Checks made to fail in test_checks.py.
     from .test_checks import CASES as OTHER
 

@@ -32,7 +32,7 @@ def test_passing_target_exits_zero_and_prints_a_table(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "rollout.horizon" in result.output and "passed" in result.output
-    assert f"OK {SPEC}:tiny: 6 passed" in result.output
+    assert f"OK {SPEC}:tiny: 9 passed" in result.output
     assert json.loads((tmp_path / "r.json").read_text())["ok"] is True
 
 

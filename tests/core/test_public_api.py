@@ -3,6 +3,7 @@ import worldmodel_sdk
 EXPECTED = [
     "ActionPayload",
     "ActionSpec",
+    "BatchSettings",
     "Capability",
     "CapabilityError",
     "ConditionPayload",

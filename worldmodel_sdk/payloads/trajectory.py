@@ -98,6 +98,34 @@ class Trajectory:
         """Stack state tensor ``key`` over time: ``[T + 1, B, ...]``."""
         return torch.stack([state.tensors[key] for state in self.states])
 
+    def discount_weights(self, discount: float = 0.997) -> torch.Tensor:
+        """Continue-masked cumulative discounts ``[T + 1, B]``, one per state.
+
+        ``w[0] = 1`` and ``w[t + 1] = w[t] * discount * continues[t]``: the weight of
+        each imagined state in an actor or critic loss, as DreamerV3 uses, so that
+        states after a predicted episode end count less (or not at all). Gradients
+        do not flow through the weights.
+
+        Args:
+            discount: The per-step discount, in ``[0, 1]``.
+
+        Raises:
+            ContractError: if the model predicts no ``continue``, or ``discount`` is
+                outside ``[0, 1]``.
+        """
+        if self.continues is None:
+            raise ContractError(
+                "Trajectory.discount_weights needs predicted continues; this trajectory has "
+                "none (the model does not declare 'continue_pred', or mode='latent')"
+            )
+        if not 0.0 <= discount <= 1.0:
+            raise ContractError(
+                f"Trajectory.discount_weights: discount must be in [0, 1]; got {discount!r}"
+            )
+        steps = discount * self.continues.detach()
+        ones = torch.ones_like(steps[:1])
+        return torch.cumprod(torch.cat([ones, steps]), dim=0)
+
 
 def _check_series(name: str, value: torch.Tensor | None, expected: tuple[int, int]) -> None:
     if value is None:

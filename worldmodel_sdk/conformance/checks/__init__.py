@@ -5,6 +5,7 @@ from . import (  # noqa: F401
     contract,
     determinism,
     env,
+    imagination,
     interface,
     loss,
     outputs,

@@ -1,0 +1,158 @@
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+import torch
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.wrappers.vector import RecordEpisodeStatistics
+
+from worldmodel_sdk import ContractError
+from worldmodel_sdk.envs import WorldModelVectorEnv
+from worldmodel_sdk.models import ExampleConfig, ExampleModel
+
+
+def model() -> ExampleModel:
+    torch.manual_seed(0)
+    return ExampleModel(ExampleConfig(hidden_dim=16, latent_dim=8)).eval()
+
+
+def starts(rng: np.random.Generator, count: int) -> np.ndarray:
+    return rng.normal(size=(count, 8)).astype(np.float32)
+
+
+def far(obs, actions, next_obs) -> np.ndarray:
+    return np.abs(next_obs).max(-1) > 0.6
+
+
+def make(num_envs: int = 4, **kwargs) -> WorldModelVectorEnv:
+    kwargs.setdefault("done_fn", far)
+    return WorldModelVectorEnv(model(), num_envs, starts, **kwargs)
+
+
+def test_is_a_gymnasium_vector_env_with_batched_spaces_and_arrays():
+    envs = make(max_episode_steps=3)
+    assert (
+        isinstance(envs, VectorEnv) and envs.metadata["autoreset_mode"] == AutoresetMode.NEXT_STEP
+    )
+    assert envs.observation_space.shape == (4, 8) and envs.action_space.shape == (4, 2)
+    obs, infos = envs.reset(seed=1)
+    assert obs.dtype == np.float32 and envs.observation_space.contains(obs) and infos == {}
+    obs, rewards, terms, truncs, infos = envs.step(envs.action_space.sample())
+    assert envs.observation_space.contains(obs)
+    assert rewards.shape == (4,) and rewards.dtype == np.float64
+    assert terms.dtype == np.bool_ and truncs.dtype == np.bool_
+
+
+def test_rows_step_like_the_model_and_seeds_repeat():
+    envs = make()
+    obs, _ = envs.reset(seed=3)
+    again, _ = make().reset(seed=3)
+    np.testing.assert_array_equal(obs, again)
+    actions = np.random.default_rng(0).uniform(-1, 1, (4, 2)).astype(np.float32)
+    nxt, rewards, *_ = envs.step(actions)
+    m = envs.model
+    with torch.no_grad():
+        for row in range(4):
+            state = m.encode(torch.from_numpy(obs[row : row + 1]), deterministic=True)
+            out = m.decode(
+                m.transition(state, torch.from_numpy(actions[row : row + 1]), deterministic=True)
+            )
+            np.testing.assert_allclose(nxt[row], out["obs"][0].numpy(), rtol=1e-5, atol=1e-6)
+            assert rewards[row] == pytest.approx(float(out["reward"][0, 0]), rel=1e-5)
+
+
+def test_next_step_autoreset_restarts_only_the_rows_that_ended():
+    drawn: list[int] = []
+
+    def counting(rng, count):
+        drawn.append(count)
+        return starts(rng, count)
+
+    def every_third(obs, actions, next_obs):
+        return np.arange(len(next_obs)) % 3 == 0
+
+    envs = WorldModelVectorEnv(model(), 6, counting, done_fn=every_third, max_episode_steps=5)
+    envs.reset(seed=0)
+    actions = np.zeros((6, 2), np.float32)
+    ended = np.zeros(6, bool)
+    for _ in range(12):
+        before = list(drawn)
+        obs, rewards, terms, truncs, _ = envs.step(actions)
+        if ended.any():
+            assert drawn == [*before, int(ended.sum())]
+            assert not terms[ended].any() and not truncs[ended].any()
+            assert (rewards[ended] == 0).all()
+        else:
+            assert drawn == before
+        ended = terms | truncs
+    assert drawn[0] == 6 and drawn.count(2) >= 4
+
+
+def test_same_step_autoreset_reports_final_observations():
+    envs = make(6, autoreset_mode="same_step", max_episode_steps=2)
+    envs.reset(seed=0)
+    envs.step(np.zeros((6, 2), np.float32))
+    obs, _, terms, truncs, infos = envs.step(np.zeros((6, 2), np.float32))
+    ended = terms | truncs
+    assert ended.all() and infos["_final_obs"].all()
+    assert all(final.shape == (8,) for final in infos["final_obs"])
+    assert not any(
+        np.array_equal(final, o) for final, o in zip(infos["final_obs"], obs, strict=True)
+    )
+
+
+def test_reset_mask_resets_the_given_rows():
+    envs = make()
+    obs, _ = envs.reset(seed=0)
+    mask = np.array([True, False, False, True])
+    again, _ = envs.reset(options={"reset_mask": mask})
+    np.testing.assert_array_equal(again[~mask], obs[~mask])
+    assert not np.array_equal(again[mask], obs[mask])
+
+
+def test_gymnasium_vector_wrappers_record_episodes():
+    envs = RecordEpisodeStatistics(make(max_episode_steps=5))
+    envs.reset(seed=0)
+    episodes = 0
+    for _ in range(12):
+        *_, infos = envs.step(envs.action_space.sample())
+        episodes += int(infos.get("_episode", np.zeros(4, bool)).sum())
+    assert episodes >= 4
+
+
+def test_bad_actions_and_models_are_contract_errors():
+    envs = make()
+    envs.reset(seed=0)
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "actions has shape (3, 2); expected (4, 2) (num_envs first) [WorldModelVectorEnv.step]"
+        ),
+    ):
+        envs.step(np.zeros((3, 2), np.float32))
+    with pytest.raises(ContractError, match=re.escape("num_envs must be an int >= 1; got 0")):
+        make(0)
+    with pytest.raises(
+        ContractError, match=re.escape("autoreset_mode must be 'next_step' or 'same_step'")
+    ):
+        make(autoreset_mode="Disabled")
+
+
+def test_stable_baselines3_ppo_trains_on_the_vector_env():
+    from stable_baselines3 import PPO
+
+    from worldmodel_sdk.envs.sb3 import SB3VecEnv
+
+    envs = make(8, autoreset_mode="same_step", max_episode_steps=10)
+    agent = PPO(
+        "MlpPolicy", SB3VecEnv(envs), n_steps=16, batch_size=64, n_epochs=1, seed=0, device="cpu"
+    )
+    agent.learn(256)
+    assert agent.num_timesteps == 256
+    with pytest.raises(
+        ContractError,
+        match=re.escape("needs a WorldModelVectorEnv with autoreset_mode='same_step'"),
+    ):
+        SB3VecEnv(make())

@@ -1,0 +1,212 @@
+"""The batched async twins: validated payloads, their keys, and how a batch of each runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import torch
+
+from . import imagine as _imagine
+from . import rollout as _rollout
+from ._checked import implementation, inputs_checked
+from ._coalesce import (
+    UNBATCHABLE,
+    action_layout,
+    cat_action,
+    cat_conditions,
+    cat_obs,
+    cat_state,
+    condition_layout,
+    obs_layout,
+    split_output,
+    split_state,
+    split_trajectory,
+    state_layout,
+)
+from .batching import Job, submit
+from .payloads.action import ActionPayload
+from .payloads.condition import ConditionPayload
+from .payloads.outputs import ModelOutput
+from .payloads.state import State
+from .payloads.trajectory import Trajectory
+
+if TYPE_CHECKING:
+    from .model import WorldModel
+
+__all__ = ["call_alone", "decode", "encode", "imagine", "rollout", "transition"]
+
+_T = TypeVar("_T")
+Action = ActionPayload | torch.Tensor
+
+
+async def call_alone(model: WorldModel, fn: Callable[[], _T]) -> _T:
+    """Run ``fn`` on the model's worker, never coalesced."""
+    return await submit(model, Job("call", lambda fns, _: [f() for f in fns]), UNBATCHABLE(), 1, fn)
+
+
+# -- rollout -------------------------------------------------------------------------------
+
+
+def _run_rollouts(plans: Sequence[_rollout.RolloutPlan], sizes: Sequence[int]) -> list[Trajectory]:
+    if len(plans) == 1:
+        return [_rollout.run(plans[0])]
+    first = plans[0]
+    actions = torch.cat([p.actions for p in plans], dim=1)
+    steps: Sequence[Action]
+    if isinstance(first.steps[0], torch.Tensor):
+        steps = actions.unbind(0)
+    else:
+        steps = [cat_action([p.steps[t] for p in plans]) for t in range(len(first.steps))]
+    merged = _rollout.RolloutPlan(
+        transition=first.transition,
+        decode=first.decode,
+        initial_state=cat_state([p.initial_state for p in plans]),
+        steps=steps,
+        actions=actions,
+        conditions=cat_conditions([p.conditions for p in plans]),
+        deterministic=first.deterministic,
+    )
+    return split_trajectory(_rollout.run(merged), [p.initial_state for p in plans], sizes)
+
+
+_ROLLOUT: Job[_rollout.RolloutPlan, Trajectory] = Job("rollout", _run_rollouts)
+
+
+async def rollout(model: WorldModel, plan: _rollout.RolloutPlan) -> Trajectory:
+    """A prepared rollout, coalesced with compatible rollouts waiting on the same model."""
+    key = (
+        len(plan.steps),
+        plan.decode is None,
+        plan.deterministic,
+        state_layout(plan.initial_state),
+        action_layout(plan.steps[0]),
+        action_layout(plan.actions, lead=2),
+        condition_layout(model.contract(), plan.conditions),
+    )
+    return await submit(model, _ROLLOUT, key, plan.initial_state.batch_size, plan)
+
+
+# -- imagine -------------------------------------------------------------------------------
+
+
+def _as_batchable(action: Action) -> Action:
+    """Single-agent payloads as their tensor, so callers' policies may differ in form."""
+    if isinstance(action, ActionPayload) and action.tensor is not None:
+        return action.tensor
+    return action
+
+
+def _run_imaginations(
+    plans: Sequence[_imagine.ImaginePlan], sizes: Sequence[int]
+) -> list[Trajectory]:
+    if len(plans) == 1:
+        return [_imagine.run(plans[0])]
+    first = plans[0]
+
+    def act(step: int, state: State) -> Action:
+        parts = split_state(state, sizes)
+        return cat_action(
+            [_as_batchable(p.act(step, s)) for p, s in zip(plans, parts, strict=True)]
+        )
+
+    merged = _imagine.ImaginePlan(
+        transition=first.transition,
+        decode=first.decode,
+        initial_state=cat_state([p.initial_state for p in plans]),
+        act=act,
+        horizon=first.horizon,
+        conditions=cat_conditions([p.conditions for p in plans]),
+        deterministic=first.deterministic,
+    )
+    return split_trajectory(_imagine.run(merged), [p.initial_state for p in plans], sizes)
+
+
+_IMAGINE: Job[_imagine.ImaginePlan, Trajectory] = Job("imagine", _run_imaginations)
+
+
+async def imagine(model: WorldModel, plan: _imagine.ImaginePlan) -> Trajectory:
+    """A prepared imagination, coalesced with compatible ones (each policy sees its rows)."""
+    key = (
+        plan.horizon,
+        plan.decode is None,
+        plan.deterministic,
+        state_layout(plan.initial_state),
+        condition_layout(model.contract(), plan.conditions),
+    )
+    return await submit(model, _IMAGINE, key, plan.initial_state.batch_size, plan)
+
+
+# -- single protocol calls -----------------------------------------------------------------
+
+_Step = tuple[State, Action, ConditionPayload | None, bool]
+
+
+async def transition(
+    model: WorldModel, state: State, action: Action, conditions: ConditionPayload | None, det: bool
+) -> State:
+    """A validated ``transition``, coalesced with compatible waiting transitions."""
+    step = implementation(model, "transition")
+
+    def run(calls: Sequence[_Step], sizes: Sequence[int]) -> list[State]:
+        with inputs_checked():
+            if len(calls) == 1:
+                return [step(*calls[0])]
+            merged = step(
+                cat_state([c[0] for c in calls]),
+                cat_action([c[1] for c in calls]),
+                cat_conditions([c[2] for c in calls]),
+                det,
+            )
+        return split_state(merged, sizes)
+
+    key = (
+        det,
+        state_layout(state),
+        action_layout(action),
+        condition_layout(model.contract(), conditions),
+    )
+    payload: _Step = (state, action, conditions, det)
+    return await submit(model, Job("transition", run), key, state.batch_size, payload)
+
+
+async def decode(
+    model: WorldModel, state: State, conditions: ConditionPayload | None
+) -> ModelOutput:
+    """A validated ``decode``, coalesced when every declared prediction leads with ``B``."""
+    dec = implementation(model, "decode")
+
+    def run(
+        calls: Sequence[tuple[State, ConditionPayload | None]], sizes: Sequence[int]
+    ) -> list[ModelOutput]:
+        with inputs_checked():
+            if len(calls) == 1:
+                return [dec(*calls[0])]
+            merged = dec(cat_state([c[0] for c in calls]), cat_conditions([c[1] for c in calls]))
+        return split_output(merged, sizes)
+
+    contract = model.contract()
+    by_batch = all(spec.shape[:1] == ("B",) for spec in contract.prediction.values())
+    key = (
+        state_layout(state) if by_batch else UNBATCHABLE(),
+        condition_layout(contract, conditions),
+    )
+    return await submit(model, Job("decode", run), key, state.batch_size, (state, conditions))
+
+
+Obs = Mapping[str, torch.Tensor] | torch.Tensor
+
+
+async def encode(model: WorldModel, obs: Obs, det: bool, size: int) -> State:
+    """A validated ``encode``, coalesced with compatible waiting encodes."""
+    enc = implementation(model, "encode")
+
+    def run(calls: Sequence[Obs], sizes: Sequence[int]) -> list[State]:
+        with inputs_checked():
+            if len(calls) == 1:
+                return [enc(calls[0], det)]
+            merged = enc(cat_obs(calls), det)
+        return split_state(merged, sizes)
+
+    key: Any = (det, obs_layout(obs))
+    return await submit(model, Job("encode", run), key, size, obs)

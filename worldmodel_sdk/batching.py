@@ -1,0 +1,266 @@
+"""Request batching for the async twins: one compute worker per model and event loop.
+
+Async callers validate their inputs in the event loop, then enqueue a request
+with a *compatibility key*. A single worker thread per (model, loop) takes the
+oldest request and every waiting request with an equal key (up to
+``max_batch_size`` rows), concatenates them along ``B``, makes one call and
+splits the result back. Requests made in one event-loop iteration (an
+``asyncio.gather``) are all queued before the worker looks; a lone request then
+waits at most ``window`` seconds for
+company. The worker thread exists only while requests are waiting or running.
+
+Keys never match (so a request runs alone) when the model is in train mode, when
+grad is enabled (coalesced callers would share one autograd graph), when its
+class sets ``batch_independent = False``, or when its inputs cannot be
+concatenated along ``B``. The caller's grad mode applies while its request runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, final
+
+import torch
+
+from ._coalesce import UNBATCHABLE
+
+if TYPE_CHECKING:
+    from .model import WorldModel
+
+__all__ = ["BatchSettings", "Job", "submit"]
+
+_P = TypeVar("_P")
+_R = TypeVar("_R")
+
+
+@final
+@dataclass(frozen=True, slots=True)
+class BatchSettings:
+    """How a model's concurrent async calls are coalesced.
+
+    Attributes:
+        max_batch_size: Most rows (summed ``B``) in one coalesced call. A single
+            request larger than this still runs, alone.
+        window: Seconds a request that finds the worker idle waits for others to
+            join it (the added latency of a lone request is at most this). Requests
+            that arrive while a batch runs wait for that batch instead.
+
+    Example:
+        >>> model.batching = BatchSettings(max_batch_size=64, window=0.0005)
+    """
+
+    max_batch_size: int = 256
+    window: float = 0.001
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_batch_size, bool) or not isinstance(self.max_batch_size, int):
+            raise TypeError(f"max_batch_size must be an int; got {self.max_batch_size!r}")
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1; got {self.max_batch_size}")
+        if not 0.0 <= self.window <= 1.0:
+            raise ValueError(f"window must be in [0, 1] seconds; got {self.window!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Job(Generic[_P, _R]):
+    """One kind of batchable call: how to run many payloads at once.
+
+    ``run(payloads, sizes)`` gets the payloads of one batch (all with equal keys)
+    and their row counts, and returns one result per payload, in order.
+    """
+
+    name: str
+    run: Callable[[Sequence[_P], Sequence[int]], Sequence[_R]]
+
+
+@dataclass(slots=True, eq=False)
+class _Request:
+    job: Job[Any, Any]
+    key: Hashable
+    size: int
+    payload: Any
+    future: asyncio.Future[Any]
+    arrived: float = field(default_factory=time.monotonic)
+
+
+def _settle(pairs: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in pairs:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
+
+
+class _Batcher:
+    """The queue and worker thread of one model on one event loop."""
+
+    def __init__(self, settings: BatchSettings) -> None:
+        # No reference to the loop: the batcher is held weakly by its loop's entry, and
+        # each request's future knows its loop.
+        self.settings = settings
+        self._cond = threading.Condition()
+        self._pending: deque[_Request] = deque()
+        self._rows: dict[Hashable, int] = {}
+        self._thread: threading.Thread | None = None
+        self._waking = False
+
+    def put(self, request: _Request) -> None:
+        """Queue a request; the worker is woken once the loop's current iteration ends."""
+        with self._cond:
+            self._pending.append(request)
+            self._rows[request.key] = self._rows.get(request.key, 0) + request.size
+            wake, self._waking = not self._waking, True
+        if wake:
+            # Every task that is ready now runs before this callback: requests made in
+            # one iteration (an asyncio.gather, say) are all queued when the worker looks.
+            request.future.get_loop().call_soon(self._wake)
+
+    def _wake(self) -> None:
+        with self._cond:
+            self._waking = False
+            if self._thread is None:
+                if not self._pending:
+                    return
+                # OpenMP's thread count is per thread: give the worker the loop thread's
+                # torch.get_num_threads(), so torch.set_num_threads() holds for its calls.
+                self._thread = threading.Thread(
+                    target=self._work,
+                    args=(torch.get_num_threads(),),
+                    name="wmsdk-batcher",
+                    daemon=True,
+                )
+                self._thread.start()
+            else:
+                self._cond.notify()
+
+    def withdraw(self, request: _Request) -> None:
+        """Drop a request that no worker has taken yet (its caller was cancelled)."""
+        with self._cond:
+            try:
+                self._pending.remove(request)
+            except ValueError:
+                return
+            self._forget(request)
+
+    def _forget(self, request: _Request) -> None:
+        left = self._rows[request.key] - request.size
+        if left:
+            self._rows[request.key] = left
+        else:
+            del self._rows[request.key]
+
+    def _work(self, threads: int) -> None:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+        while True:
+            with self._cond:
+                batch = self._next_batch()
+                if not batch:
+                    self._thread = None
+                    return
+            self._execute(batch)
+
+    def _next_batch(self) -> list[_Request]:
+        """Wait out the window of the oldest request, then take its batch (lock held)."""
+        limit = self.settings.max_batch_size
+        while self._pending:
+            first = self._pending[0]
+            left = first.arrived + self.settings.window - time.monotonic()
+            if left <= 0 or self._rows[first.key] >= limit:
+                break
+            self._cond.wait(left)
+        if not self._pending:
+            return []
+        first = self._pending[0]
+        batch: list[_Request] = []
+        rows, keep = 0, deque[_Request]()
+        for request in self._pending:
+            if request.key == first.key and (not batch or rows + request.size <= limit):
+                batch.append(request)
+                rows += request.size
+                self._forget(request)
+            else:
+                keep.append(request)
+        self._pending = keep
+        return batch
+
+    def _execute(self, batch: list[_Request]) -> None:
+        job = batch[0].job
+        pairs: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
+        try:
+            results = job.run([r.payload for r in batch], [r.size for r in batch])
+        except Exception as error:  # noqa: BLE001 - delivered to this batch's callers
+            pairs = [(r.future, None, error) for r in batch]
+        else:
+            pairs = [(r.future, result, None) for r, result in zip(batch, results, strict=True)]
+        try:
+            batch[0].future.get_loop().call_soon_threadsafe(_settle, pairs)
+        except RuntimeError:  # the loop closed while the batch ran: nobody is waiting
+            pass
+
+
+_BATCHERS: weakref.WeakKeyDictionary[
+    WorldModel, weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Batcher]
+] = weakref.WeakKeyDictionary()
+_BATCHERS_LOCK = threading.Lock()
+
+
+def _batcher(model: WorldModel, loop: asyncio.AbstractEventLoop) -> _Batcher:
+    with _BATCHERS_LOCK:
+        per_loop = _BATCHERS.get(model)
+        if per_loop is None:
+            per_loop = _BATCHERS[model] = weakref.WeakKeyDictionary()
+        batcher = per_loop.get(loop)
+        if batcher is None or batcher.settings != model.batching:
+            batcher = per_loop[loop] = _Batcher(model.batching)
+        return batcher
+
+
+def _key(model: WorldModel, key: Hashable) -> Hashable:
+    """The request's key; unbatchable in train mode, with grad enabled, or when opted out.
+
+    With grad enabled, callers sharing a batch would share one autograd graph: the
+    first ``backward()`` would free what the others still need.
+    """
+    if model.training or torch.is_grad_enabled() or not type(model).batch_independent:
+        return UNBATCHABLE()
+    return key
+
+
+def _with_grad(job: Job[_P, _R], grad: bool) -> Job[_P, _R]:
+    def run(payloads: Sequence[_P], sizes: Sequence[int]) -> Sequence[_R]:
+        with torch.set_grad_enabled(grad):
+            return job.run(payloads, sizes)
+
+    return Job(job.name, run)
+
+
+async def submit(model: WorldModel, job: Job[_P, _R], key: Hashable, size: int, payload: _P) -> _R:
+    """Run ``payload`` on the model's worker, coalesced with compatible waiting requests.
+
+    The caller's grad mode applies while its request runs.
+    Cancelling the caller removes its request if no batch has taken it yet.
+    """
+    loop = asyncio.get_running_loop()
+    batcher = _batcher(model, loop)
+    request = _Request(
+        job=_with_grad(job, torch.is_grad_enabled()),
+        key=(job.name, _key(model, key)),
+        size=size,
+        payload=payload,
+        future=loop.create_future(),
+    )
+    batcher.put(request)
+    try:
+        return await request.future  # type: ignore[no-any-return]
+    except asyncio.CancelledError:
+        batcher.withdraw(request)
+        raise
