@@ -23,6 +23,7 @@ from worldmodel_sdk import (
     WorldModel,
     WorldModelInput,
 )
+from worldmodel_sdk.conformance import Target
 from worldmodel_sdk.payloads.action import ActionPayload, flatten_action
 
 C = Capability
@@ -315,6 +316,22 @@ class AsyncPredictionsDiffer(Tiny):
         return traj
 
 
+class IgnoresAction(Tiny):
+    """A transition that never looks at the action."""
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        return super().transition(state, torch.zeros_like(_act(action)), conditions, deterministic)
+
+
+class IgnoresObservation(Tiny):
+    """An update that folds in the prior and never the observation."""
+
+    def update(self, state: State, action: Any, obs: Any, conditions: Any = None) -> State:
+        return super().update(state, action, torch.zeros_like(_obs(obs)), conditions)
+
+
 # -- multi-agent --------------------------------------------------------------------------
 
 
@@ -424,6 +441,24 @@ class NoisyDynamics(MultiTiny):
         return State({"z": z + 0.1 * torch.randn_like(z)})
 
 
+class IgnoresAgentAction(MultiTiny):
+    """Transitions on agent 'a''s action only; agent 'b' might as well not act."""
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        agents = dict(action.agents)
+        agents["b"] = torch.zeros_like(agents["b"])
+        return super().transition(state, ActionPayload("joint", agents=agents), conditions)
+
+
+class IgnoresAgentObservation(MultiTiny):
+    """Encodes agent 'a''s observation twice and never agent 'b''s."""
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return super().encode({"a": obs["a"], "b": obs["a"]}, deterministic)
+
+
 def lacks_declared_head() -> WorldModel:
     return LacksDeclaredHead()
 
@@ -516,6 +551,27 @@ def unstable_dynamics() -> WorldModel:
 
 def noisy_dynamics() -> WorldModel:
     return NoisyDynamics()
+
+
+def ignores_action() -> WorldModel:
+    return IgnoresAction()
+
+
+def ignores_observation() -> WorldModel:
+    return IgnoresObservation()
+
+
+def ignores_agent_action() -> WorldModel:
+    return IgnoresAgentAction()
+
+
+def ignores_agent_observation() -> WorldModel:
+    return IgnoresAgentObservation()
+
+
+def ignores_action_declared() -> Target:
+    """A model that ignores its action and says so."""
+    return Target(IgnoresAction(), xfail={"sensitivity.transition_action": "a clock, not a robot"})
 
 
 def with_sample() -> tuple[WorldModel, WorldModelInput]:

@@ -199,7 +199,42 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "declaration (no per-instance override); got "
         "frozenset({<Capability.REPRESENTATION: 'representation'>})",
     ),
+    "ignores_action": (
+        {"sensitivity.transition_action"},
+        "sensitivity.transition_action",
+        "sensitivity.transition_action: IgnoresAction.transition(state, action, "
+        "deterministic=True) with only action changed: expected a different State (action is "
+        "a declared input); got a bit-identical State[z]",
+    ),
+    "ignores_observation": (
+        {"sensitivity.update_observation"},
+        "sensitivity.update_observation",
+        "sensitivity.update_observation: IgnoresObservation.update(state, action, obs) with "
+        "only obs['obs'] changed: expected a different State (obs['obs'] is a declared input); "
+        "got a bit-identical State[z]",
+    ),
+    "ignores_agent_action": (
+        {"sensitivity.transition_action"},
+        "sensitivity.transition_action",
+        "sensitivity.transition_action: IgnoresAgentAction.transition(state, action, "
+        "deterministic=True) with only action['b'] changed: expected a different State "
+        "(action['b'] is a declared input); got a bit-identical State[z]",
+    ),
+    "ignores_agent_observation": (
+        {"sensitivity.encode_observation"},
+        "sensitivity.encode_observation",
+        "sensitivity.encode_observation: IgnoresAgentObservation.encode(obs, "
+        "deterministic=True) with only obs['b'] changed: expected a different State (obs['b'] "
+        "is a declared input); got a bit-identical State[z]",
+    ),
 }
+
+
+def test_an_ignored_input_declared_on_the_target_is_an_expected_failure() -> None:
+    report = run_checks(f"{SPEC}:ignores_action_declared", only=["sensitivity"])
+    result = report.result("sensitivity.transition_action")
+    assert report.ok and result.status is Status.XFAIL
+    assert result.message.startswith("expected failure (a clock, not a robot): ")
 
 
 @pytest.mark.parametrize("factory", sorted(CASES))

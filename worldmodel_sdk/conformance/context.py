@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -21,7 +23,7 @@ from . import inputs
 from .asserts import expect_call
 from .target import Profile, Target
 
-__all__ = ["CheckContext", "item", "run_sync"]
+__all__ = ["CheckContext", "call_update", "item", "run_sync"]
 
 _T = TypeVar("_T")
 
@@ -46,6 +48,23 @@ def run_sync(coro_fn: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
     if "error" in box:
         raise box["error"]
     return box["value"]  # type: ignore[no-any-return]
+
+
+def call_update(
+    model: WorldModel, state: State, action: Any, obs: Any, conditions: Any = None
+) -> State:
+    """``model.update(state, action, obs, conditions, deterministic=True)``.
+
+    A model whose ``update`` takes no ``deterministic`` keyword is called without it.
+    """
+    if "deterministic" in _parameters(type(model).update):
+        return model.update(state, action, obs, conditions, deterministic=True)  # type: ignore[call-arg]
+    return model.update(state, action, obs, conditions)
+
+
+@functools.cache
+def _parameters(fn: Callable[..., Any]) -> frozenset[str]:
+    return frozenset(inspect.signature(fn).parameters)
 
 
 @dataclass

@@ -19,6 +19,9 @@ from ..payloads.state import State
 
 __all__ = [
     "OTHER_AXIS",
+    "changed_action",
+    "changed_observation",
+    "changed_tensor",
     "make_action",
     "make_action_sequence",
     "make_batch",
@@ -143,3 +146,65 @@ def make_batch(
         conditions=make_conditions(contract, batch, gen, time=time),
         sequence=time is not None,
     )
+
+
+def changed_tensor(value: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A tensor like ``value`` (same shape and dtype) that differs from it in every element."""
+    if value.dtype == torch.bool:
+        return ~value
+    if value.dtype.is_floating_point or value.dtype.is_complex:
+        return value + (0.5 + torch.rand(value.shape, generator=gen)).to(value.dtype)
+    return (value + 1) % 4
+
+
+def _changed_single(spec: ActionSpec, value: torch.Tensor) -> torch.Tensor | None:
+    """A valid action of ``spec`` different from ``value`` in every element, None if none is."""
+    if spec.kind == "discrete":
+        n = int(spec.num_actions or 1)
+        return None if n < 2 else (value + 1) % n
+    if spec.kind == "multi_discrete":
+        nvec = torch.tensor(spec.nvec or (), dtype=value.dtype)
+        return None if bool((nvec < 2).all()) else (value + 1) % nvec
+    low = -1.0 if spec.low is None else spec.low
+    high = 1.0 if spec.high is None else spec.high
+    if high <= low:
+        return None
+    # Reflect each element to the other side of the interval's middle (or shift it).
+    mirrored = low + high - value
+    return torch.where(mirrored == value, value + (high - low) / 4, mirrored).to(value.dtype)
+
+
+def changed_action(
+    spec: ActionSpec, action: ActionPayload | torch.Tensor, part: str | None, gen: torch.Generator
+) -> ActionPayload | torch.Tensor | None:
+    """``action`` with the agent ``part`` (or, for None, the whole action) changed validly.
+
+    None when the spec admits no other value (a discrete action with one choice).
+    """
+    if isinstance(action, ActionPayload) and action.agents is not None:
+        sub = spec.agents or {}
+        agents = dict(action.agents)
+        key = part if part is not None else next(iter(agents))
+        changed = _changed_single(sub[key], agents[key])
+        if changed is None:
+            return None
+        agents[key] = changed
+        return ActionPayload(action.kind, agents=agents)
+    tensor = action.tensor if isinstance(action, ActionPayload) else action
+    assert tensor is not None
+    changed = _changed_single(spec, tensor)
+    if changed is None or isinstance(action, torch.Tensor):
+        return changed
+    return ActionPayload(action.kind, tensor=changed)
+
+
+def changed_observation(
+    obs: Mapping[str, torch.Tensor] | torch.Tensor,
+    part: str | None,
+    gen: torch.Generator,
+) -> dict[str, torch.Tensor] | torch.Tensor:
+    """``obs`` with the key (agent) ``part`` changed, or the whole observation for None."""
+    if isinstance(obs, torch.Tensor):
+        return changed_tensor(obs, gen)
+    keys = list(obs) if part is None else [part]
+    return {k: changed_tensor(v, gen) if k in keys else v for k, v in obs.items()}

@@ -10,5 +10,6 @@ from . import (  # noqa: F401
     outputs,
     persistence,
     rollout,
+    sensitivity,
     wire,
 )
