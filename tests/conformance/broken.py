@@ -459,6 +459,13 @@ class IgnoresAgentObservation(MultiTiny):
         return super().encode({"a": obs["a"], "b": obs["a"]}, deterministic)
 
 
+class OrderDependent(MultiTiny):
+    """Concatenates observations in whatever order the dict holds them."""
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return State({"z": torch.tanh(self.enc(torch.cat(list(obs.values()), -1)))})
+
+
 def lacks_declared_head() -> WorldModel:
     return LacksDeclaredHead()
 
@@ -572,6 +579,10 @@ def ignores_agent_observation() -> WorldModel:
 def ignores_action_declared() -> Target:
     """A model that ignores its action and says so."""
     return Target(IgnoresAction(), xfail={"sensitivity.transition_action": "a clock, not a robot"})
+
+
+def order_dependent() -> WorldModel:
+    return OrderDependent()
 
 
 def with_sample() -> tuple[WorldModel, WorldModelInput]:

@@ -227,6 +227,15 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "deterministic=True) with only obs['b'] changed: expected a different State (obs['b'] "
         "is a declared input); got a bit-identical State[z]",
     ),
+    "order_dependent": (
+        {"determinism.agent_order"},
+        "determinism.agent_order",
+        _diff(
+            "determinism.agent_order",
+            "OrderDependent.encode(obs, deterministic=True) with agents in the order ['b', 'a']",
+            "State['z']",
+        ),
+    ),
 }
 
 

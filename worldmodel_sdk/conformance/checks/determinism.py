@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ...capabilities import DECODE_CAPABILITIES, Capability
+from ...payloads.action import ActionPayload
 from ...payloads.outputs import ModelOutput
 from ...payloads.state import State
 from ..asserts import compare_outputs, compare_states, compare_tensors, expect_call
@@ -118,3 +119,41 @@ def _item_of(value: Any, i: int) -> Any:
     if isinstance(value, ModelOutput):
         return ModelOutput({k: v[i : i + 1] for k, v in value.predictions.items()})
     return item(value, i)
+
+
+def _reordered(value: Any, order: list[str]) -> Any:
+    """``value`` with its per-agent mapping rebuilt in ``order`` (keys it lacks are kept last)."""
+    if isinstance(value, ActionPayload) and value.agents is not None:
+        return ActionPayload(value.kind, agents=_reordered(value.agents, order))
+    if isinstance(value, dict):
+        keys = [k for k in order if k in value] + [k for k in value if k not in order]
+        return {k: value[k] for k in keys}
+    return value
+
+
+def _agent_names(ctx: CheckContext) -> list[str]:
+    names = list(ctx.contract.agents)
+    action = ctx.contract.action
+    if action is not None and action.kind == "joint":
+        names += [n for n in action.agent_names if n not in names]
+    return names
+
+
+def _per_agent(ctx: CheckContext) -> str | None:
+    return None if len(_agent_names(ctx)) > 1 else "the model takes no per-agent inputs"
+
+
+@check("determinism.agent_order", applies=_per_agent)
+def agent_order(ctx: CheckContext) -> None:
+    """Per-agent inputs in another dict order give bit-identical results."""
+    names = _agent_names(ctx)
+    orders = [names[::-1]] + ([names[1:] + names[:1]] if len(names) > 2 else [])
+    obs, state, action = ctx.obs, ctx.state, _action(ctx)
+    for label, fn in _steps(ctx):
+        want = expect_call(f"{ctx.name}.{label}", _under_seed, 1, fn, obs, state, action)
+        for order in orders:
+            call = f"{ctx.name}.{label} with agents in the order {order}"
+            got = expect_call(
+                call, _under_seed, 1, fn, _reordered(obs, order), state, _reordered(action, order)
+            )
+            _compare(call, got, want, exact=True)
