@@ -332,6 +332,28 @@ class IgnoresObservation(Tiny):
         return super().update(state, action, torch.zeros_like(_obs(obs)), conditions)
 
 
+class WithDropout(Tiny):
+    """Applies dropout to the observation before encoding it (random in train mode only)."""
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        self.drop = nn.Dropout(0.5)
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return super().encode(self.drop(_obs(obs)), deterministic)
+
+
+class BatchNormLeak(Tiny):
+    """Normalises observations with batch norm: in train mode, items see each other."""
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        self.norm = nn.BatchNorm1d(self.config.obs_dim)
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return super().encode(self.norm(_obs(obs)), deterministic)
+
+
 # -- multi-agent --------------------------------------------------------------------------
 
 
@@ -583,6 +605,23 @@ def ignores_action_declared() -> Target:
 
 def order_dependent() -> WorldModel:
     return OrderDependent()
+
+
+def with_dropout() -> WorldModel:
+    return WithDropout()
+
+
+def with_dropout_declared() -> Target:
+    """Dropout in train mode, declared: the train-mode checks hold it in eval mode."""
+    return Target(WithDropout(), train_dropout=True)
+
+
+def batch_norm_leak() -> WorldModel:
+    return BatchNormLeak()
+
+
+def with_dropout_in_eval_mode() -> WorldModel:
+    return WithDropout().eval()
 
 
 def with_sample() -> tuple[WorldModel, WorldModelInput]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
 from worldmodel_sdk.conformance import Status, run_checks
 
@@ -236,7 +237,51 @@ CASES: dict[str, tuple[set[str], str, str]] = {
             "State['z']",
         ),
     ),
+    "with_dropout": (
+        {"determinism.repeat_train_mode"},
+        "determinism.repeat_train_mode",
+        _diff(
+            "determinism.repeat_train_mode",
+            "WithDropout.encode(obs, deterministic=True) twice in train mode",
+            "State['z']",
+        ),
+    ),
+    "batch_norm_leak": (
+        {"determinism.batch_independence_train_mode"},
+        "determinism.batch_independence_train_mode",
+        _diff(
+            "determinism.batch_independence_train_mode",
+            "BatchNormLeak.encode(obs, deterministic=True) in train mode: item 0 with the other "
+            "items changed vs item 0 of the original batch",
+            "State['z']",
+            TOL,
+        ),
+    ),
 }
+
+
+def test_declared_train_mode_dropout_passes_with_the_dropout_held_in_eval_mode() -> None:
+    report = run_checks(f"{SPEC}:with_dropout_declared", only=["determinism"])
+    assert report.ok, [r.message for r in report.failed]
+    result = report.result("determinism.repeat_train_mode")
+    assert result.status is Status.PASSED
+    assert result.message == "train mode with 1 dropout layers held in eval mode (train_dropout)"
+
+
+def test_train_mode_checks_do_not_apply_to_a_model_built_in_eval_mode() -> None:
+    report = run_checks(f"{SPEC}:with_dropout_in_eval_mode", only=["determinism"])
+    for name in ("determinism.repeat_train_mode", "determinism.batch_independence_train_mode"):
+        assert report.result(name).status is Status.NOT_APPLICABLE
+
+
+def test_the_train_mode_checks_leave_the_model_in_eval_mode_with_its_statistics() -> None:
+    from .broken import BatchNormLeak
+
+    model = BatchNormLeak()
+    before = model.norm.running_mean.clone()
+    run_checks(model, only=["determinism.batch_independence_train_mode", "loss"])
+    assert not model.training
+    assert torch.equal(model.norm.running_mean, before)
 
 
 def test_an_ignored_input_declared_on_the_target_is_an_expected_failure() -> None:

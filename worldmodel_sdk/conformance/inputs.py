@@ -184,12 +184,12 @@ def changed_action(
     if isinstance(action, ActionPayload) and action.agents is not None:
         sub = spec.agents or {}
         agents = dict(action.agents)
-        key = part if part is not None else next(iter(agents))
-        changed = _changed_single(sub[key], agents[key])
-        if changed is None:
-            return None
-        agents[key] = changed
-        return ActionPayload(action.kind, agents=agents)
+        changed_any = False
+        for key in agents if part is None else [part]:
+            changed = _changed_single(sub[key], agents[key])
+            if changed is not None:
+                agents[key], changed_any = changed, True
+        return ActionPayload(action.kind, agents=agents) if changed_any else None
     tensor = action.tensor if isinstance(action, ActionPayload) else action
     assert tensor is not None
     changed = _changed_single(spec, tensor)

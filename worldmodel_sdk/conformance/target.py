@@ -62,6 +62,11 @@ class Target:
         xfail: Expected failures: check name to reason.
         spec: How the target was named (``pkg.mod:factory`` or a registry name).
         factory: The callable that built it (used to build fresh copies), if any.
+        train_dropout: Declares that the model uses dropout in train mode: the train-mode
+            checks then hold its dropout layers in eval mode (everything else, batch norm
+            included, stays in train mode).
+        built_in_train_mode: Whether the model was in train mode when the factory returned
+            it (any submodule training); recorded when the target is loaded.
     """
 
     model: WorldModel
@@ -69,6 +74,8 @@ class Target:
     xfail: Mapping[str, str] = field(default_factory=dict)
     spec: str = ""
     factory: Callable[[], Any] | None = None
+    train_dropout: bool = False
+    built_in_train_mode: bool | None = None
 
     @property
     def model_name(self) -> str:
@@ -77,10 +84,16 @@ class Target:
         return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def _training(model: WorldModel) -> bool:
+    return any(m.training for m in model.modules())
+
+
 def _coerce(value: object, spec: str, factory: Callable[[], Any] | None) -> Target:
     if isinstance(value, Target):
         value.spec = value.spec or spec
         value.factory = value.factory or factory
+        if value.built_in_train_mode is None:
+            value.built_in_train_mode = _training(value.model)
         return value
     sample: object = None
     if isinstance(value, tuple) and len(value) == 2:
@@ -95,7 +108,13 @@ def _coerce(value: object, spec: str, factory: Callable[[], Any] | None) -> Targ
             f"{spec} returned a sample of type {type(sample).__name__}; expected a "
             "WorldModelInput (or None)"
         )
-    return Target(model=value, sample=sample, spec=spec, factory=factory)
+    return Target(
+        model=value,
+        sample=sample,
+        spec=spec,
+        factory=factory,
+        built_in_train_mode=_training(value),
+    )
 
 
 def load_target(spec: str | Callable[[], Any] | WorldModel | Target) -> Target:
@@ -111,7 +130,7 @@ def load_target(spec: str | Callable[[], Any] | WorldModel | Target) -> Target:
         TypeError: if the factory returns something that is not a model.
     """
     if isinstance(spec, Target):
-        return spec
+        return _coerce(spec, spec.spec, spec.factory)
     if isinstance(spec, WorldModel):
         return _coerce(spec, type(spec).model_type, None)
     if callable(spec):

@@ -6,7 +6,8 @@ random generator when told to be deterministic is caught.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -17,7 +18,7 @@ from ...payloads.outputs import ModelOutput
 from ...payloads.state import State
 from ..asserts import compare_outputs, compare_states, compare_tensors, expect_call
 from ..context import CheckContext, item
-from ..inputs import stack_actions
+from ..inputs import changed_action, changed_observation, changed_tensor, stack_actions
 from ..registry import check
 from ..results import CheckFailure
 
@@ -68,14 +69,18 @@ def _under_seed(seed: int, fn: Callable[..., Any], *args: Any) -> Any:
         return fn(*args)
 
 
-@check("determinism.repeat")
-def repeat(ctx: CheckContext) -> None:
-    """Each protocol call with ``deterministic=True`` repeats bit for bit, whatever the seed."""
+def _repeat(ctx: CheckContext, mode: str = "") -> None:
     for label, fn in _steps(ctx):
-        call = f"{ctx.name}.{label} twice"
+        call = f"{ctx.name}.{label} twice{mode}"
         first = expect_call(call, _under_seed, 1, fn, ctx.obs, ctx.state, _action(ctx))
         second = expect_call(call, _under_seed, 2, fn, ctx.obs, ctx.state, _action(ctx))
         _compare(call, second, first, exact=True)
+
+
+@check("determinism.repeat")
+def repeat(ctx: CheckContext) -> None:
+    """Each protocol call with ``deterministic=True`` repeats bit for bit, whatever the seed."""
+    _repeat(ctx)
 
 
 @check("determinism.rollout", requires=(Capability.LATENT_DYNAMICS,))
@@ -101,18 +106,119 @@ def _no_conditions(ctx: CheckContext) -> str | None:
     return "the model requires side conditions" if ctx.conditions is not None else None
 
 
-@check("determinism.batch_independence", applies=_no_conditions)
-def batch_independence(ctx: CheckContext) -> None:
-    """Item i of a batched call equals the call on item i alone (within tolerance)."""
+def _batch_independence(ctx: CheckContext, mode: str = "") -> None:
     if ctx.batch < 2:
         raise CheckFailure("generated inputs", "a batch of at least 2", str(ctx.batch))
     action = _action(ctx)
     for label, fn in _steps(ctx):
-        batched = expect_call(f"{ctx.name}.{label}", fn, ctx.obs, ctx.state, action)
+        batched = expect_call(f"{ctx.name}.{label}{mode}", fn, ctx.obs, ctx.state, action)
         for i in range(ctx.batch):
-            call = f"{ctx.name}.{label} on item {i} alone vs item {i} of the batch"
+            call = f"{ctx.name}.{label} on item {i} alone vs item {i} of the batch{mode}"
             alone = expect_call(call, fn, ctx.obs_item(i), item(ctx.state, i), item(action, i))
             _compare(call, alone, _item_of(batched, i), exact=False)
+
+
+@check("determinism.batch_independence", applies=_no_conditions)
+def batch_independence(ctx: CheckContext) -> None:
+    """Item i of a batched call equals the call on item i alone (within tolerance)."""
+    _batch_independence(ctx)
+
+
+def _built_in_train_mode(ctx: CheckContext) -> str | None:
+    if ctx.target.built_in_train_mode:
+        return None
+    return "the factory returned the model in eval mode, which the eval-mode checks cover"
+
+
+@contextmanager
+def train_mode(ctx: CheckContext) -> Iterator[str]:
+    """The model in train mode (dropout held in eval mode if the target declares it).
+
+    Yields a note for the result; buffers (batch-norm statistics) are restored after.
+    """
+    model = ctx.model
+    saved = [(b, b.detach().clone()) for b in model.buffers()]
+    model.train()
+    note = ""
+    if ctx.target.train_dropout:
+        held = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)]
+        for m in held:
+            m.eval()
+        note = f"train mode with {len(held)} dropout layers held in eval mode (train_dropout)"
+    try:
+        with torch.no_grad():
+            yield note
+    finally:
+        model.eval()
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
+
+
+@check("determinism.repeat_train_mode", applies=_built_in_train_mode)
+def repeat_train_mode(ctx: CheckContext) -> str | None:
+    """In train mode too, each call with ``deterministic=True`` repeats bit for bit."""
+    with train_mode(ctx) as note:
+        _repeat(ctx, " in train mode")
+    return note or None
+
+
+def _with_others_changed(ctx: CheckContext, value: Any, changed: Any) -> Any:
+    """``value`` with item 0 kept and every other item taken from ``changed``."""
+    if isinstance(value, torch.Tensor):
+        return torch.cat([value[:1], changed[1:]])
+    if isinstance(value, State):
+        return State(
+            {k: _with_others_changed(ctx, v, changed.tensors[k]) for k, v in value.tensors.items()},
+            value.meta,
+        )
+    if isinstance(value, ActionPayload):
+        if value.agents is not None:
+            return ActionPayload(
+                value.kind, agents=_with_others_changed(ctx, value.agents, changed.agents)
+            )
+        return ActionPayload(
+            value.kind, tensor=_with_others_changed(ctx, value.tensor, changed.tensor)
+        )
+    if isinstance(value, dict):
+        return {k: _with_others_changed(ctx, v, changed[k]) for k, v in value.items()}
+    return value
+
+
+@check(
+    "determinism.batch_independence_train_mode",
+    applies=lambda ctx: _no_conditions(ctx) or _built_in_train_mode(ctx),
+)
+def batch_independence_train_mode(ctx: CheckContext) -> str | None:
+    """In train mode too, item 0 of a batch is the same whatever the other items hold.
+
+    The batch keeps its size (batch norm refuses single items in train mode) and both
+    calls run under the same seed; only the other items change.
+    """
+    if ctx.batch < 2:
+        raise CheckFailure("generated inputs", "a batch of at least 2", str(ctx.batch))
+    obs, state, action = ctx.obs, ctx.state, _action(ctx)
+    gen = ctx.generator(12)
+    obs2 = _with_others_changed(ctx, obs, changed_observation(obs, None, gen))
+    state2 = _with_others_changed(
+        ctx, state, State({k: changed_tensor(v, gen) for k, v in state.tensors.items()})
+    )
+    action2 = action
+    if action is not None and ctx.contract.action is not None:
+        other = changed_action(ctx.contract.action, action, None, gen)
+        action2 = action if other is None else _with_others_changed(ctx, action, other)
+    with train_mode(ctx) as note:
+        for label, fn in _steps(ctx):
+            want = expect_call(
+                f"{ctx.name}.{label} in train mode", _under_seed, 1, fn, obs, state, action
+            )
+            call = (
+                f"{ctx.name}.{label} in train mode: item 0 with the other items changed vs "
+                "item 0 of the original batch"
+            )
+            got = expect_call(call, _under_seed, 1, fn, obs2, state2, action2)
+            _compare(call, _item_of(got, 0), _item_of(want, 0), exact=False)
+    return note or None
 
 
 def _item_of(value: Any, i: int) -> Any:

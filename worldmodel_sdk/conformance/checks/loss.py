@@ -20,13 +20,18 @@ __all__ = ["compute_loss", "finite", "gradients", "loss_stub", "scalar"]
 
 @contextmanager
 def _training(model: WorldModel) -> Iterator[None]:
+    """Train mode with gradients; afterwards the mode, the buffers and ``.grad`` are restored."""
     was = model.training
+    saved = [(b, b.detach().clone()) for b in model.buffers()]
     model.train()
     try:
         with torch.enable_grad():
             yield
     finally:
         model.train(was)
+        with torch.no_grad():
+            for buffer, value in saved:
+                buffer.copy_(value)
         for p in model.parameters():
             p.grad = None
 
