@@ -354,6 +354,44 @@ class BatchNormLeak(Tiny):
         return super().encode(self.norm(_obs(obs)), deterministic)
 
 
+class SqrtObservation(Tiny):
+    """Takes the square root of observations: fine for its own positive sample, NaN otherwise."""
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return super().encode(_obs(obs).sqrt(), deterministic)
+
+
+class BoundedTiny(Tiny):
+    """Tiny with actions declared in [0, 1]."""
+
+    def io_contract(self) -> IOContract:
+        base = super().io_contract()
+        action = ActionSpec(kind="continuous", shape=(self.config.action_dim,), low=0.0, high=1.0)
+        return base.model_copy(update={"action": action})
+
+
+class DividesByAction(BoundedTiny):
+    """Scales the next state by 1 / |action|: infinite at the declared lower bound 0."""
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        z = super().transition(state, action, conditions, deterministic)["z"]
+        return State({"z": z / _act(action).sum(-1, keepdim=True)})
+
+
+class PreallocatedBatch(Tiny):
+    """Adds an initial latent preallocated for at most three items: batch size 4 breaks it."""
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        self.register_buffer("z0", torch.zeros(3, self.config.latent_dim))
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        z = super().encode(obs, deterministic)["z"]
+        return State({"z": z + self.z0[: z.shape[0]]})
+
+
 # -- multi-agent --------------------------------------------------------------------------
 
 
@@ -622,6 +660,25 @@ def batch_norm_leak() -> WorldModel:
 
 def with_dropout_in_eval_mode() -> WorldModel:
     return WithDropout().eval()
+
+
+def sqrt_observation_with_positive_sample() -> tuple[WorldModel, WorldModelInput]:
+    gen = torch.Generator().manual_seed(7)
+    sample = WorldModelInput(
+        obs={"obs": torch.rand(2, 3, 4, generator=gen)},
+        actions=torch.rand(2, 3, 2, generator=gen),
+        rewards=torch.zeros(2, 3),
+        sequence=True,
+    )
+    return SqrtObservation(), sample
+
+
+def divides_by_action() -> WorldModel:
+    return DividesByAction()
+
+
+def preallocated_batch() -> WorldModel:
+    return PreallocatedBatch()
 
 
 def with_sample() -> tuple[WorldModel, WorldModelInput]:

@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from worldmodel_sdk.conformance import Status, run_checks
+from worldmodel_sdk.conformance import Profile, Status, run_checks
 
 from .broken import SPEC
 
@@ -257,7 +257,39 @@ CASES: dict[str, tuple[set[str], str, str]] = {
             TOL,
         ),
     ),
+    "sqrt_observation_with_positive_sample": (
+        {"outputs.generated_inputs"},
+        "outputs.generated_inputs",
+        "outputs.generated_inputs: SqrtObservation.encode(obs, deterministic=True) on random "
+        "inputs drawn from the contract (B=3, seed=100): expected a State fitting the "
+        "contract's state spec; got State['z'] contains NaN or inf; contract expects finite "
+        "values",
+    ),
+    "divides_by_action": (
+        {"outputs.generated_inputs"},
+        "outputs.generated_inputs",
+        "outputs.generated_inputs: DividesByAction.transition(state, action, "
+        "deterministic=True) on zero observations, actions at their lower bounds (B=3, "
+        "seed=100): expected a State fitting the contract's state spec; got State['z'] "
+        "contains NaN or inf; contract expects finite values",
+    ),
 }
+
+
+def test_the_thorough_profile_drives_behaviour_with_hypothesis_drawn_inputs() -> None:
+    spec = f"{SPEC}:preallocated_batch"
+    only = ["outputs.generated_inputs"]
+    assert run_checks(spec, only=only).ok
+    profile = Profile(name="thorough", max_examples=30, derandomize=True)
+    result = run_checks(spec, only=only, profile=profile).result(only[0])
+    assert result.message == (
+        "outputs.generated_inputs: PreallocatedBatch.encode(obs, deterministic=True) on random "
+        "inputs drawn from the contract (B=4, seed=0): expected no exception; got "
+        "RuntimeError: The size of tensor a (4) must match the size of tensor b (3) at "
+        f"non-singleton dimension 0. Reproduce: wmsdk check {spec} --only {only[0]} --thorough"
+    )
+    passing = run_checks(f"{SPEC}:tiny", only=only, profile=profile).result(only[0])
+    assert passing.message == "3 input sets and 30 Hypothesis-drawn ones"
 
 
 def test_declared_train_mode_dropout_passes_with_the_dropout_held_in_eval_mode() -> None:

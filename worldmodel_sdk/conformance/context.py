@@ -180,7 +180,9 @@ class CheckContext:
 
     def reproduce(self, check: str) -> str:
         """The command line that runs ``check`` alone on this target."""
-        return f"wmsdk check {self.target.spec or type(self.model).model_type} --only {check}"
+        thorough = " --thorough" if self.profile.name == "thorough" else ""
+        spec = self.target.spec or type(self.model).model_type
+        return f"wmsdk check {spec} --only {check}{thorough}"
 
 
 def _obs_tensors(batch: WorldModelInput) -> list[torch.Tensor]:

@@ -22,6 +22,8 @@ __all__ = [
     "changed_action",
     "changed_observation",
     "changed_tensor",
+    "extreme_action",
+    "extreme_observation",
     "make_action",
     "make_action_sequence",
     "make_batch",
@@ -208,3 +210,53 @@ def changed_observation(
         return changed_tensor(obs, gen)
     keys = list(obs) if part is None else [part]
     return {k: changed_tensor(v, gen) if k in keys else v for k, v in obs.items()}
+
+
+def _bounds(spec: ActionSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lowest and highest valid single-agent action of ``spec``, per component."""
+    if spec.kind == "discrete":
+        return torch.tensor(0), torch.tensor(int(spec.num_actions or 1) - 1)
+    if spec.kind == "multi_discrete":
+        nvec = torch.tensor(spec.nvec or ())
+        return torch.zeros_like(nvec), nvec - 1
+    low = -1.0 if spec.low is None else spec.low
+    high = 1.0 if spec.high is None else spec.high
+    return torch.full(spec.shape, low), torch.full(spec.shape, high)
+
+
+def extreme_action(
+    spec: ActionSpec, lead: tuple[int, ...], which: str
+) -> ActionPayload | torch.Tensor:
+    """Every action at its lower (``which="low"``) or upper bound (``"high"``).
+
+    Unbounded continuous actions use -1 and 1; discrete ones the first and last choice.
+    """
+
+    def single(sub: ActionSpec) -> torch.Tensor:
+        low, high = _bounds(sub)
+        value = low if which == "low" else high
+        return value.expand(*lead, *value.shape).clone()
+
+    if spec.kind == "joint":
+        sub = spec.agents or {}
+        return ActionPayload(kind="joint", agents={n: single(sub[n]) for n in spec.agent_names})
+    return single(spec)
+
+
+def extreme_observation(
+    contract: IOContract, batch: int, gen: torch.Generator, which: str
+) -> dict[str, torch.Tensor]:
+    """Observations at an extreme: all zeros (``"low"``) or ten times the usual scale (``"high"``).
+
+    Integer observations take 0 or 3 and boolean ones False or True.
+    """
+    drawn = make_observation(contract, batch, gen)
+    out = {}
+    for key, value in drawn.items():
+        if value.dtype == torch.bool:
+            out[key] = torch.full_like(value, which == "high")
+        elif value.dtype.is_floating_point or value.dtype.is_complex:
+            out[key] = torch.zeros_like(value) if which == "low" else value * 10
+        else:
+            out[key] = torch.full_like(value, 0 if which == "low" else 3)
+    return out

@@ -5,6 +5,7 @@ from . import (  # noqa: F401
     contract,
     determinism,
     env,
+    generated,
     interface,
     loss,
     outputs,
