@@ -5,6 +5,7 @@ Each factory is a conformance target: ``tests.conformance.broken:<name>``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -104,7 +105,10 @@ class Tiny(WorldModel):
         state = self.encode(first, deterministic=True)
         pred = self.decode(state)
         recon = (pred["obs"][..., : first.shape[-1]] - first).pow(2).mean()
-        total = recon + pred["reward"].pow(2).mean()
+        lead = obs.shape[:2] if batch.sequence else obs.shape[:1]
+        rewards = torch.zeros(lead) if batch.rewards is None else batch.rewards
+        reward = rewards[:, 0] if batch.sequence else rewards
+        total = recon + (pred["reward"][:, 0] - reward).pow(2).mean()
         if batch.sequence and batch.actions is not None:
             nxt = self.update(state, _act(batch.actions)[:, 0], obs[:, 1])
             total = (
@@ -136,7 +140,9 @@ class AsyncBypassesGuard(Tiny):
     capabilities = Tiny.capabilities - {C.REPRESENTATION}
 
     def loss(self, batch: WorldModelInput) -> LossOutput:
-        return LossOutput(total=self.enc(_obs(batch.obs)).pow(2).mean())
+        z = self.enc(_obs(batch.obs))
+        reward = self.rew(z)[..., 0] - (0.0 if batch.rewards is None else batch.rewards)
+        return LossOutput(total=z.pow(2).mean() + reward.pow(2).mean())
 
 
 async def _unguarded_async_encode(
@@ -390,6 +396,22 @@ class PreallocatedBatch(Tiny):
     def encode(self, obs: Any, deterministic: bool = False) -> State:
         z = super().encode(obs, deterministic)["z"]
         return State({"z": z + self.z0[: z.shape[0]]})
+
+
+class MutatesBatch(Tiny):
+    """Scales the batch's observations in place inside loss."""
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        with torch.no_grad():
+            _obs(batch.obs).mul_(0.5)
+        return super().loss(batch)
+
+
+class IgnoresRewards(Tiny):
+    """Declares a reward head but trains it towards zero whatever the rewards were."""
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        return super().loss(dataclasses.replace(batch, rewards=None))
 
 
 # -- multi-agent --------------------------------------------------------------------------
@@ -679,6 +701,20 @@ def divides_by_action() -> WorldModel:
 
 def preallocated_batch() -> WorldModel:
     return PreallocatedBatch()
+
+
+def mutates_batch() -> WorldModel:
+    return MutatesBatch()
+
+
+def ignores_rewards() -> WorldModel:
+    return IgnoresRewards()
+
+
+def invalid_sample() -> tuple[WorldModel, WorldModelInput]:
+    """The correct model with a sample whose observations have one feature too many."""
+    sample = WorldModelInput(obs={"obs": torch.zeros(2, 3, 5)}, sequence=True)
+    return Tiny(), sample
 
 
 def with_sample() -> tuple[WorldModel, WorldModelInput]:

@@ -27,7 +27,7 @@ TOL = "values within rtol=1e-4, atol=1e-5"
 # factory -> (every check it fails, the check whose message is pinned, that message)
 CASES: dict[str, tuple[set[str], str, str]] = {
     "lacks_declared_head": (
-        {"capabilities.prediction_heads"},
+        {"capabilities.prediction_heads", "loss.uses_targets"},
         "capabilities.prediction_heads",
         "capabilities.prediction_heads: LacksDeclaredHead.io_contract().prediction: expected "
         "heads ['continue', 'reward'] (from the declared capabilities); got heads ['reward']",
@@ -39,7 +39,7 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "capability: expected CapabilityError; got it returned State[z]",
     ),
     "wrong_shape": (
-        {"outputs.decode"},
+        {"outputs.decode", "outputs.generated_inputs"},
         "outputs.decode",
         "outputs.decode: WrongShape.decode(state): expected predictions['obs'] (B, 4) float32; "
         "got predictions['obs'] has shape (3, 5); contract expects (B, 4)",
@@ -48,7 +48,9 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         {
             "determinism.repeat",
             "determinism.batch_independence",
+            "determinism.repeat_train_mode",
             "outputs.async_twins",
+            "outputs.generated_inputs",
             "persistence.round_trip",
         },
         "determinism.repeat",
@@ -61,6 +63,7 @@ CASES: dict[str, tuple[set[str], str, str]] = {
     "mutates_state": (
         {
             "outputs.inputs_unchanged",
+            "outputs.generated_inputs",
             "rollout.trajectory",
             "rollout.matches_steps",
             "loss.gradients",
@@ -113,8 +116,15 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "ContractError; got no error (the payload was accepted)",
     ),
     "rejects_valid": (
-        # Public transition() checks actions with validate_action, so stepping fails too.
-        {"contract.accepts_valid", "rollout.matches_steps"},
+        # Public transition() checks actions with validate_action, so every call with
+        # other actions fails too.
+        {
+            "contract.accepts_valid",
+            "rollout.matches_steps",
+            "outputs.generated_inputs",
+            "determinism.batch_independence_train_mode",
+            "sensitivity.transition_action",
+        },
         "contract.accepts_valid",
         "contract.accepts_valid: RejectsValid.validate_action(...) on a valid Tensor(1, 2) "
         "float32: expected no error; got ContractError: action above 0.5",
@@ -139,7 +149,7 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "requiring grad; got states[1]['z'], states[2]['z'], states[3]['z']",
     ),
     "batch_coupled": (
-        {"determinism.batch_independence"},
+        {"determinism.batch_independence", "determinism.batch_independence_train_mode"},
         "determinism.batch_independence",
         _diff(
             "determinism.batch_independence",
@@ -179,7 +189,9 @@ CASES: dict[str, tuple[set[str], str, str]] = {
     "noisy_dynamics": (
         {
             "outputs.async_twins",
+            "outputs.generated_inputs",
             "determinism.repeat",
+            "determinism.repeat_train_mode",
             "determinism.rollout",
             "determinism.batch_independence",
             "rollout.matches_steps",
@@ -272,6 +284,22 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "deterministic=True) on zero observations, actions at their lower bounds (B=3, "
         "seed=100): expected a State fitting the contract's state spec; got State['z'] "
         "contains NaN or inf; contract expects finite values",
+    ),
+    "mutates_batch": (
+        {"loss.batch_unchanged"},
+        "loss.batch_unchanged",
+        _diff(
+            "loss.batch_unchanged",
+            "MutatesBatch.loss(batch [B, T, ...])",
+            "batch.obs['obs'] left unchanged",
+        ),
+    ),
+    "ignores_rewards": (
+        {"loss.uses_targets"},
+        "loss.uses_targets",
+        "loss.uses_targets: IgnoresRewards.loss(batch [B, T, ...]) with only batch.rewards "
+        "changed: expected a different total (the model declares reward_pred, so its loss must "
+        f"learn the reward targets); got the same total {NUM}",
     ),
 }
 
@@ -375,6 +403,7 @@ def test_every_check_is_tripped_by_some_broken_model_or_a_unit_test() -> None:
 
     elsewhere = {name for _, name, _ in OTHER} | {
         "interface.base_class",
+        "contract.sample",
         "wire.envelope_round_trip",
         "wire.shared_memory_round_trip",
     }

@@ -104,7 +104,8 @@ def decode(ctx: CheckContext) -> None:
             ) from None
 
 
-def _snapshot(value: Any) -> Any:
+def snapshot(value: Any) -> Any:
+    """A deep copy of tensors, states, action payloads and mappings of them."""
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, State):
@@ -112,13 +113,14 @@ def _snapshot(value: Any) -> Any:
             {k: v.detach().clone() for k, v in value.tensors.items()}, copy.deepcopy(value.meta)
         )
     if isinstance(value, ActionPayload):
-        return ActionPayload(value.kind, _snapshot(value.tensor), _snapshot(value.agents))
+        return ActionPayload(value.kind, snapshot(value.tensor), snapshot(value.agents))
     if isinstance(value, dict):
-        return {k: _snapshot(v) for k, v in value.items()}
+        return {k: snapshot(v) for k, v in value.items()}
     return value
 
 
-def _unchanged(call: str, what: str, before: Any, after: Any) -> None:
+def expect_unchanged(call: str, what: str, before: Any, after: Any) -> None:
+    """Fail unless ``after`` still equals the `snapshot` ``before``."""
     if isinstance(before, torch.Tensor):
         compare_tensors(call, f"{what} left unchanged", after, before)
     elif isinstance(before, State):
@@ -126,13 +128,13 @@ def _unchanged(call: str, what: str, before: Any, after: Any) -> None:
         if before.meta != after.meta:
             raise CheckFailure(call, f"{what}.meta left unchanged", repr(after.meta))
     elif isinstance(before, ActionPayload):
-        _unchanged(call, what, before.tensor, after.tensor)
-        _unchanged(call, what, before.agents, after.agents)
+        expect_unchanged(call, what, before.tensor, after.tensor)
+        expect_unchanged(call, what, before.agents, after.agents)
     elif isinstance(before, dict):
         if sorted(before) != sorted(after):
             raise CheckFailure(call, f"{what} keys left unchanged", repr(sorted(after)))
         for key in before:
-            _unchanged(call, f"{what}[{key!r}]", before[key], after[key])
+            expect_unchanged(call, f"{what}[{key!r}]", before[key], after[key])
 
 
 @check("outputs.inputs_unchanged")
@@ -161,11 +163,11 @@ def inputs_unchanged(ctx: CheckContext) -> None:
     if ctx.capabilities & DECODE_CAPABILITIES:
         calls.append(("decode(state)", ctx.model.decode, {"state": ctx.state}))
     for label, fn, args in calls:
-        before = {k: _snapshot(v) for k, v in args.items()}
+        before = {k: snapshot(v) for k, v in args.items()}
         call = f"{ctx.name}.{label}"
         expect_call(call, fn, *args.values())
         for key, value in args.items():
-            _unchanged(call, key, before[key], value)
+            expect_unchanged(call, key, before[key], value)
 
 
 @check("outputs.action_forms", requires=(Capability.LATENT_DYNAMICS,), applies=_single_action)
