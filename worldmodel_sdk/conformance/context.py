@@ -15,6 +15,7 @@ import torch
 
 from ..capabilities import Capability
 from ..contract import IOContract
+from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.outputs import WorldModelInput
@@ -74,10 +75,13 @@ class CheckContext:
     Attributes:
         target: The target under check.
         profile: The profile in force.
+        allow_missing_extras: Report checks whose optional dependencies (an extra such as
+            ``envs``) are not installed as not applicable instead of failing them.
     """
 
     target: Target
     profile: Profile = field(default_factory=Profile)
+    allow_missing_extras: bool = False
 
     @property
     def model(self) -> WorldModel:
@@ -106,6 +110,18 @@ class CheckContext:
     def generator(self, offset: int = 0) -> torch.Generator:
         """A fresh generator seeded from the profile (plus ``offset``)."""
         return torch.Generator().manual_seed(self.profile.seed + offset)
+
+    @cached_property
+    def sample_error(self) -> str | None:
+        """Why the factory's sample does not fit the contract, or None (also without a sample)."""
+        sample = self.target.sample
+        if sample is None:
+            return None
+        try:
+            self.model.validate_batch_contract(sample)
+        except ContractError as exc:
+            return str(exc)
+        return None
 
     @property
     def batch(self) -> int:

@@ -7,7 +7,8 @@ A factory is any callable taking no arguments that returns one of:
   ``loss`` accepts (a sequence batch ``[B, T, ...]`` when ``sequence=True``);
 * a `Target`, to also declare expected failures.
 
-Without a sample, inputs are generated from the model's `IOContract`.
+Without a sample, inputs are generated from the model's `IOContract`. A directory
+written by ``save_pretrained`` is a target too: it is loaded through the registry.
 """
 
 from __future__ import annotations
@@ -122,8 +123,9 @@ def load_target(spec: str | Callable[[], Any] | WorldModel | Target) -> Target:
 
     Args:
         spec: ``"pkg.mod:factory"`` (``factory`` may be a dotted attribute path), a
-            registered model name such as ``"example"``, a factory callable, a model or
-            a `Target`.
+            registered model name such as ``"example"``, a directory written by
+            ``save_pretrained`` (loaded through the registry), a factory callable, a
+            model or a `Target`.
 
     Raises:
         ValueError: if ``spec`` cannot be imported or resolved.
@@ -136,6 +138,13 @@ def load_target(spec: str | Callable[[], Any] | WorldModel | Target) -> Target:
     if callable(spec):
         name = f"{getattr(spec, '__module__', '?')}:{getattr(spec, '__qualname__', spec)}"
         return _coerce(spec(), name, spec)
+    if Path(spec).is_dir():
+        from ..registry import load_pretrained
+
+        def reload() -> WorldModel:
+            return load_pretrained(spec)
+
+        return _coerce(reload(), spec, reload)
     if ":" not in spec:
         from ..registry import create_model
 

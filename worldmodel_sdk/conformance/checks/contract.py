@@ -60,6 +60,21 @@ def valid(ctx: CheckContext) -> None:
         raise CheckFailure(call, "observation or state specs", "an empty contract")
 
 
+def _has_sample(ctx: CheckContext) -> str | None:
+    return None if ctx.target.sample is not None else "the factory returns no sample"
+
+
+@check("contract.sample", applies=_has_sample)
+def sample(ctx: CheckContext) -> None:
+    """The factory's sample fits the contract (every other check uses it)."""
+    if ctx.sample_error is not None:
+        raise CheckFailure(
+            f"{ctx.name}.validate_batch_contract(sample)",
+            "a sample that fits the contract",
+            f"ContractError: {ctx.sample_error}",
+        )
+
+
 @check("contract.fingerprint")
 def fingerprint(ctx: CheckContext) -> None:
     """The fingerprint is versioned and stable across calls, rebuilds and round trips."""
