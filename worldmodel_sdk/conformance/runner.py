@@ -15,7 +15,12 @@ from .registry import Check, get_check, select_checks
 from .results import CheckFailure, CheckResult, NotApplicable, Report, Status
 from .target import PROFILES, Profile, Target, load_target
 
-__all__ = ["resolve_profile", "run_check", "run_checks"]
+__all__ = [
+    "SAMPLE_CHECK",
+    "resolve_profile",
+    "run_check",
+    "run_checks",
+]
 
 
 def _failure(ctx: CheckContext, check: Check, call: str, expected: str, got: str) -> CheckResult:

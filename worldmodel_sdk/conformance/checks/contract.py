@@ -38,6 +38,7 @@ __all__ = [
     "rejects_wrong_dtype",
     "rejects_wrong_key",
     "rejects_wrong_shape",
+    "sample",
     "valid",
 ]
 

@@ -22,7 +22,16 @@ from ..inputs import changed_action, changed_observation, changed_tensor, stack_
 from ..registry import check
 from ..results import CheckFailure
 
-__all__ = ["Step", "batch_independence", "repeat", "rollout"]
+__all__ = [
+    "Step",
+    "agent_order",
+    "batch_independence",
+    "batch_independence_train_mode",
+    "repeat",
+    "repeat_train_mode",
+    "rollout",
+    "train_mode",
+]
 
 Step = tuple[str, Callable[[Any, Any, Any], Any]]
 

@@ -25,7 +25,13 @@ from ..inputs import resolve_shape
 from ..registry import check
 from ..results import CheckFailure, NotApplicable
 
-__all__ = ["NEEDS", "gymnasium_api", "make_env", "pettingzoo_api"]
+__all__ = [
+    "NEEDS",
+    "gymnasium_api",
+    "make_env",
+    "pettingzoo_api",
+    "require_envs",
+]
 
 NEEDS = (
     Capability.REPRESENTATION,

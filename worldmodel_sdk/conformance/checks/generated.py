@@ -36,6 +36,13 @@ from ..registry import check
 from ..results import CheckFailure
 from ..strategies import check_property
 
+__all__ = [
+    "Inputs",
+    "KINDS",
+    "drive",
+    "generated_inputs",
+]
+
 KINDS = {
     "drawn": "random inputs drawn from the contract",
     "low": "zero observations, actions at their lower bounds",

@@ -20,7 +20,17 @@ from ..registry import check
 from ..results import CheckFailure, NotApplicable
 from .outputs import expect_unchanged, snapshot
 
-__all__ = ["compute_loss", "finite", "gradients", "loss_stub", "scalar"]
+__all__ = [
+    "TARGETS",
+    "accepted_batch",
+    "batch_unchanged",
+    "compute_loss",
+    "finite",
+    "gradients",
+    "loss_stub",
+    "scalar",
+    "uses_targets",
+]
 
 
 @contextmanager

@@ -25,7 +25,9 @@ __all__ = [
     "check_output_state",
     "decode",
     "encode",
+    "expect_unchanged",
     "inputs_unchanged",
+    "snapshot",
     "transition",
     "update",
 ]

@@ -23,6 +23,12 @@ from ..inputs import changed_action, changed_observation
 from ..registry import check
 from ..results import CheckFailure, NotApplicable
 
+__all__ = [
+    "encode_observation",
+    "transition_action",
+    "update_observation",
+]
+
 
 def _same(a: State, b: State) -> bool:
     if list(a.tensors) != list(b.tensors):
