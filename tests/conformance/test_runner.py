@@ -14,7 +14,6 @@ import torch
 from worldmodel_sdk.conformance import (
     AREAS,
     PROFILES,
-    REPORT_VERSION,
     Status,
     Target,
     all_checks,
@@ -26,6 +25,7 @@ from worldmodel_sdk.conformance import (
     write_json,
     write_junit_xml,
 )
+from worldmodel_sdk.conformance.reports import REPORT_VERSION
 from worldmodel_sdk.conformance.runner import resolve_profile
 from worldmodel_sdk.registry import create_model
 
