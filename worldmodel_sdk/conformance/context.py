@@ -18,6 +18,7 @@ from ..contract import IOContract
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
+from ..payloads.condition import ConditionPayload
 from ..payloads.outputs import WorldModelInput
 from ..payloads.state import State
 from . import inputs
@@ -208,7 +209,7 @@ def _obs_tensors(batch: WorldModelInput) -> list[torch.Tensor]:
 
 
 def item(value: Any, i: int) -> Any:
-    """Item ``i`` (batch axis kept) of a tensor, a state, an action payload or a mapping."""
+    """Item ``i`` (batch axis kept) of a tensor, state, action or condition payload, or mapping."""
     if isinstance(value, torch.Tensor):
         return value[i : i + 1]
     if isinstance(value, State):
@@ -219,6 +220,8 @@ def item(value: Any, i: int) -> Any:
         return ActionPayload(
             value.kind, agents={k: v[i : i + 1] for k, v in (value.agents or {}).items()}
         )
+    if isinstance(value, ConditionPayload):
+        return ConditionPayload({k: v[i : i + 1] for k, v in value.tensors.items()}, value.extras)
     if isinstance(value, dict):
         return {k: item(v, i) for k, v in value.items()}
     return value

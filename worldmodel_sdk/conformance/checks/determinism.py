@@ -36,9 +36,12 @@ __all__ = [
 Step = tuple[str, Callable[[Any, Any, Any], Any]]
 
 
-def _steps(ctx: CheckContext) -> list[Step]:
-    """(label, fn(obs, state, action)) for each declared protocol method."""
-    m, cond = ctx.model, ctx.conditions
+def _steps(ctx: CheckContext, conditions: Any = None) -> list[Step]:
+    """(label, fn(obs, state, action)) for each declared protocol method.
+
+    The calls take ``conditions`` (default: the context's, for the full batch).
+    """
+    m, cond = ctx.model, ctx.conditions if conditions is None else conditions
     steps: list[Step] = []
     if ctx.has(Capability.REPRESENTATION):
         steps.append(("encode(obs, deterministic=True)", lambda o, s, a: m.encode(o, True)))
@@ -111,26 +114,22 @@ def rollout(ctx: CheckContext) -> None:
             compare_tensors(call, f"trajectory.{name}", b_, a_)
 
 
-def _no_conditions(ctx: CheckContext) -> str | None:
-    return "the model requires side conditions" if ctx.conditions is not None else None
-
-
-def _batch_independence(ctx: CheckContext, mode: str = "") -> None:
+@check("determinism.batch_independence")
+def batch_independence(ctx: CheckContext) -> None:
+    """Item i of a batched call equals the call on item i alone (within tolerance)."""
     if ctx.batch < 2:
         raise CheckFailure("generated inputs", "a batch of at least 2", str(ctx.batch))
     action = _action(ctx)
-    for label, fn in _steps(ctx):
-        batched = expect_call(f"{ctx.name}.{label}{mode}", fn, ctx.obs, ctx.state, action)
+    alone_steps = [_steps(ctx, item(ctx.conditions, i)) for i in range(ctx.batch)]
+    for k, (label, fn) in enumerate(_steps(ctx)):
+        batched = expect_call(f"{ctx.name}.{label}", fn, ctx.obs, ctx.state, action)
         for i in range(ctx.batch):
-            call = f"{ctx.name}.{label} on item {i} alone vs item {i} of the batch{mode}"
-            alone = expect_call(call, fn, ctx.obs_item(i), item(ctx.state, i), item(action, i))
+            call = f"{ctx.name}.{label} on item {i} alone vs item {i} of the batch"
+            alone_fn = alone_steps[i][k][1]
+            alone = expect_call(
+                call, alone_fn, ctx.obs_item(i), item(ctx.state, i), item(action, i)
+            )
             _compare(call, alone, _item_of(batched, i), exact=False)
-
-
-@check("determinism.batch_independence", applies=_no_conditions)
-def batch_independence(ctx: CheckContext) -> None:
-    """Item i of a batched call equals the call on item i alone (within tolerance)."""
-    _batch_independence(ctx)
 
 
 def _built_in_train_mode(ctx: CheckContext) -> str | None:
@@ -194,10 +193,7 @@ def _with_others_changed(ctx: CheckContext, value: Any, changed: Any) -> Any:
     return value
 
 
-@check(
-    "determinism.batch_independence_train_mode",
-    applies=lambda ctx: _no_conditions(ctx) or _built_in_train_mode(ctx),
-)
+@check("determinism.batch_independence_train_mode", applies=_built_in_train_mode)
 def batch_independence_train_mode(ctx: CheckContext) -> str | None:
     """In train mode too, item 0 of a batch is the same whatever the other items hold.
 
