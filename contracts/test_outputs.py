@@ -31,7 +31,7 @@ def test_decode(wm_context: Any) -> None:
 
 
 def test_inputs_unchanged(wm_context: Any) -> None:
-    """No protocol method changes its input state, action or observation in place."""
+    """No protocol method changes its input state, action, observation or conditions in place."""
     run(wm_context, "outputs.inputs_unchanged")
 
 

@@ -11,6 +11,7 @@ import torch
 from ...capabilities import DECODE_CAPABILITIES, Capability
 from ...errors import ContractError
 from ...payloads.action import ActionPayload
+from ...payloads.condition import ConditionPayload
 from ...payloads.outputs import ModelOutput
 from ...payloads.state import State
 from ...validation import check_state
@@ -116,6 +117,8 @@ def snapshot(value: Any) -> Any:
         )
     if isinstance(value, ActionPayload):
         return ActionPayload(value.kind, snapshot(value.tensor), snapshot(value.agents))
+    if isinstance(value, ConditionPayload):
+        return ConditionPayload(snapshot(value.tensors), copy.deepcopy(value.extras))
     if isinstance(value, dict):
         return {k: snapshot(v) for k, v in value.items()}
     return value
@@ -132,6 +135,8 @@ def expect_unchanged(call: str, what: str, before: Any, after: Any) -> None:
     elif isinstance(before, ActionPayload):
         expect_unchanged(call, what, before.tensor, after.tensor)
         expect_unchanged(call, what, before.agents, after.agents)
+    elif isinstance(before, ConditionPayload):
+        expect_unchanged(call, f"{what}.tensors", before.tensors, after.tensors)
     elif isinstance(before, dict):
         if sorted(before) != sorted(after):
             raise CheckFailure(call, f"{what} keys left unchanged", repr(sorted(after)))
@@ -141,7 +146,7 @@ def expect_unchanged(call: str, what: str, before: Any, after: Any) -> None:
 
 @check("outputs.inputs_unchanged")
 def inputs_unchanged(ctx: CheckContext) -> None:
-    """No protocol method changes its input state, action or observation in place."""
+    """No protocol method changes its input state, action, observation or conditions in place."""
     calls: list[tuple[str, Callable[..., Any], dict[str, Any]]] = []
     action = _action(ctx) if ctx.contract.action is not None else None
     if ctx.has(Capability.REPRESENTATION):
@@ -151,7 +156,7 @@ def inputs_unchanged(ctx: CheckContext) -> None:
             (
                 "transition(state, action)",
                 ctx.model.transition,
-                {"state": ctx.state, "action": action},
+                {"state": ctx.state, "action": action, "conditions": ctx.conditions},
             )
         )
     if ctx.has(Capability.POSTERIOR_UPDATE):
@@ -159,11 +164,17 @@ def inputs_unchanged(ctx: CheckContext) -> None:
             (
                 "update(state, action, obs)",
                 ctx.model.update,
-                {"state": ctx.state, "action": action, "obs": ctx.obs},
+                {
+                    "state": ctx.state,
+                    "action": action,
+                    "obs": ctx.obs,
+                    "conditions": ctx.conditions,
+                },
             )
         )
     if ctx.capabilities & DECODE_CAPABILITIES:
-        calls.append(("decode(state)", ctx.model.decode, {"state": ctx.state}))
+        args = {"state": ctx.state, "conditions": ctx.conditions}
+        calls.append(("decode(state)", ctx.model.decode, args))
     for label, fn, args in calls:
         before = {k: snapshot(v) for k, v in args.items()}
         call = f"{ctx.name}.{label}"
