@@ -23,6 +23,7 @@ from ..registry import check
 from ..results import CheckFailure
 
 __all__ = [
+    "DROPOUT_LAYERS",
     "Step",
     "agent_order",
     "batch_independence",
@@ -34,6 +35,16 @@ __all__ = [
 ]
 
 Step = tuple[str, Callable[[Any, Any, Any], Any]]
+
+# The layers `Target.train_dropout` holds in eval mode during the train-mode checks.
+DROPOUT_LAYERS = (
+    torch.nn.Dropout,
+    torch.nn.Dropout1d,
+    torch.nn.Dropout2d,
+    torch.nn.Dropout3d,
+    torch.nn.AlphaDropout,
+    torch.nn.FeatureAlphaDropout,
+)
 
 
 def _steps(ctx: CheckContext, conditions: Any = None) -> list[Step]:
@@ -149,7 +160,7 @@ def train_mode(ctx: CheckContext) -> Iterator[str]:
     model.train()
     note = ""
     if ctx.target.train_dropout:
-        held = [m for m in model.modules() if isinstance(m, torch.nn.modules.dropout._DropoutNd)]
+        held = [m for m in model.modules() if isinstance(m, DROPOUT_LAYERS)]
         for m in held:
             m.eval()
         note = f"train mode with {len(held)} dropout layers held in eval mode (train_dropout)"
@@ -171,25 +182,23 @@ def repeat_train_mode(ctx: CheckContext) -> str | None:
     return note or None
 
 
-def _with_others_changed(ctx: CheckContext, value: Any, changed: Any) -> Any:
+def _with_others_changed(value: Any, changed: Any) -> Any:
     """``value`` with item 0 kept and every other item taken from ``changed``."""
     if isinstance(value, torch.Tensor):
         return torch.cat([value[:1], changed[1:]])
     if isinstance(value, State):
         return State(
-            {k: _with_others_changed(ctx, v, changed.tensors[k]) for k, v in value.tensors.items()},
+            {k: _with_others_changed(v, changed.tensors[k]) for k, v in value.tensors.items()},
             value.meta,
         )
     if isinstance(value, ActionPayload):
         if value.agents is not None:
             return ActionPayload(
-                value.kind, agents=_with_others_changed(ctx, value.agents, changed.agents)
+                value.kind, agents=_with_others_changed(value.agents, changed.agents)
             )
-        return ActionPayload(
-            value.kind, tensor=_with_others_changed(ctx, value.tensor, changed.tensor)
-        )
+        return ActionPayload(value.kind, tensor=_with_others_changed(value.tensor, changed.tensor))
     if isinstance(value, dict):
-        return {k: _with_others_changed(ctx, v, changed[k]) for k, v in value.items()}
+        return {k: _with_others_changed(v, changed[k]) for k, v in value.items()}
     return value
 
 
@@ -204,14 +213,14 @@ def batch_independence_train_mode(ctx: CheckContext) -> str | None:
         raise CheckFailure("generated inputs", "a batch of at least 2", str(ctx.batch))
     obs, state, action = ctx.obs, ctx.state, _action(ctx)
     gen = ctx.generator(12)
-    obs2 = _with_others_changed(ctx, obs, changed_observation(obs, None, gen))
+    obs2 = _with_others_changed(obs, changed_observation(obs, None, gen))
     state2 = _with_others_changed(
-        ctx, state, State({k: changed_tensor(v, gen) for k, v in state.tensors.items()})
+        state, State({k: changed_tensor(v, gen) for k, v in state.tensors.items()})
     )
     action2 = action
     if action is not None and ctx.contract.action is not None:
         other = changed_action(ctx.contract.action, action, None, gen)
-        action2 = action if other is None else _with_others_changed(ctx, action, other)
+        action2 = action if other is None else _with_others_changed(action, other)
     with train_mode(ctx) as note:
         for label, fn in _steps(ctx):
             want = expect_call(
