@@ -82,7 +82,7 @@ def test_xfail_option_turns_the_failure_into_xfail() -> None:
 
 def _one_error_line(result: Any, message: str) -> None:
     assert result.exit_code == 2
-    assert result.stderr == f"wmsdk check: error: {message}\n"
+    assert result.stderr == f"wmsdk: error: {message}\n"
     assert "Traceback" not in result.output
 
 

@@ -177,7 +177,7 @@ def _progress(console: Console, spec: str) -> Iterator[tuple[Any, Any]]:
 def _usage_error(message: str) -> NoReturn:
     """One line on stderr and exit status 2."""
     Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"wmsdk check: error: {message}", markup=False
+        f"wmsdk: error: {message}", markup=False
     )
     raise typer.Exit(2)
 
