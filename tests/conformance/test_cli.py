@@ -6,12 +6,13 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import typer
 from typer.testing import CliRunner
 
+from worldmodel_sdk.cli import run
+from worldmodel_sdk.conformance import __main__ as conformance_main
 from worldmodel_sdk.conformance import get_check
 from worldmodel_sdk.conformance.cli import check
 from worldmodel_sdk.registry import create_model
@@ -80,50 +81,70 @@ def test_xfail_option_turns_the_failure_into_xfail() -> None:
     assert "xfail" in result.output
 
 
-def _one_error_line(result: Any, message: str) -> None:
-    assert result.exit_code == 2
-    assert result.stderr == f"wmsdk: error: {message}\n"
-    assert "Traceback" not in result.output
+def _one_error_line(capsys: pytest.CaptureFixture[str], argv: list[str], message: str) -> None:
+    assert run(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"wmsdk: error: {message}\n"
 
 
-def test_bad_target_exits_two_with_one_line_on_stderr() -> None:
-    result = runner.invoke(app, ["check", "nowhere.at.all:f"], env={"COLUMNS": "200"})
+def test_bad_target_exits_two_with_one_line_on_stderr(capsys: pytest.CaptureFixture[str]) -> None:
     _one_error_line(
-        result,
+        capsys,
+        ["check", "nowhere.at.all:f"],
         "cannot load target 'nowhere.at.all:f': ValueError: cannot import 'nowhere.at.all' for "
-        "target 'nowhere.at.all:f': No module named 'nowhere'",
+        "target 'nowhere.at.all:f': No module named 'nowhere'; give pkg.module:factory, a "
+        "registered model name (wmsdk models list) or a save_pretrained directory",
     )
 
 
-def test_a_factory_that_raises_is_a_load_error_not_a_traceback() -> None:
-    result = runner.invoke(app, ["check", f"{SPEC}:SPEC.upper"], env={"COLUMNS": "200"})
+def test_a_factory_returning_junk_is_a_load_error_not_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     _one_error_line(
-        result,
+        capsys,
+        ["check", f"{SPEC}:SPEC.upper"],
         f"cannot load target '{SPEC}:SPEC.upper': TypeError: {SPEC}:SPEC.upper must return a "
-        "WorldModel, a (WorldModel, WorldModelInput) pair or a Target; got str",
+        "WorldModel, a (WorldModel, WorldModelInput) pair or a Target; got str; give "
+        "pkg.module:factory, a registered model name (wmsdk models list) or a save_pretrained "
+        "directory",
     )
 
 
-def test_unknown_check_suggests_the_closest_names() -> None:
-    result = runner.invoke(app, ["check", f"{SPEC}:tiny", "--only", "rollout.horizn"])
+def test_unknown_check_suggests_the_closest_names(capsys: pytest.CaptureFixture[str]) -> None:
     _one_error_line(
-        result,
-        "--only: unknown check 'rollout.horizn'. Did you mean 'rollout.horizon', "
-        "'rollout.trajectory'?",
+        capsys,
+        ["check", f"{SPEC}:tiny", "--only", "rollout.horizn"],
+        "Invalid value for --only: unknown check 'rollout.horizn'. Did you mean "
+        "'rollout.horizon', 'rollout.trajectory'? (see 'wmsdk check --help')",
     )
 
 
-def test_xfail_names_are_checked_too() -> None:
-    result = runner.invoke(app, ["check", f"{SPEC}:tiny", "--xfail", "loss.finit=reason"])
+def test_xfail_names_are_checked_too(capsys: pytest.CaptureFixture[str]) -> None:
     _one_error_line(
-        result,
-        "--xfail: unknown check 'loss.finit'. Did you mean 'loss.finite', 'loss.gradients'?",
+        capsys,
+        ["check", f"{SPEC}:tiny", "--xfail", "loss.finit=reason"],
+        "Invalid value for --xfail: unknown check 'loss.finit'. Did you mean 'loss.finite', "
+        "'loss.gradients'? (see 'wmsdk check --help')",
     )
 
 
-def test_bad_xfail_is_a_usage_error() -> None:
-    result = runner.invoke(app, ["check", f"{SPEC}:tiny", "--xfail", "loss.finite"])
-    _one_error_line(result, "--xfail: expected CHECK=REASON; got 'loss.finite'")
+def test_bad_xfail_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    _one_error_line(
+        capsys,
+        ["check", f"{SPEC}:tiny", "--xfail", "loss.finite"],
+        "Invalid value for --xfail: expected CHECK=REASON; got 'loss.finite' (see 'wmsdk check "
+        "--help')",
+    )
+
+
+def test_the_module_entry_point_reports_errors_the_same_way(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert conformance_main.run(["check", f"{SPEC}:tiny", "--only", "nope.nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wmsdk: error: Invalid value for --only: unknown check 'nope.nope'.")
+    assert err.endswith("(see 'python -m worldmodel_sdk.conformance check --help')\n")
 
 
 def test_check_a_saved_model_directory(tmp_path: Path) -> None:

@@ -2,7 +2,8 @@
 
 Exit status: 0 when no check failed, 1 when some check failed, 2 for a target
 that cannot be loaded, an unknown check name or a malformed option (one line on
-stderr). On a terminal, a transient progress bar names the check that is running.
+stderr, printed by ``wmsdk``'s error handling). On a terminal, a transient progress
+bar names the check that is running.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from .._cli_errors import CliError
 from .results import CheckResult, Report, Status
 
 __all__ = ["check", "render_report"]
@@ -100,7 +102,7 @@ def check(
     try:
         select_checks(only or [])
     except KeyError as exc:
-        _usage_error(f"--only: {exc.args[0]}")
+        _usage_error("--only", exc.args[0])
     console = Console()
     reports = [
         _run_one(spec, console, only or [], thorough, max_examples, expected, allow_missing_extras)
@@ -137,7 +139,10 @@ def _run_one(
     try:
         target = load_target(spec)
     except Exception as exc:
-        _usage_error(f"cannot load target {spec!r}: {type(exc).__name__}: {exc}")
+        raise CliError(
+            f"cannot load target {spec!r}: {type(exc).__name__}: {exc}; give pkg.module:factory, "
+            "a registered model name (wmsdk models list) or a save_pretrained directory"
+        ) from exc
     with _progress(console, spec) as (on_start, on_result):
         report = run_checks(
             target,
@@ -174,12 +179,9 @@ def _progress(console: Console, spec: str) -> Iterator[tuple[Any, Any]]:
         yield on_start, on_result
 
 
-def _usage_error(message: str) -> NoReturn:
-    """One line on stderr and exit status 2."""
-    Console(stderr=True, highlight=False, soft_wrap=True).print(
-        f"wmsdk: error: {message}", markup=False
-    )
-    raise typer.Exit(2)
+def _usage_error(option: str, message: str) -> NoReturn:
+    """A bad option: ``wmsdk`` prints it as one line on stderr and exits with status 2."""
+    raise typer.BadParameter(message, param_hint=option)
 
 
 def _parse_xfail(items: list[str]) -> dict[str, str]:
@@ -189,10 +191,10 @@ def _parse_xfail(items: list[str]) -> dict[str, str]:
     for item in items:
         name, sep, reason = item.partition("=")
         if not sep or not name.strip():
-            _usage_error(f"--xfail: expected CHECK=REASON; got {item!r}")
+            _usage_error("--xfail", f"expected CHECK=REASON; got {item!r}")
         try:
             get_check(name.strip())
         except KeyError as exc:
-            _usage_error(f"--xfail: {exc.args[0]}")
+            _usage_error("--xfail", exc.args[0])
         out[name.strip()] = reason.strip() or "declared expected failure"
     return out
