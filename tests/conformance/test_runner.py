@@ -173,7 +173,7 @@ def test_an_invalid_sample_fails_first_and_nothing_else_runs() -> None:
     assert first.message == (
         "contract.sample: Tiny.validate_batch_contract(sample): expected a sample that fits "
         "the contract; got ContractError: obs['obs'] has shape (2, 3, 5); contract expects "
-        "(B, T, 4) [Tiny.loss]. Reproduce: wmsdk check "
+        "(B, T, 4) [Tiny.validate_batch_contract]. Reproduce: wmsdk check "
         f"{SPEC}:invalid_sample --only contract.sample"
     )
     rest = report.results[1:]

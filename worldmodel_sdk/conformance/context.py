@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import threading
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -55,18 +53,8 @@ def run_sync(coro_fn: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
 def call_update(
     model: WorldModel, state: State, action: Any, obs: Any, conditions: Any = None
 ) -> State:
-    """``model.update(state, action, obs, conditions, deterministic=True)``.
-
-    A model whose ``update`` takes no ``deterministic`` keyword is called without it.
-    """
-    if "deterministic" in _parameters(type(model).update):
-        return model.update(state, action, obs, conditions, deterministic=True)  # type: ignore[call-arg]
-    return model.update(state, action, obs, conditions)
-
-
-@functools.cache
-def _parameters(fn: Callable[..., Any]) -> frozenset[str]:
-    return frozenset(inspect.signature(fn).parameters)
+    """``model.update(state, action, obs, conditions, deterministic=True)``."""
+    return model.update(state, action, obs, conditions, deterministic=True)
 
 
 @dataclass
