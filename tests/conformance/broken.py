@@ -15,6 +15,8 @@ from torch import nn
 from worldmodel_sdk import (
     ActionSpec,
     Capability,
+    ConditionPayload,
+    ConditionSpec,
     ContractError,
     IOContract,
     LossOutput,
@@ -119,6 +121,57 @@ class Tiny(WorldModel):
 
 def tiny() -> Tiny:
     return Tiny()
+
+
+class SampledPosterior(Tiny):
+    """A correct model whose update samples its posterior unless told to be deterministic."""
+
+    def update(
+        self,
+        state: State,
+        action: Any,
+        obs: Any,
+        conditions: Any = None,
+        deterministic: bool = False,
+    ) -> State:
+        z = super().update(state, action, obs, conditions)["z"]
+        return State({"z": self._noise(z, deterministic)})
+
+
+class Conditioned(Tiny):
+    """A correct model whose dynamics and loss need a 'goal' condition."""
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        self.goal = nn.Linear(2, self.config.latent_dim)
+
+    def io_contract(self) -> IOContract:
+        goal = ConditionSpec(tensors={"goal": TensorSpec(shape=("B", 2))}, required=("goal",))
+        return super().io_contract().model_copy(update={"condition": goal})
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        z = super().transition(state, action, None, deterministic)["z"]
+        return State({"z": torch.tanh(z + self.goal(conditions.tensors["goal"]))})
+
+    def update(self, state: State, action: Any, obs: Any, conditions: Any = None) -> State:
+        prior = self.transition(state, action, conditions, deterministic=True)["z"]
+        return State({"z": torch.tanh(self.post(torch.cat([state["z"], prior, _obs(obs)], -1)))})
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        self.validate_batch_contract(batch)
+        assert batch.conditions is not None
+        obs, goal = _obs(batch.obs), batch.conditions.tensors["goal"]
+        first = obs[:, 0] if batch.sequence else obs
+        cond = ConditionPayload({"goal": goal[:, 0] if batch.sequence else goal})
+        state = self.encode(first, deterministic=True)
+        nxt = self.transition(state, torch.zeros(first.shape[0], 2), cond, deterministic=True)
+        pred = self.decode(nxt, cond)
+        rewards = torch.zeros(first.shape[0]) if batch.rewards is None else batch.rewards
+        reward = rewards[:, 0] if batch.sequence else rewards
+        recon = (pred["obs"] - first).pow(2).mean()
+        return LossOutput(total=recon + (pred["reward"][:, 0] - reward).pow(2).mean())
 
 
 # -- one flaw each ------------------------------------------------------------------------
@@ -715,6 +768,14 @@ def invalid_sample() -> tuple[WorldModel, WorldModelInput]:
     """The correct model with a sample whose observations have one feature too many."""
     sample = WorldModelInput(obs={"obs": torch.zeros(2, 3, 5)}, sequence=True)
     return Tiny(), sample
+
+
+def sampled_posterior() -> WorldModel:
+    return SampledPosterior()
+
+
+def conditioned() -> WorldModel:
+    return Conditioned()
 
 
 def with_sample() -> tuple[WorldModel, WorldModelInput]:

@@ -364,7 +364,9 @@ def test_broken_model_fails_exactly_its_checks(factory: str) -> None:
     assert result.call and result.expected and result.got
 
 
-@pytest.mark.parametrize("factory", ["tiny", "with_sample", "multi_tiny"])
+@pytest.mark.parametrize(
+    "factory", ["tiny", "with_sample", "multi_tiny", "sampled_posterior", "conditioned"]
+)
 def test_correct_model_passes_every_check(factory: str) -> None:
     report = run_checks(f"{SPEC}:{factory}")
     assert report.ok, [r.message for r in report.failed]
