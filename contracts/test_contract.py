@@ -48,3 +48,8 @@ def test_rejects_wrong_agent(wm_context: Any) -> None:
 def test_rejects_nan(wm_context: Any) -> None:
     """NaN in a tensor whose spec forbids non-finite values is rejected."""
     run(wm_context, "contract.rejects_nan")
+
+
+def test_sample(wm_context: Any) -> None:
+    """The factory's sample fits the contract (every other check uses it)."""
+    run(wm_context, "contract.sample")

@@ -20,3 +20,13 @@ def test_finite(wm_context: Any) -> None:
 def test_gradients(wm_context: Any) -> None:
     """``total.backward()`` gives finite gradients, some of them non-zero."""
     run(wm_context, "loss.gradients")
+
+
+def test_batch_unchanged(wm_context: Any) -> None:
+    """``loss(batch)`` leaves every tensor of its batch as it was."""
+    run(wm_context, "loss.batch_unchanged")
+
+
+def test_uses_targets(wm_context: Any) -> None:
+    """For each declared head whose target the batch carries, the total depends on that target."""
+    run(wm_context, "loss.uses_targets")

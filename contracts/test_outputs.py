@@ -31,7 +31,7 @@ def test_decode(wm_context: Any) -> None:
 
 
 def test_inputs_unchanged(wm_context: Any) -> None:
-    """No protocol method changes its input state, action or observation in place."""
+    """No protocol method changes its input state, action, observation or conditions in place."""
     run(wm_context, "outputs.inputs_unchanged")
 
 
@@ -43,3 +43,8 @@ def test_action_forms(wm_context: Any) -> None:
 def test_async_twins(wm_context: Any) -> None:
     """``async_encode``/``async_transition``/``async_decode`` return what the sync twins do."""
     run(wm_context, "outputs.async_twins")
+
+
+def test_generated_inputs(wm_context: Any) -> None:
+    """On contract-drawn inputs, extremes included, outputs fit the contract and repeat."""
+    run(wm_context, "outputs.generated_inputs")

@@ -5,6 +5,7 @@ Each factory is a conformance target: ``tests.conformance.broken:<name>``.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import torch
@@ -14,6 +15,8 @@ from torch import nn
 from worldmodel_sdk import (
     ActionSpec,
     Capability,
+    ConditionPayload,
+    ConditionSpec,
     ContractError,
     IOContract,
     LossOutput,
@@ -23,6 +26,7 @@ from worldmodel_sdk import (
     WorldModel,
     WorldModelInput,
 )
+from worldmodel_sdk.conformance import Target
 from worldmodel_sdk.payloads.action import ActionPayload, flatten_action
 
 C = Capability
@@ -103,7 +107,10 @@ class Tiny(WorldModel):
         state = self.encode(first, deterministic=True)
         pred = self.decode(state)
         recon = (pred["obs"][..., : first.shape[-1]] - first).pow(2).mean()
-        total = recon + pred["reward"].pow(2).mean()
+        lead = obs.shape[:2] if batch.sequence else obs.shape[:1]
+        rewards = torch.zeros(lead) if batch.rewards is None else batch.rewards
+        reward = rewards[:, 0] if batch.sequence else rewards
+        total = recon + (pred["reward"][:, 0] - reward).pow(2).mean()
         if batch.sequence and batch.actions is not None:
             nxt = self.update(state, _act(batch.actions)[:, 0], obs[:, 1])
             total = (
@@ -114,6 +121,57 @@ class Tiny(WorldModel):
 
 def tiny() -> Tiny:
     return Tiny()
+
+
+class SampledPosterior(Tiny):
+    """A correct model whose update samples its posterior unless told to be deterministic."""
+
+    def update(
+        self,
+        state: State,
+        action: Any,
+        obs: Any,
+        conditions: Any = None,
+        deterministic: bool = False,
+    ) -> State:
+        z = super().update(state, action, obs, conditions)["z"]
+        return State({"z": self._noise(z, deterministic)})
+
+
+class Conditioned(Tiny):
+    """A correct model whose dynamics and loss need a 'goal' condition."""
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        self.goal = nn.Linear(2, self.config.latent_dim)
+
+    def io_contract(self) -> IOContract:
+        goal = ConditionSpec(tensors={"goal": TensorSpec(shape=("B", 2))}, required=("goal",))
+        return super().io_contract().model_copy(update={"condition": goal})
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        z = super().transition(state, action, None, deterministic)["z"]
+        return State({"z": torch.tanh(z + self.goal(conditions.tensors["goal"]))})
+
+    def update(self, state: State, action: Any, obs: Any, conditions: Any = None) -> State:
+        prior = self.transition(state, action, conditions, deterministic=True)["z"]
+        return State({"z": torch.tanh(self.post(torch.cat([state["z"], prior, _obs(obs)], -1)))})
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        self.validate_batch_contract(batch)
+        assert batch.conditions is not None
+        obs, goal = _obs(batch.obs), batch.conditions.tensors["goal"]
+        first = obs[:, 0] if batch.sequence else obs
+        cond = ConditionPayload({"goal": goal[:, 0] if batch.sequence else goal})
+        state = self.encode(first, deterministic=True)
+        nxt = self.transition(state, torch.zeros(first.shape[0], 2), cond, deterministic=True)
+        pred = self.decode(nxt, cond)
+        rewards = torch.zeros(first.shape[0]) if batch.rewards is None else batch.rewards
+        reward = rewards[:, 0] if batch.sequence else rewards
+        recon = (pred["obs"] - first).pow(2).mean()
+        return LossOutput(total=recon + (pred["reward"][:, 0] - reward).pow(2).mean())
 
 
 # -- one flaw each ------------------------------------------------------------------------
@@ -135,7 +193,9 @@ class AsyncBypassesGuard(Tiny):
     capabilities = Tiny.capabilities - {C.REPRESENTATION}
 
     def loss(self, batch: WorldModelInput) -> LossOutput:
-        return LossOutput(total=self.enc(_obs(batch.obs)).pow(2).mean())
+        z = self.enc(_obs(batch.obs))
+        reward = self.rew(z)[..., 0] - (0.0 if batch.rewards is None else batch.rewards)
+        return LossOutput(total=z.pow(2).mean() + reward.pow(2).mean())
 
 
 async def _unguarded_async_encode(
@@ -315,6 +375,98 @@ class AsyncPredictionsDiffer(Tiny):
         return traj
 
 
+class IgnoresAction(Tiny):
+    """A transition that never looks at the action."""
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        return super().transition(state, torch.zeros_like(_act(action)), conditions, deterministic)
+
+
+class IgnoresObservation(Tiny):
+    """An update that folds in the prior and never the observation."""
+
+    def update(self, state: State, action: Any, obs: Any, conditions: Any = None) -> State:
+        return super().update(state, action, torch.zeros_like(_obs(obs)), conditions)
+
+
+class WithDropout(Tiny):
+    """Applies dropout to the observation before encoding it (random in train mode only)."""
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        self.drop = nn.Dropout(0.5)
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return super().encode(self.drop(_obs(obs)), deterministic)
+
+
+class BatchNormLeak(Tiny):
+    """Normalises observations with batch norm: in train mode, items see each other."""
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        self.norm = nn.BatchNorm1d(self.config.obs_dim)
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return super().encode(self.norm(_obs(obs)), deterministic)
+
+
+class SqrtObservation(Tiny):
+    """Takes the square root of observations: fine for its own positive sample, NaN otherwise."""
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return super().encode(_obs(obs).sqrt(), deterministic)
+
+
+class BoundedTiny(Tiny):
+    """Tiny with actions declared in [0, 1]."""
+
+    def io_contract(self) -> IOContract:
+        base = super().io_contract()
+        action = ActionSpec(kind="continuous", shape=(self.config.action_dim,), low=0.0, high=1.0)
+        return base.model_copy(update={"action": action})
+
+
+class DividesByAction(BoundedTiny):
+    """Scales the next state by 1 / |action|: infinite at the declared lower bound 0."""
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        z = super().transition(state, action, conditions, deterministic)["z"]
+        return State({"z": z / _act(action).sum(-1, keepdim=True)})
+
+
+class PreallocatedBatch(Tiny):
+    """Adds an initial latent preallocated for at most three items: batch size 4 breaks it."""
+
+    def __init__(self, config: TinyConfig | None = None) -> None:
+        super().__init__(config)
+        self.register_buffer("z0", torch.zeros(3, self.config.latent_dim))
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        z = super().encode(obs, deterministic)["z"]
+        return State({"z": z + self.z0[: z.shape[0]]})
+
+
+class MutatesBatch(Tiny):
+    """Scales the batch's observations in place inside loss."""
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        with torch.no_grad():
+            _obs(batch.obs).mul_(0.5)
+        return super().loss(batch)
+
+
+class IgnoresRewards(Tiny):
+    """Declares a reward head but trains it towards zero whatever the rewards were."""
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        return super().loss(dataclasses.replace(batch, rewards=None))
+
+
 # -- multi-agent --------------------------------------------------------------------------
 
 
@@ -424,6 +576,31 @@ class NoisyDynamics(MultiTiny):
         return State({"z": z + 0.1 * torch.randn_like(z)})
 
 
+class IgnoresAgentAction(MultiTiny):
+    """Transitions on agent 'a''s action only; agent 'b' might as well not act."""
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        agents = dict(action.agents)
+        agents["b"] = torch.zeros_like(agents["b"])
+        return super().transition(state, ActionPayload("joint", agents=agents), conditions)
+
+
+class IgnoresAgentObservation(MultiTiny):
+    """Encodes agent 'a''s observation twice and never agent 'b''s."""
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return super().encode({"a": obs["a"], "b": obs["a"]}, deterministic)
+
+
+class OrderDependent(MultiTiny):
+    """Concatenates observations in whatever order the dict holds them."""
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return State({"z": torch.tanh(self.enc(torch.cat(list(obs.values()), -1)))})
+
+
 def lacks_declared_head() -> WorldModel:
     return LacksDeclaredHead()
 
@@ -516,6 +693,89 @@ def unstable_dynamics() -> WorldModel:
 
 def noisy_dynamics() -> WorldModel:
     return NoisyDynamics()
+
+
+def ignores_action() -> WorldModel:
+    return IgnoresAction()
+
+
+def ignores_observation() -> WorldModel:
+    return IgnoresObservation()
+
+
+def ignores_agent_action() -> WorldModel:
+    return IgnoresAgentAction()
+
+
+def ignores_agent_observation() -> WorldModel:
+    return IgnoresAgentObservation()
+
+
+def ignores_action_declared() -> Target:
+    """A model that ignores its action and says so."""
+    return Target(IgnoresAction(), xfail={"sensitivity.transition_action": "a clock, not a robot"})
+
+
+def order_dependent() -> WorldModel:
+    return OrderDependent()
+
+
+def with_dropout() -> WorldModel:
+    return WithDropout()
+
+
+def with_dropout_declared() -> Target:
+    """Dropout in train mode, declared: the train-mode checks hold it in eval mode."""
+    return Target(WithDropout(), train_dropout=True)
+
+
+def batch_norm_leak() -> WorldModel:
+    return BatchNormLeak()
+
+
+def with_dropout_in_eval_mode() -> WorldModel:
+    return WithDropout().eval()
+
+
+def sqrt_observation_with_positive_sample() -> tuple[WorldModel, WorldModelInput]:
+    gen = torch.Generator().manual_seed(7)
+    sample = WorldModelInput(
+        obs={"obs": torch.rand(2, 3, 4, generator=gen)},
+        actions=torch.rand(2, 3, 2, generator=gen),
+        rewards=torch.zeros(2, 3),
+        sequence=True,
+    )
+    return SqrtObservation(), sample
+
+
+def divides_by_action() -> WorldModel:
+    return DividesByAction()
+
+
+def preallocated_batch() -> WorldModel:
+    return PreallocatedBatch()
+
+
+def mutates_batch() -> WorldModel:
+    return MutatesBatch()
+
+
+def ignores_rewards() -> WorldModel:
+    return IgnoresRewards()
+
+
+def invalid_sample() -> tuple[WorldModel, WorldModelInput]:
+    """The correct model with a sample whose observations have one feature too many."""
+    sample = WorldModelInput(obs={"obs": torch.zeros(2, 3, 5)}, sequence=True)
+    return Tiny(), sample
+
+
+def sampled_posterior() -> WorldModel:
+    return SampledPosterior()
+
+
+def conditioned() -> WorldModel:
+    return Conditioned()
 
 
 def with_sample() -> tuple[WorldModel, WorldModelInput]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import torch
 
-from worldmodel_sdk.conformance import Status, run_checks
+from worldmodel_sdk.conformance import Profile, Status, run_checks
 
 from .broken import SPEC
 from .test_broken_batching import ALSO_FAILING
@@ -28,7 +29,7 @@ TOL = "values within rtol=1e-4, atol=1e-5"
 # factory -> (every check it fails, the check whose message is pinned, that message)
 CASES: dict[str, tuple[set[str], str, str]] = {
     "lacks_declared_head": (
-        {"capabilities.prediction_heads"},
+        {"capabilities.prediction_heads", "loss.uses_targets"},
         "capabilities.prediction_heads",
         "capabilities.prediction_heads: LacksDeclaredHead.io_contract().prediction: expected "
         "heads ['continue', 'reward'] (from the declared capabilities); got heads ['reward']",
@@ -40,7 +41,7 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "capability: expected CapabilityError; got it returned State[z]",
     ),
     "wrong_shape": (
-        {"outputs.decode"},
+        {"outputs.decode", "outputs.generated_inputs"},
         "outputs.decode",
         "outputs.decode: WrongShape.decode(state): expected predictions['obs'] (B, 4) float32; "
         "got predictions['obs'] has shape (3, 5); contract expects (B, 4)",
@@ -49,7 +50,9 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         {
             "determinism.repeat",
             "determinism.batch_independence",
+            "determinism.repeat_train_mode",
             "outputs.async_twins",
+            "outputs.generated_inputs",
             "persistence.round_trip",
         },
         "determinism.repeat",
@@ -62,6 +65,7 @@ CASES: dict[str, tuple[set[str], str, str]] = {
     "mutates_state": (
         {
             "outputs.inputs_unchanged",
+            "outputs.generated_inputs",
             "rollout.trajectory",
             "rollout.matches_steps",
             "loss.gradients",
@@ -114,8 +118,15 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "ContractError; got no error (the payload was accepted)",
     ),
     "rejects_valid": (
-        # Public transition() checks actions with validate_action, so stepping fails too.
-        {"contract.accepts_valid", "rollout.matches_steps"},
+        # Public transition() checks actions with validate_action, so every call with
+        # other actions fails too.
+        {
+            "contract.accepts_valid",
+            "rollout.matches_steps",
+            "outputs.generated_inputs",
+            "determinism.batch_independence_train_mode",
+            "sensitivity.transition_action",
+        },
         "contract.accepts_valid",
         "contract.accepts_valid: RejectsValid.validate_action(...) on a valid Tensor(1, 2) "
         "float32: expected no error; got ContractError: action above 0.5",
@@ -140,7 +151,7 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "requiring grad; got states[1]['z'], states[2]['z'], states[3]['z']",
     ),
     "batch_coupled": (
-        {"determinism.batch_independence"},
+        {"determinism.batch_independence", "determinism.batch_independence_train_mode"},
         "determinism.batch_independence",
         _diff(
             "determinism.batch_independence",
@@ -180,7 +191,9 @@ CASES: dict[str, tuple[set[str], str, str]] = {
     "noisy_dynamics": (
         {
             "outputs.async_twins",
+            "outputs.generated_inputs",
             "determinism.repeat",
+            "determinism.repeat_train_mode",
             "determinism.rollout",
             "determinism.batch_independence",
             "rollout.matches_steps",
@@ -201,11 +214,147 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         "declaration (no per-instance override); got "
         "frozenset({<Capability.REPRESENTATION: 'representation'>})",
     ),
+    "ignores_action": (
+        {"sensitivity.transition_action"},
+        "sensitivity.transition_action",
+        "sensitivity.transition_action: IgnoresAction.transition(state, action, "
+        "deterministic=True) with only action changed: expected a different State (action is "
+        "a declared input); got a bit-identical State[z]",
+    ),
+    "ignores_observation": (
+        {"sensitivity.update_observation"},
+        "sensitivity.update_observation",
+        "sensitivity.update_observation: IgnoresObservation.update(state, action, obs) with "
+        "only obs['obs'] changed: expected a different State (obs['obs'] is a declared input); "
+        "got a bit-identical State[z]",
+    ),
+    "ignores_agent_action": (
+        {"sensitivity.transition_action"},
+        "sensitivity.transition_action",
+        "sensitivity.transition_action: IgnoresAgentAction.transition(state, action, "
+        "deterministic=True) with only action['b'] changed: expected a different State "
+        "(action['b'] is a declared input); got a bit-identical State[z]",
+    ),
+    "ignores_agent_observation": (
+        {"sensitivity.encode_observation"},
+        "sensitivity.encode_observation",
+        "sensitivity.encode_observation: IgnoresAgentObservation.encode(obs, "
+        "deterministic=True) with only obs['b'] changed: expected a different State (obs['b'] "
+        "is a declared input); got a bit-identical State[z]",
+    ),
+    "order_dependent": (
+        {"determinism.agent_order"},
+        "determinism.agent_order",
+        _diff(
+            "determinism.agent_order",
+            "OrderDependent.encode(obs, deterministic=True) with agents in the order ['b', 'a']",
+            "State['z']",
+        ),
+    ),
+    "with_dropout": (
+        {"determinism.repeat_train_mode"},
+        "determinism.repeat_train_mode",
+        _diff(
+            "determinism.repeat_train_mode",
+            "WithDropout.encode(obs, deterministic=True) twice in train mode",
+            "State['z']",
+        ),
+    ),
+    "batch_norm_leak": (
+        {"determinism.batch_independence_train_mode"},
+        "determinism.batch_independence_train_mode",
+        _diff(
+            "determinism.batch_independence_train_mode",
+            "BatchNormLeak.encode(obs, deterministic=True) in train mode: item 0 with the other "
+            "items changed vs item 0 of the original batch",
+            "State['z']",
+            TOL,
+        ),
+    ),
+    "sqrt_observation_with_positive_sample": (
+        {"outputs.generated_inputs"},
+        "outputs.generated_inputs",
+        "outputs.generated_inputs: SqrtObservation.encode(obs, deterministic=True) on random "
+        "inputs drawn from the contract (B=3, seed=100): expected a State fitting the "
+        "contract's state spec; got State['z'] contains NaN or inf; contract expects finite "
+        "values",
+    ),
+    "divides_by_action": (
+        {"outputs.generated_inputs"},
+        "outputs.generated_inputs",
+        "outputs.generated_inputs: DividesByAction.transition(state, action, "
+        "deterministic=True) on zero observations, actions at their lower bounds (B=3, "
+        "seed=100): expected a State fitting the contract's state spec; got State['z'] "
+        "contains NaN or inf; contract expects finite values",
+    ),
+    "mutates_batch": (
+        {"loss.batch_unchanged"},
+        "loss.batch_unchanged",
+        _diff(
+            "loss.batch_unchanged",
+            "MutatesBatch.loss(batch [B, T, ...])",
+            "batch.obs['obs'] left unchanged",
+        ),
+    ),
+    "ignores_rewards": (
+        {"loss.uses_targets"},
+        "loss.uses_targets",
+        "loss.uses_targets: IgnoresRewards.loss(batch [B, T, ...]) with only batch.rewards "
+        "changed: expected a different total (the model declares reward_pred, so its loss must "
+        f"learn the reward targets); got the same total {NUM}",
+    ),
 }
 
 # The imagination and coalescing checks, with their own broken models.
 for _name, _extra in ALSO_FAILING.items():
     CASES[_name] = (CASES[_name][0] | _extra, *CASES[_name][1:])
+
+
+def test_the_thorough_profile_drives_behaviour_with_hypothesis_drawn_inputs() -> None:
+    spec = f"{SPEC}:preallocated_batch"
+    only = ["outputs.generated_inputs"]
+    assert run_checks(spec, only=only).ok
+    profile = Profile(name="thorough", max_examples=30, derandomize=True)
+    result = run_checks(spec, only=only, profile=profile).result(only[0])
+    assert result.message == (
+        "outputs.generated_inputs: PreallocatedBatch.encode(obs, deterministic=True) on random "
+        "inputs drawn from the contract (B=4, seed=0): expected no exception; got "
+        "RuntimeError: The size of tensor a (4) must match the size of tensor b (3) at "
+        f"non-singleton dimension 0. Reproduce: wmsdk check {spec} --only {only[0]} --thorough"
+    )
+    passing = run_checks(f"{SPEC}:tiny", only=only, profile=profile).result(only[0])
+    assert passing.message == "3 input sets and 30 Hypothesis-drawn ones"
+
+
+def test_declared_train_mode_dropout_passes_with_the_dropout_held_in_eval_mode() -> None:
+    report = run_checks(f"{SPEC}:with_dropout_declared", only=["determinism"])
+    assert report.ok, [r.message for r in report.failed]
+    result = report.result("determinism.repeat_train_mode")
+    assert result.status is Status.PASSED
+    assert result.message == "train mode with 1 dropout layers held in eval mode (train_dropout)"
+
+
+def test_train_mode_checks_do_not_apply_to_a_model_built_in_eval_mode() -> None:
+    report = run_checks(f"{SPEC}:with_dropout_in_eval_mode", only=["determinism"])
+    for name in ("determinism.repeat_train_mode", "determinism.batch_independence_train_mode"):
+        assert report.result(name).status is Status.NOT_APPLICABLE
+
+
+def test_the_train_mode_checks_leave_the_model_in_eval_mode_with_its_statistics() -> None:
+    from .broken import BatchNormLeak
+
+    model = BatchNormLeak()
+    before = model.norm.running_mean.clone()
+    run_checks(model, only=["determinism.batch_independence_train_mode", "loss"])
+    assert not model.training
+    assert torch.equal(model.norm.running_mean, before)
+
+
+def test_an_ignored_input_declared_on_the_target_is_an_expected_failure() -> None:
+    report = run_checks(f"{SPEC}:ignores_action_declared", only=["sensitivity"])
+    result = report.result("sensitivity.transition_action")
+    assert report.ok and result.status is Status.XFAIL
+    assert result.message.startswith("expected failure (a clock, not a robot): ")
 
 
 @pytest.mark.parametrize("factory", sorted(CASES))
@@ -221,7 +370,9 @@ def test_broken_model_fails_exactly_its_checks(factory: str) -> None:
     assert result.call and result.expected and result.got
 
 
-@pytest.mark.parametrize("factory", ["tiny", "with_sample", "multi_tiny"])
+@pytest.mark.parametrize(
+    "factory", ["tiny", "with_sample", "multi_tiny", "sampled_posterior", "conditioned"]
+)
 def test_correct_model_passes_every_check(factory: str) -> None:
     report = run_checks(f"{SPEC}:{factory}")
     assert report.ok, [r.message for r in report.failed]
@@ -262,6 +413,7 @@ def test_every_check_is_tripped_by_some_broken_model_or_a_unit_test() -> None:
 
     elsewhere = {name for _, name, _ in OTHER} | {
         "interface.base_class",
+        "contract.sample",
         "wire.envelope_round_trip",
         "wire.shared_memory_round_trip",
     }

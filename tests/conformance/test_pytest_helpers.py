@@ -80,7 +80,7 @@ def test_outcomes_in_a_child_session(pytester: pytest.Pytester) -> None:
         "-o",
         f"pythonpath={root}",
     )
-    result.assert_outcomes(passed=2, failed=1, skipped=1, xfailed=1)
+    result.assert_outcomes(passed=3, failed=1, skipped=2, xfailed=1)
     result.stdout.fnmatch_lines(
         [
             f"*loss.finite: LossNotFinite.loss(batch*Reproduce: wmsdk check {SPEC}:loss_not_finite --only loss.finite*"
@@ -113,3 +113,20 @@ def test_plugin_options_in_a_child_session(pytester: pytest.Pytester) -> None:
     )
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*test_horizon?tests.conformance.broken:tiny? PASSED*"])
+
+
+def test_the_missing_extras_opt_out_reaches_the_plugin_context(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from worldmodel_sdk.conformance.pytest_plugin import load_context, run_check_in_pytest
+
+    monkeypatch.setitem(sys.modules, "worldmodel_sdk.envs", None)
+    strict = load_context(f"{SPEC}:multi_tiny")
+    assert not strict.allow_missing_extras
+    with pytest.raises(pytest.fail.Exception, match="expected the 'envs' extra installed"):
+        run_check_in_pytest(strict, "env.pettingzoo_api")
+    lenient = load_context(f"{SPEC}:multi_tiny", allow_missing_extras=True)
+    with pytest.raises(pytest.skip.Exception, match="skipped as --allow-missing-extras asks"):
+        run_check_in_pytest(lenient, "env.pettingzoo_api")

@@ -13,15 +13,17 @@ import torch
 
 from ..capabilities import Capability
 from ..contract import IOContract
+from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
+from ..payloads.condition import ConditionPayload
 from ..payloads.outputs import WorldModelInput
 from ..payloads.state import State
 from . import inputs
 from .asserts import expect_call
 from .target import Profile, Target
 
-__all__ = ["CheckContext", "item", "run_sync"]
+__all__ = ["CheckContext", "call_update", "item", "run_sync"]
 
 _T = TypeVar("_T")
 
@@ -48,6 +50,13 @@ def run_sync(coro_fn: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
     return box["value"]  # type: ignore[no-any-return]
 
 
+def call_update(
+    model: WorldModel, state: State, action: Any, obs: Any, conditions: Any = None
+) -> State:
+    """``model.update(state, action, obs, conditions, deterministic=True)``."""
+    return model.update(state, action, obs, conditions, deterministic=True)
+
+
 @dataclass
 class CheckContext:
     """Everything a check needs, with inputs generated once and reused.
@@ -55,10 +64,13 @@ class CheckContext:
     Attributes:
         target: The target under check.
         profile: The profile in force.
+        allow_missing_extras: Report checks whose optional dependencies (an extra such as
+            ``envs``) are not installed as not applicable instead of failing them.
     """
 
     target: Target
     profile: Profile = field(default_factory=Profile)
+    allow_missing_extras: bool = False
 
     @property
     def model(self) -> WorldModel:
@@ -87,6 +99,18 @@ class CheckContext:
     def generator(self, offset: int = 0) -> torch.Generator:
         """A fresh generator seeded from the profile (plus ``offset``)."""
         return torch.Generator().manual_seed(self.profile.seed + offset)
+
+    @cached_property
+    def sample_error(self) -> str | None:
+        """Why the factory's sample does not fit the contract, or None (also without a sample)."""
+        sample = self.target.sample
+        if sample is None:
+            return None
+        try:
+            self.model.validate_batch_contract(sample)
+        except ContractError as exc:
+            return str(exc)
+        return None
 
     @property
     def batch(self) -> int:
@@ -161,7 +185,9 @@ class CheckContext:
 
     def reproduce(self, check: str) -> str:
         """The command line that runs ``check`` alone on this target."""
-        return f"wmsdk check {self.target.spec or type(self.model).model_type} --only {check}"
+        thorough = " --thorough" if self.profile.name == "thorough" else ""
+        spec = self.target.spec or type(self.model).model_type
+        return f"wmsdk check {spec} --only {check}{thorough}"
 
 
 def _obs_tensors(batch: WorldModelInput) -> list[torch.Tensor]:
@@ -171,7 +197,7 @@ def _obs_tensors(batch: WorldModelInput) -> list[torch.Tensor]:
 
 
 def item(value: Any, i: int) -> Any:
-    """Item ``i`` (batch axis kept) of a tensor, a state, an action payload or a mapping."""
+    """Item ``i`` (batch axis kept) of a tensor, state, action or condition payload, or mapping."""
     if isinstance(value, torch.Tensor):
         return value[i : i + 1]
     if isinstance(value, State):
@@ -182,6 +208,8 @@ def item(value: Any, i: int) -> Any:
         return ActionPayload(
             value.kind, agents={k: v[i : i + 1] for k, v in (value.agents or {}).items()}
         )
+    if isinstance(value, ConditionPayload):
+        return ConditionPayload({k: v[i : i + 1] for k, v in value.tensors.items()}, value.extras)
     if isinstance(value, dict):
         return {k: item(v, i) for k, v in value.items()}
     return value

@@ -19,6 +19,11 @@ from ..payloads.state import State
 
 __all__ = [
     "OTHER_AXIS",
+    "changed_action",
+    "changed_observation",
+    "changed_tensor",
+    "extreme_action",
+    "extreme_observation",
     "make_action",
     "make_action_sequence",
     "make_batch",
@@ -143,3 +148,115 @@ def make_batch(
         conditions=make_conditions(contract, batch, gen, time=time),
         sequence=time is not None,
     )
+
+
+def changed_tensor(value: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """A tensor like ``value`` (same shape and dtype) that differs from it in every element."""
+    if value.dtype == torch.bool:
+        return ~value
+    if value.dtype.is_floating_point or value.dtype.is_complex:
+        return value + (0.5 + torch.rand(value.shape, generator=gen)).to(value.dtype)
+    return (value + 1) % 4
+
+
+def _changed_single(spec: ActionSpec, value: torch.Tensor) -> torch.Tensor | None:
+    """A valid action of ``spec`` different from ``value`` in every element, None if none is."""
+    if spec.kind == "discrete":
+        n = int(spec.num_actions or 1)
+        return None if n < 2 else (value + 1) % n
+    if spec.kind == "multi_discrete":
+        nvec = torch.tensor(spec.nvec or (), dtype=value.dtype)
+        return None if bool((nvec < 2).all()) else (value + 1) % nvec
+    low = -1.0 if spec.low is None else spec.low
+    high = 1.0 if spec.high is None else spec.high
+    if high <= low:
+        return None
+    # Reflect each element to the other side of the interval's middle (or shift it).
+    mirrored = low + high - value
+    return torch.where(mirrored == value, value + (high - low) / 4, mirrored).to(value.dtype)
+
+
+def changed_action(
+    spec: ActionSpec, action: ActionPayload | torch.Tensor, part: str | None, gen: torch.Generator
+) -> ActionPayload | torch.Tensor | None:
+    """``action`` with the agent ``part`` (or, for None, the whole action) changed validly.
+
+    None when the spec admits no other value (a discrete action with one choice).
+    """
+    if isinstance(action, ActionPayload) and action.agents is not None:
+        sub = spec.agents or {}
+        agents = dict(action.agents)
+        changed_any = False
+        for key in agents if part is None else [part]:
+            changed = _changed_single(sub[key], agents[key])
+            if changed is not None:
+                agents[key], changed_any = changed, True
+        return ActionPayload(action.kind, agents=agents) if changed_any else None
+    tensor = action.tensor if isinstance(action, ActionPayload) else action
+    assert tensor is not None
+    changed = _changed_single(spec, tensor)
+    if changed is None or isinstance(action, torch.Tensor):
+        return changed
+    return ActionPayload(action.kind, tensor=changed)
+
+
+def changed_observation(
+    obs: Mapping[str, torch.Tensor] | torch.Tensor,
+    part: str | None,
+    gen: torch.Generator,
+) -> dict[str, torch.Tensor] | torch.Tensor:
+    """``obs`` with the key (agent) ``part`` changed, or the whole observation for None."""
+    if isinstance(obs, torch.Tensor):
+        return changed_tensor(obs, gen)
+    keys = list(obs) if part is None else [part]
+    return {k: changed_tensor(v, gen) if k in keys else v for k, v in obs.items()}
+
+
+def _bounds(spec: ActionSpec) -> tuple[torch.Tensor, torch.Tensor]:
+    """The lowest and highest valid single-agent action of ``spec``, per component."""
+    if spec.kind == "discrete":
+        return torch.tensor(0), torch.tensor(int(spec.num_actions or 1) - 1)
+    if spec.kind == "multi_discrete":
+        nvec = torch.tensor(spec.nvec or ())
+        return torch.zeros_like(nvec), nvec - 1
+    low = -1.0 if spec.low is None else spec.low
+    high = 1.0 if spec.high is None else spec.high
+    return torch.full(spec.shape, low), torch.full(spec.shape, high)
+
+
+def extreme_action(
+    spec: ActionSpec, lead: tuple[int, ...], which: str
+) -> ActionPayload | torch.Tensor:
+    """Every action at its lower (``which="low"``) or upper bound (``"high"``).
+
+    Unbounded continuous actions use -1 and 1; discrete ones the first and last choice.
+    """
+
+    def single(sub: ActionSpec) -> torch.Tensor:
+        low, high = _bounds(sub)
+        value = low if which == "low" else high
+        return value.expand(*lead, *value.shape).clone()
+
+    if spec.kind == "joint":
+        sub = spec.agents or {}
+        return ActionPayload(kind="joint", agents={n: single(sub[n]) for n in spec.agent_names})
+    return single(spec)
+
+
+def extreme_observation(
+    contract: IOContract, batch: int, gen: torch.Generator, which: str
+) -> dict[str, torch.Tensor]:
+    """Observations at an extreme: all zeros (``"low"``) or ten times the usual scale (``"high"``).
+
+    Integer observations take 0 or 3 and boolean ones False or True.
+    """
+    drawn = make_observation(contract, batch, gen)
+    out = {}
+    for key, value in drawn.items():
+        if value.dtype == torch.bool:
+            out[key] = torch.full_like(value, which == "high")
+        elif value.dtype.is_floating_point or value.dtype.is_complex:
+            out[key] = torch.zeros_like(value) if which == "low" else value * 10
+        else:
+            out[key] = torch.full_like(value, 0 if which == "low" else 3)
+    return out

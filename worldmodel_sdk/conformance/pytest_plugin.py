@@ -3,7 +3,8 @@
 Registered through the ``pytest11`` entry point, the plugin adds
 
 * options ``--wm-target`` (repeatable; or the ``WMSDK_TARGET`` environment variable,
-  comma-separated), ``--wm-thorough`` and ``--wm-max-examples``;
+  comma-separated), ``--wm-thorough``, ``--wm-max-examples`` and
+  ``--wm-allow-missing-extras``;
 * a ``wm_target`` parameter (every target given, or every registered model) for any
   test that asks for ``wm_context``, a session-scoped `CheckContext`.
 
@@ -42,7 +43,7 @@ __all__ = [
 
 PLUGIN_NAME = "wmsdk"
 ENV_VAR = "WMSDK_TARGET"
-_CONTEXTS: dict[tuple[str, str, int | None], Any] = {}
+_CONTEXTS: dict[tuple[str, str, int | None, bool], Any] = {}
 # Contexts of factory callables, keyed by the callable's id and profile. Each entry
 # holds the callable itself, so the id cannot be reused by another object while
 # cached (names are no key: lambdas and partials share theirs).
@@ -65,6 +66,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--wm-max-examples", type=int, default=None, help="Hypothesis examples per property"
     )
+    group.addoption(
+        "--wm-allow-missing-extras",
+        action="store_true",
+        help="checks whose optional extra (envs) is not installed are skipped, not failed",
+    )
 
 
 def targets(config: pytest.Config) -> list[str]:
@@ -86,9 +92,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("wm_target", specs, ids=specs, scope="session")
 
 
-def load_context(spec: str, profile: str = "default", max_examples: int | None = None) -> Any:
+def load_context(
+    spec: str,
+    profile: str = "default",
+    max_examples: int | None = None,
+    allow_missing_extras: bool = False,
+) -> Any:
     """A cached `CheckContext` for ``spec`` (the model is loaded once per session)."""
-    key = (spec, profile, max_examples)
+    key = (spec, profile, max_examples, allow_missing_extras)
     if key not in _CONTEXTS:
         from .context import CheckContext
         from .runner import resolve_profile
@@ -96,7 +107,9 @@ def load_context(spec: str, profile: str = "default", max_examples: int | None =
 
         target = load_target(spec)
         target.model.eval()
-        _CONTEXTS[key] = CheckContext(target, resolve_profile(profile, max_examples))
+        _CONTEXTS[key] = CheckContext(
+            target, resolve_profile(profile, max_examples), allow_missing_extras
+        )
     return _CONTEXTS[key]
 
 
@@ -104,7 +117,12 @@ def load_context(spec: str, profile: str = "default", max_examples: int | None =
 def wm_context(request: pytest.FixtureRequest, wm_target: str) -> Any:
     """The `CheckContext` of the target under check."""
     profile = "thorough" if request.config.getoption("--wm-thorough") else "default"
-    return load_context(wm_target, profile, request.config.getoption("--wm-max-examples"))
+    return load_context(
+        wm_target,
+        profile,
+        request.config.getoption("--wm-max-examples"),
+        bool(request.config.getoption("--wm-allow-missing-extras")),
+    )
 
 
 def run_check_in_pytest(ctx: Any, name: str, xfail: Mapping[str, str] | None = None) -> None:

@@ -33,6 +33,7 @@ AREAS = (
     "contract",
     "outputs",
     "determinism",
+    "sensitivity",
     "rollout",
     "loss",
     "persistence",

@@ -10,16 +10,23 @@ from pathlib import Path
 
 from .results import Report, Status
 
-__all__ = ["junit_xml", "write_json", "write_junit_xml"]
+__all__ = ["REPORT_VERSION", "junit_xml", "write_json", "write_junit_xml"]
+
+REPORT_VERSION = 1
+"""Version of the JSON report layout (``"report_version"``), raised on incompatible changes."""
 
 
 def write_json(reports: Report | Sequence[Report], path: str | os.PathLike[str]) -> None:
-    """Write one report (an object) or several (``{"reports": [...]}``) as JSON."""
-    data: object = (
+    """Write one report (an object) or several (``{"reports": [...]}``) as JSON.
+
+    Both layouts carry ``"report_version": REPORT_VERSION`` at the top level.
+    """
+    data: dict[str, object] = (
         reports.to_dict()
         if isinstance(reports, Report)
         else {"ok": all(r.ok for r in reports), "reports": [r.to_dict() for r in reports]}
     )
+    data = {"report_version": REPORT_VERSION, **data}
     Path(path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 

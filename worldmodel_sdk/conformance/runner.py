@@ -11,11 +11,16 @@ import torch
 
 from ..model import WorldModel
 from .context import CheckContext
-from .registry import Check, select_checks
+from .registry import Check, get_check, select_checks
 from .results import CheckFailure, CheckResult, NotApplicable, Report, Status
 from .target import PROFILES, Profile, Target, load_target
 
-__all__ = ["resolve_profile", "run_check", "run_checks"]
+__all__ = [
+    "SAMPLE_CHECK",
+    "resolve_profile",
+    "run_check",
+    "run_checks",
+]
 
 
 def _failure(ctx: CheckContext, check: Check, call: str, expected: str, got: str) -> CheckResult:
@@ -27,8 +32,14 @@ def _failure(ctx: CheckContext, check: Check, call: str, expected: str, got: str
     )
 
 
+SAMPLE_CHECK = "contract.sample"
+
+
 def _execute(ctx: CheckContext, check: Check) -> CheckResult:
     try:
+        if check.name != SAMPLE_CHECK and ctx.sample_error is not None:
+            skipped = f"the factory's sample does not fit the contract (see {SAMPLE_CHECK})"
+            return CheckResult(check.name, Status.NOT_APPLICABLE, 0.0, skipped)
         reason = check.not_applicable(ctx)
         if reason is not None:
             return CheckResult(check.name, Status.NOT_APPLICABLE, 0.0, reason)
@@ -80,16 +91,27 @@ def run_checks(
     max_examples: int | None = None,
     xfail: Mapping[str, str] | None = None,
     on_result: Callable[[CheckResult], None] | None = None,
+    on_start: Callable[[Check, int, int], None] | None = None,
+    allow_missing_extras: bool = False,
 ) -> Report:
     """Run the selected checks on ``target`` and return the report.
 
+    The model is put in eval mode; the checks that cover train mode switch it there
+    and back themselves. A factory's sample is validated first: if it does not fit
+    the contract, ``contract.sample`` fails (whatever ``only`` says) and every other
+    check is reported as not applicable.
+
     Args:
-        target: ``"pkg.mod:factory"``, a registry name, a factory, a model or a `Target`.
+        target: ``"pkg.mod:factory"``, a registry name, a ``save_pretrained``
+            directory, a factory, a model or a `Target`.
         only: Check names or areas to run (all if empty).
         profile: ``"default"``, ``"thorough"`` or a `Profile`.
         max_examples: Override the profile's Hypothesis example count.
         xfail: Expected failures (check name to reason), on top of the target's.
         on_result: Called with each result as it is produced (for progress output).
+        on_start: Called with each check, its index and the number of checks, before it runs.
+        allow_missing_extras: Checks needing an optional extra that is not installed are
+            not applicable instead of failed.
 
     Example:
         >>> report = run_checks("example", only=["rollout"])
@@ -99,9 +121,14 @@ def run_checks(
     prof = resolve_profile(profile, max_examples)
     loaded = load_target(target)
     loaded.model.eval()
-    ctx = CheckContext(loaded, prof)
+    ctx = CheckContext(loaded, prof, allow_missing_extras=allow_missing_extras)
     report = Report(loaded.spec, loaded.model_name, prof.name)
-    for check in select_checks(only):
+    checks = select_checks(only)
+    if ctx.sample_error is not None and all(c.name != SAMPLE_CHECK for c in checks):
+        checks.insert(0, get_check(SAMPLE_CHECK))
+    for i, check in enumerate(checks):
+        if on_start is not None:
+            on_start(check, i, len(checks))
         result = run_check(ctx, check, xfail)
         report.results.append(result)
         if on_result is not None:

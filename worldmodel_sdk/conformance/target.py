@@ -7,7 +7,8 @@ A factory is any callable taking no arguments that returns one of:
   ``loss`` accepts (a sequence batch ``[B, T, ...]`` when ``sequence=True``);
 * a `Target`, to also declare expected failures.
 
-Without a sample, inputs are generated from the model's `IOContract`.
+Without a sample, inputs are generated from the model's `IOContract`. A directory
+written by ``save_pretrained`` is a target too: it is loaded through the registry.
 """
 
 from __future__ import annotations
@@ -62,6 +63,11 @@ class Target:
         xfail: Expected failures: check name to reason.
         spec: How the target was named (``pkg.mod:factory`` or a registry name).
         factory: The callable that built it (used to build fresh copies), if any.
+        train_dropout: Declares that the model uses dropout in train mode: the train-mode
+            checks then hold its dropout layers in eval mode (everything else, batch norm
+            included, stays in train mode).
+        built_in_train_mode: Whether the model was in train mode when the factory returned
+            it (any submodule training); recorded when the target is loaded.
     """
 
     model: WorldModel
@@ -69,6 +75,8 @@ class Target:
     xfail: Mapping[str, str] = field(default_factory=dict)
     spec: str = ""
     factory: Callable[[], Any] | None = None
+    train_dropout: bool = False
+    built_in_train_mode: bool | None = None
 
     @property
     def model_name(self) -> str:
@@ -77,10 +85,16 @@ class Target:
         return f"{cls.__module__}:{cls.__qualname__}"
 
 
+def _training(model: WorldModel) -> bool:
+    return any(m.training for m in model.modules())
+
+
 def _coerce(value: object, spec: str, factory: Callable[[], Any] | None) -> Target:
     if isinstance(value, Target):
         value.spec = value.spec or spec
         value.factory = value.factory or factory
+        if value.built_in_train_mode is None:
+            value.built_in_train_mode = _training(value.model)
         return value
     sample: object = None
     if isinstance(value, tuple) and len(value) == 2:
@@ -95,7 +109,13 @@ def _coerce(value: object, spec: str, factory: Callable[[], Any] | None) -> Targ
             f"{spec} returned a sample of type {type(sample).__name__}; expected a "
             "WorldModelInput (or None)"
         )
-    return Target(model=value, sample=sample, spec=spec, factory=factory)
+    return Target(
+        model=value,
+        sample=sample,
+        spec=spec,
+        factory=factory,
+        built_in_train_mode=_training(value),
+    )
 
 
 def load_target(spec: str | Callable[[], Any] | WorldModel | Target) -> Target:
@@ -103,20 +123,28 @@ def load_target(spec: str | Callable[[], Any] | WorldModel | Target) -> Target:
 
     Args:
         spec: ``"pkg.mod:factory"`` (``factory`` may be a dotted attribute path), a
-            registered model name such as ``"example"``, a factory callable, a model or
-            a `Target`.
+            registered model name such as ``"example"``, a directory written by
+            ``save_pretrained`` (loaded through the registry), a factory callable, a
+            model or a `Target`.
 
     Raises:
         ValueError: if ``spec`` cannot be imported or resolved.
         TypeError: if the factory returns something that is not a model.
     """
     if isinstance(spec, Target):
-        return spec
+        return _coerce(spec, spec.spec, spec.factory)
     if isinstance(spec, WorldModel):
         return _coerce(spec, type(spec).model_type, None)
     if callable(spec):
         name = f"{getattr(spec, '__module__', '?')}:{getattr(spec, '__qualname__', spec)}"
         return _coerce(spec(), name, spec)
+    if Path(spec).is_dir():
+        from ..registry import load_pretrained
+
+        def reload() -> WorldModel:
+            return load_pretrained(spec)
+
+        return _coerce(reload(), spec, reload)
     if ":" not in spec:
         from ..registry import create_model
 

@@ -102,7 +102,11 @@ class AcmeGrid(WorldModel):
         error = cells.new_zeros(())
         for t in range(cells.shape[1] - 1):
             state = self.transition(state, moves[:, t], deterministic=True)
-            error = error + (self.decode(state)["cells"] - cells[:, t + 1]).pow(2).mean()
+            predicted = self.decode(state)
+            error = error + (predicted["cells"] - cells[:, t + 1]).pow(2).mean()
+            if batch.rewards is not None:
+                # rewards[:, t] follow moves[:, t]: the reward head learns them.
+                error = error + (predicted["reward"][:, 0] - batch.rewards[:, t]).pow(2).mean()
         return LossOutput(total=error / max(cells.shape[1] - 1, 1))
 
 

@@ -5,11 +5,13 @@ from . import (  # noqa: F401
     contract,
     determinism,
     env,
+    generated,
     imagination,
     interface,
     loss,
     outputs,
     persistence,
     rollout,
+    sensitivity,
     wire,
 )

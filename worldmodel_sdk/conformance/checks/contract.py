@@ -38,6 +38,7 @@ __all__ = [
     "rejects_wrong_dtype",
     "rejects_wrong_key",
     "rejects_wrong_shape",
+    "sample",
     "valid",
 ]
 
@@ -58,6 +59,21 @@ def valid(ctx: CheckContext) -> None:
         )
     if not contract.observation and not contract.state:
         raise CheckFailure(call, "observation or state specs", "an empty contract")
+
+
+def _has_sample(ctx: CheckContext) -> str | None:
+    return None if ctx.target.sample is not None else "the factory returns no sample"
+
+
+@check("contract.sample", applies=_has_sample)
+def sample(ctx: CheckContext) -> None:
+    """The factory's sample fits the contract (every other check uses it)."""
+    if ctx.sample_error is not None:
+        raise CheckFailure(
+            f"{ctx.name}.validate_batch_contract(sample)",
+            "a sample that fits the contract",
+            f"ContractError: {ctx.sample_error}",
+        )
 
 
 @check("contract.fingerprint")

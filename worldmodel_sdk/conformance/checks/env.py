@@ -1,8 +1,9 @@
 """Environment checks: a `WorldModelEnv` driven by the model passes the env libraries' checkers.
 
 Applies to models declaring ``representation``, ``latent_dynamics``, ``obs_decoder``
-and ``multi_agent`` (what `WorldModelEnv` needs) when ``worldmodel_sdk.envs`` and
-PettingZoo / Gymnasium are importable. The env gets zero rewards, never terminates,
+and ``multi_agent`` (what `WorldModelEnv` needs). Without the ``envs`` extra
+(PettingZoo, Gymnasium) they fail, unless the run opts out with
+``--allow-missing-extras``. The env gets zero rewards, never terminates,
 and starts from observations drawn from the contract. The checkers' own warnings
 are reported in the note of a passing check.
 """
@@ -22,9 +23,15 @@ from ..asserts import expect_call
 from ..context import CheckContext
 from ..inputs import resolve_shape
 from ..registry import check
-from ..results import CheckFailure
+from ..results import CheckFailure, NotApplicable
 
-__all__ = ["NEEDS", "gymnasium_api", "make_env", "pettingzoo_api"]
+__all__ = [
+    "NEEDS",
+    "gymnasium_api",
+    "make_env",
+    "pettingzoo_api",
+    "require_envs",
+]
 
 NEEDS = (
     Capability.REPRESENTATION,
@@ -34,12 +41,29 @@ NEEDS = (
 )
 
 
-def _envs_available(ctx: CheckContext) -> str | None:
+def require_envs(ctx: CheckContext) -> None:
+    """Fail loudly unless ``worldmodel_sdk.envs`` and the env libraries are importable.
+
+    With ``allow_missing_extras`` (``--allow-missing-extras``) the check is not applicable
+    instead, so skipping it is an explicit choice.
+    """
+    module = "worldmodel_sdk.envs"
     try:
-        importlib.import_module("worldmodel_sdk.envs")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for module in ("worldmodel_sdk.envs", "pettingzoo", "gymnasium"):
+                importlib.import_module(module)
     except ImportError as exc:
-        return f"worldmodel_sdk.envs is not importable (install the 'envs' extra): {exc}"
-    return None
+        if ctx.allow_missing_extras:
+            raise NotApplicable(
+                f"the 'envs' extra is not installed ({exc}); skipped as --allow-missing-extras asks"
+            ) from None
+        raise CheckFailure(
+            f"import {module}",
+            "the 'envs' extra installed (pip install 'worldmodel-sdk[envs]'), or "
+            "--allow-missing-extras to skip the env checks",
+            f"{type(exc).__name__}: {exc}",
+        ) from None
 
 
 def make_env(ctx: CheckContext) -> Any:
@@ -85,9 +109,10 @@ def _run_checker(call: str, checker: Any, *args: Any, **kwargs: Any) -> str | No
     return f"checker warnings: {'; '.join(notes)}" if notes else None
 
 
-@check("env.pettingzoo_api", requires=NEEDS, applies=_envs_available)
+@check("env.pettingzoo_api", requires=NEEDS)
 def pettingzoo_api(ctx: CheckContext) -> str | None:
     """PettingZoo's ``parallel_api_test`` passes on the model's `WorldModelEnv`."""
+    require_envs(ctx)
     parallel_api_test = _import_quietly("pettingzoo.test", "parallel_api_test")
     env = make_env(ctx)
     try:
@@ -101,9 +126,10 @@ def pettingzoo_api(ctx: CheckContext) -> str | None:
         env.close()
 
 
-@check("env.gymnasium_api", requires=NEEDS, applies=_envs_available)
+@check("env.gymnasium_api", requires=NEEDS)
 def gymnasium_api(ctx: CheckContext) -> str | None:
     """Gymnasium's ``check_env`` passes on `SingleAgentEnv` of each agent."""
+    require_envs(ctx)
     check_env = _import_quietly("gymnasium.utils.env_checker", "check_env")
     envs = importlib.import_module("worldmodel_sdk.envs")
     notes = []

@@ -11,6 +11,7 @@ import torch
 from ...capabilities import DECODE_CAPABILITIES, Capability
 from ...errors import ContractError
 from ...payloads.action import ActionPayload
+from ...payloads.condition import ConditionPayload
 from ...payloads.outputs import ModelOutput
 from ...payloads.state import State
 from ...validation import check_state
@@ -25,7 +26,9 @@ __all__ = [
     "check_output_state",
     "decode",
     "encode",
+    "expect_unchanged",
     "inputs_unchanged",
+    "snapshot",
     "transition",
     "update",
 ]
@@ -104,7 +107,8 @@ def decode(ctx: CheckContext) -> None:
             ) from None
 
 
-def _snapshot(value: Any) -> Any:
+def snapshot(value: Any) -> Any:
+    """A deep copy of tensors, states, action payloads and mappings of them."""
     if isinstance(value, torch.Tensor):
         return value.detach().clone()
     if isinstance(value, State):
@@ -112,13 +116,16 @@ def _snapshot(value: Any) -> Any:
             {k: v.detach().clone() for k, v in value.tensors.items()}, copy.deepcopy(value.meta)
         )
     if isinstance(value, ActionPayload):
-        return ActionPayload(value.kind, _snapshot(value.tensor), _snapshot(value.agents))
+        return ActionPayload(value.kind, snapshot(value.tensor), snapshot(value.agents))
+    if isinstance(value, ConditionPayload):
+        return ConditionPayload(snapshot(value.tensors), copy.deepcopy(value.extras))
     if isinstance(value, dict):
-        return {k: _snapshot(v) for k, v in value.items()}
+        return {k: snapshot(v) for k, v in value.items()}
     return value
 
 
-def _unchanged(call: str, what: str, before: Any, after: Any) -> None:
+def expect_unchanged(call: str, what: str, before: Any, after: Any) -> None:
+    """Fail unless ``after`` still equals the `snapshot` ``before``."""
     if isinstance(before, torch.Tensor):
         compare_tensors(call, f"{what} left unchanged", after, before)
     elif isinstance(before, State):
@@ -126,18 +133,20 @@ def _unchanged(call: str, what: str, before: Any, after: Any) -> None:
         if before.meta != after.meta:
             raise CheckFailure(call, f"{what}.meta left unchanged", repr(after.meta))
     elif isinstance(before, ActionPayload):
-        _unchanged(call, what, before.tensor, after.tensor)
-        _unchanged(call, what, before.agents, after.agents)
+        expect_unchanged(call, what, before.tensor, after.tensor)
+        expect_unchanged(call, what, before.agents, after.agents)
+    elif isinstance(before, ConditionPayload):
+        expect_unchanged(call, f"{what}.tensors", before.tensors, after.tensors)
     elif isinstance(before, dict):
         if sorted(before) != sorted(after):
             raise CheckFailure(call, f"{what} keys left unchanged", repr(sorted(after)))
         for key in before:
-            _unchanged(call, f"{what}[{key!r}]", before[key], after[key])
+            expect_unchanged(call, f"{what}[{key!r}]", before[key], after[key])
 
 
 @check("outputs.inputs_unchanged")
 def inputs_unchanged(ctx: CheckContext) -> None:
-    """No protocol method changes its input state, action or observation in place."""
+    """No protocol method changes its input state, action, observation or conditions in place."""
     calls: list[tuple[str, Callable[..., Any], dict[str, Any]]] = []
     action = _action(ctx) if ctx.contract.action is not None else None
     if ctx.has(Capability.REPRESENTATION):
@@ -147,7 +156,7 @@ def inputs_unchanged(ctx: CheckContext) -> None:
             (
                 "transition(state, action)",
                 ctx.model.transition,
-                {"state": ctx.state, "action": action},
+                {"state": ctx.state, "action": action, "conditions": ctx.conditions},
             )
         )
     if ctx.has(Capability.POSTERIOR_UPDATE):
@@ -155,17 +164,23 @@ def inputs_unchanged(ctx: CheckContext) -> None:
             (
                 "update(state, action, obs)",
                 ctx.model.update,
-                {"state": ctx.state, "action": action, "obs": ctx.obs},
+                {
+                    "state": ctx.state,
+                    "action": action,
+                    "obs": ctx.obs,
+                    "conditions": ctx.conditions,
+                },
             )
         )
     if ctx.capabilities & DECODE_CAPABILITIES:
-        calls.append(("decode(state)", ctx.model.decode, {"state": ctx.state}))
+        args = {"state": ctx.state, "conditions": ctx.conditions}
+        calls.append(("decode(state)", ctx.model.decode, args))
     for label, fn, args in calls:
-        before = {k: _snapshot(v) for k, v in args.items()}
+        before = {k: snapshot(v) for k, v in args.items()}
         call = f"{ctx.name}.{label}"
         expect_call(call, fn, *args.values())
         for key, value in args.items():
-            _unchanged(call, key, before[key], value)
+            expect_unchanged(call, key, before[key], value)
 
 
 @check("outputs.action_forms", requires=(Capability.LATENT_DYNAMICS,), applies=_single_action)
