@@ -34,7 +34,11 @@ CASES: dict[str, tuple[set[str], str, str]] = {
         f"{TOL}; got max abs difference {NUM}",
     ),
     "transition_coupled": (
-        {"determinism.batch_independence", "rollout.coalesced_async"},
+        {
+            "determinism.batch_independence",
+            "determinism.batch_independence_train_mode",
+            "rollout.coalesced_async",
+        },
         "rollout.coalesced_async",
         "rollout.coalesced_async: 3 concurrent await TransitionCoupled.async_rollout(item, ...) "
         "under no_grad: item 0 vs its rollout alone: states[1]: expected State['z']: "

@@ -153,7 +153,7 @@ def test_check_a_saved_model_directory(tmp_path: Path) -> None:
         app, ["check", str(tmp_path / "saved"), "--only", "rollout"], env={"COLUMNS": "400"}
     )
     assert result.exit_code == 0, result.output
-    assert f"OK {tmp_path / 'saved'}: 6 passed" in result.output
+    assert f"OK {tmp_path / 'saved'}: 9 passed" in result.output
 
 
 def test_allow_missing_extras_turns_env_failures_into_not_applicable(

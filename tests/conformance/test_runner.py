@@ -177,7 +177,7 @@ def test_an_invalid_sample_fails_first_and_nothing_else_runs() -> None:
         f"{SPEC}:invalid_sample --only contract.sample"
     )
     rest = report.results[1:]
-    assert len(rest) == 7
+    assert len(rest) == 10
     assert {r.status for r in rest} == {Status.NOT_APPLICABLE}
     assert rest[0].message == "the factory's sample does not fit the contract (see contract.sample)"
     assert run_checks(f"{SPEC}:with_sample", only=["contract.sample"]).ok
