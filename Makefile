@@ -14,7 +14,7 @@ PAL_STAMP := $(PAL_VENV)/.installed
 $(STAMP): pyproject.toml .ci/constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e '.[dev,docs,envs,hpo,rl,tensordict,pymasep,torchrl]'
+	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e '.[dev,docs,envs,hpo,rl,tensordict,pymasep,torchrl,distributed]'
 	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt --no-deps pymasep==0.2
 	touch $(STAMP)
 

@@ -7,7 +7,8 @@ derives from the builtin that best describes it, so callers may catch either::
     ├── ContractError (ValueError)        a tensor, payload or contract does not fit
     ├── CapabilityError (RuntimeError)    a model was asked for what it did not declare
     ├── SerializationError (ValueError)   bytes or files that cannot be decoded safely
-    └── RegistryError (LookupError)       an unknown or conflicting model name
+    ├── RegistryError (LookupError)       an unknown or conflicting model name
+    └── DistributedError (RuntimeError)   a rollout pool could not serve a request
 
 Messages say where the problem is, what was expected and what arrived.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 __all__ = [
     "CapabilityError",
     "ContractError",
+    "DistributedError",
     "RegistryError",
     "SerializationError",
     "WorldModelError",
@@ -45,3 +47,7 @@ class RegistryError(WorldModelError, LookupError):
     def __str__(self) -> str:
         # LookupError subclasses such as KeyError quote their message; keep it plain.
         return str(self.args[0]) if self.args else ""
+
+
+class DistributedError(WorldModelError, RuntimeError):
+    """A rollout pool could not start, or could not serve a request (workers died)."""
