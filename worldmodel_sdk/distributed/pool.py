@@ -118,7 +118,7 @@ class RolloutPool:
         self._temp_dir: str | None = None
         self._condition: asyncio.Condition | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._start_ray(address, worker_cpus * num_workers, ray_options or {})
+        self._start_ray(address, ray_options or {})
         try:
             self._weights = ray.put(weights)
             self._actor = ray.remote(RolloutWorker).options(
@@ -133,14 +133,13 @@ class RolloutPool:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    def _start_ray(self, address: str | None, cpus: float, options: dict[str, Any]) -> None:
+    def _start_ray(self, address: str | None, options: dict[str, Any]) -> None:
         if address is None and ray.is_initialized():
             return
         try:
             if address is None:
                 self._temp_dir = tempfile.mkdtemp(prefix="wmsdk-ray-")
                 settings: dict[str, Any] = {
-                    "num_cpus": max(int(cpus + 0.999), 1),
                     "include_dashboard": False,
                     "_node_ip_address": "127.0.0.1",
                     "_temp_dir": self._temp_dir,
@@ -174,8 +173,9 @@ class RolloutPool:
         if self._closed:
             return
         self._closed = True
-        for slot in getattr(self, "_slots", []):
-            ray.kill(slot.handle, no_restart=True)
+        if ray.is_initialized():  # else the Ray they lived in is gone, and they with it
+            for slot in getattr(self, "_slots", []):
+                ray.kill(slot.handle, no_restart=True)
         if self._owns_ray:
             ray.shutdown()
             self._owns_ray = False
