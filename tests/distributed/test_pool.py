@@ -224,6 +224,29 @@ def test_a_worker_killed_mid_run_loses_no_request(
             _assert_same(got, model.rollout(state, actions, deterministic=True))  # type: ignore[arg-type]
 
 
+def test_a_cancelled_caller_frees_its_slot_and_spares_the_others(
+    saved: dict[str, tuple[WorldModel, Path]], cluster: dict[str, object]
+) -> None:
+    model, _ = saved["example"]
+    pool: RolloutPool = cluster["pools"]["example"]  # type: ignore[index]
+    slow, quick = _inputs(model, batch=4, horizon=256), _inputs(model, batch=2, horizon=3)
+
+    async def main() -> Trajectory:
+        doomed = asyncio.create_task(pool.rollout(*slow))  # type: ignore[arg-type]
+        kept = asyncio.create_task(pool.rollout(*quick, deterministic=True))  # type: ignore[arg-type]
+        while sum(pool.outstanding) < 2:
+            await asyncio.sleep(0.001)
+        doomed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await doomed
+        return await kept
+
+    got = asyncio.run(main())
+    assert pool.outstanding == [0, 0]
+    with torch.no_grad():
+        _assert_same(got, model.rollout(*quick, deterministic=True))  # type: ignore[arg-type]
+
+
 def test_a_request_whose_workers_keep_dying_is_a_distributed_error(
     saved: dict[str, tuple[WorldModel, Path]], cluster: dict[str, object]
 ) -> None:
