@@ -78,14 +78,16 @@ def stack_actions(sequence: ActionSequence) -> torch.Tensor | ActionPayload:
 
 def encode_request(
     initial_state: State,
-    action_sequence: ActionSequence,
+    action_sequence: ActionSequence | None,
     conditions: ConditionPayload | None,
 ) -> np.ndarray:
-    """One envelope holding a rollout's inputs."""
-    actions = stack_actions(action_sequence)
+    """One envelope holding a rollout's inputs (no actions for an imagination)."""
+    actions = None if action_sequence is None else stack_actions(action_sequence)
     tensors = {f"state/{k}": v for k, v in initial_state.tensors.items()}
     meta: dict[str, Any] = {"state_meta": initial_state.meta, "conditions": conditions is not None}
-    if isinstance(actions, torch.Tensor):
+    if actions is None:
+        meta["actions"] = False
+    elif isinstance(actions, torch.Tensor):
         tensors["action"] = actions
         meta["action_kind"] = None
     else:
@@ -103,14 +105,16 @@ def encode_request(
 
 def decode_request(
     payload: object,
-) -> tuple[State, torch.Tensor | ActionPayload, ConditionPayload | None]:
+) -> tuple[State, torch.Tensor | ActionPayload | None, ConditionPayload | None]:
     """Inverse of `encode_request`."""
     envelope = _open(payload, "rollout request")
     meta = envelope.meta or {}
     state = State(_group(envelope, "state/"), meta.get("state_meta"))
     kind: Any = meta.get("action_kind")
-    actions: torch.Tensor | ActionPayload
-    if kind is None:
+    actions: torch.Tensor | ActionPayload | None
+    if meta.get("actions") is False:
+        actions = None
+    elif kind is None:
         actions = envelope.tensors["action"]
     elif "agents" in meta:
         actions = ActionPayload(

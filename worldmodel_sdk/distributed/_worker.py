@@ -11,22 +11,31 @@ type name and message, never pickled exceptions or tensors.
 from __future__ import annotations
 
 import builtins
+import hashlib
 import importlib
 import os
+import re
 import tempfile
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors.torch import load as load_tensors
 
 from .. import errors
+from ..errors import DistributedError, SerializationError
 from ..persistence import CONFIG_NAME, WEIGHTS_NAME
 from ..registry import load_pretrained
 from ._codec import decode_request, encode_trajectory
 
-__all__ = ["RolloutWorker", "error_from_record", "error_record"]
+__all__ = ["POLICY_REFERENCE", "RolloutWorker", "error_from_record", "error_record"]
+
+# "package.module:factory" - a zero-argument callable that returns the policy.
+POLICY_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_POLICIES_KEPT = 4
 
 
 def error_record(exc: BaseException) -> dict[str, str]:
@@ -68,6 +77,7 @@ class RolloutWorker:
         # Served models answer requests; they are never trained here.
         self.model.eval()
         self.batching = batching
+        self._policies: OrderedDict[tuple[str, str], Callable[..., Any]] = OrderedDict()
 
     def pid(self) -> int:
         """This worker's process id (for operators and tests)."""
@@ -77,6 +87,8 @@ class RolloutWorker:
         """Serve one rollout; returns ``("ok", envelope)`` or ``("error", record)``."""
         try:
             state, actions, conditions = decode_request(request)
+            if actions is None:
+                raise SerializationError("a rollout request must carry an action sequence")
             with torch.no_grad():
                 if self.batching:
                     trajectory = await self.model.async_rollout(
@@ -87,3 +99,70 @@ class RolloutWorker:
             return "ok", encode_trajectory(trajectory)
         except Exception as exc:  # delivered to the caller as its type and message
             return "error", error_record(exc)
+
+    async def imagine(
+        self,
+        request: np.ndarray,
+        policy: str,
+        weights: np.ndarray | None,
+        horizon: int,
+        deterministic: bool,
+        mode: str,
+    ) -> tuple[str, Any]:
+        """Serve one imagination with the policy built from ``policy`` (and ``weights``)."""
+        try:
+            state, _, conditions = decode_request(request)
+            act = self._policy(policy, weights)
+            with torch.no_grad():
+                if self.batching:
+                    trajectory = await self.model.async_imagine(
+                        state,
+                        act,
+                        horizon,
+                        conditions=conditions,
+                        deterministic=deterministic,
+                        mode=mode,
+                    )
+                else:
+                    trajectory = self.model.imagine(
+                        state,
+                        act,
+                        horizon,
+                        conditions=conditions,
+                        deterministic=deterministic,
+                        mode=mode,
+                    )
+            return "ok", encode_trajectory(trajectory)
+        except Exception as exc:  # delivered to the caller as its type and message
+            return "error", error_record(exc)
+
+    def _policy(self, reference: str, weights: np.ndarray | None) -> Callable[..., Any]:
+        """The policy ``reference`` names, with ``weights`` loaded; the last few are kept."""
+        digest = "" if weights is None else hashlib.sha256(weights.data).hexdigest()
+        key = (reference, digest)
+        if key in self._policies:
+            self._policies.move_to_end(key)
+            return self._policies[key]
+        module, _, name = reference.partition(":")
+        try:
+            target: Any = importlib.import_module(module)
+            for part in name.split("."):
+                target = getattr(target, part)
+            policy = target()
+        except Exception as exc:
+            raise DistributedError(
+                f"policy {reference!r} could not be built on a worker: {type(exc).__name__}: {exc}"
+            ) from None
+        if weights is not None:
+            if not isinstance(policy, torch.nn.Module):
+                raise DistributedError(
+                    f"policy {reference!r} built a {type(policy).__name__}; policy_weights "
+                    "need a torch.nn.Module"
+                )
+            policy.load_state_dict(load_tensors(weights.tobytes()))
+        if isinstance(policy, torch.nn.Module):
+            policy.eval()
+        self._policies[key] = policy
+        while len(self._policies) > _POLICIES_KEPT:
+            self._policies.popitem(last=False)
+        return policy  # type: ignore[no-any-return]

@@ -14,7 +14,7 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +22,8 @@ from types import TracebackType
 from typing import Any
 
 import numpy as np
+import torch
+from safetensors.torch import save as save_tensors
 
 from ..errors import DistributedError, SerializationError
 from ..payloads.condition import ConditionPayload
@@ -30,7 +32,7 @@ from ..payloads.trajectory import Trajectory
 from ..persistence import CONFIG_NAME, WEIGHTS_NAME, read_config
 from ..rollout import MODES
 from ._codec import ActionSequence, decode_trajectory, encode_request
-from ._worker import RolloutWorker, error_from_record
+from ._worker import POLICY_REFERENCE, RolloutWorker, error_from_record
 
 try:
     import ray
@@ -238,14 +240,57 @@ class RolloutPool:
         if mode not in MODES:
             raise ValueError(f"unknown rollout mode {mode!r}; expected one of {MODES}")
         request = ray.put(encode_request(initial_state, action_sequence, conditions))
-        return await self._submit(request, bool(deterministic), mode)
+        return await self._submit("rollout", request, bool(deterministic), mode)
 
-    async def _submit(self, request: Any, deterministic: bool, mode: str) -> Trajectory:
+    async def imagine(
+        self,
+        initial_state: State,
+        policy: str,
+        horizon: int,
+        *,
+        conditions: ConditionPayload | None = None,
+        deterministic: bool = False,
+        mode: str = "autoregressive",
+        policy_weights: Mapping[str, torch.Tensor] | None = None,
+    ) -> Trajectory:
+        """`WorldModel.imagine` on a worker, with a policy the workers build themselves.
+
+        A policy is code, and code does not cross the pool pickled: ``policy``
+        names a zero-argument factory importable on every worker,
+        ``"package.module:make_policy"``, and ``policy_weights`` (a state dict,
+        shipped as safetensors bytes) are loaded into what it returns, so a
+        training loop can send its current actor's weights with each request.
+        Workers keep the last few policies built, keyed by reference and weights.
+
+        Raises:
+            ValueError: ``policy`` is not a ``"module:factory"`` reference.
+            DistributedError: a worker could not build the policy (the reason is in
+                the message), the pool is closed, or every attempt's worker died.
+        """
+        if self._closed:
+            raise DistributedError("RolloutPool is closed; create a new pool")
+        if not isinstance(policy, str) or not POLICY_REFERENCE.match(policy):
+            raise ValueError(
+                "policy must name a factory importable on the workers, "
+                f"'package.module:make_policy'; got {policy!r}"
+            )
+        if mode not in MODES:
+            raise ValueError(f"unknown rollout mode {mode!r}; expected one of {MODES}")
+        request = ray.put(encode_request(initial_state, None, conditions))
+        weights = None
+        if policy_weights is not None:
+            blob = save_tensors({k: v.detach().contiguous() for k, v in policy_weights.items()})
+            weights = ray.put(np.frombuffer(blob, dtype=np.uint8))
+        return await self._submit(
+            "imagine", request, policy, weights, int(horizon), bool(deterministic), mode
+        )
+
+    async def _submit(self, method: str, request: Any, *args: Any) -> Trajectory:
         failures: list[str] = []
         for _ in range(self.max_retries + 1):
             slot = await self._acquire()
             generation, handle = slot.generation, slot.handle
-            ref = handle.rollout.remote(request, deterministic, mode)
+            ref = getattr(handle, method).remote(request, *args)
             try:
                 status, body = await ref
             except asyncio.CancelledError:
@@ -261,7 +306,7 @@ class RolloutPool:
                 return decode_trajectory(body)
             raise error_from_record(body, DistributedError)
         raise DistributedError(
-            f"rollout failed on {len(failures)} worker(s) that died (max_retries="
+            f"{method} failed on {len(failures)} worker(s) that died (max_retries="
             f"{self.max_retries}): {'; '.join(failures)}"
         )
 
