@@ -30,6 +30,8 @@ from worldmodel_sdk.conformance.inputs import (
 )
 from worldmodel_sdk.distributed import DistributedError, RolloutPool
 
+from .policies import make_policy
+
 pytestmark = pytest.mark.timeout(600)
 
 MODELS = ("example", "jopm", "jopm_with_heads", "rdlm")
@@ -245,6 +247,49 @@ def test_a_cancelled_caller_frees_its_slot_and_spares_the_others(
     assert pool.outstanding == [0, 0]
     with torch.no_grad():
         _assert_same(got, model.rollout(*quick, deterministic=True))  # type: ignore[arg-type]
+
+
+def test_pool_imagine_equals_the_local_imagine_with_shipped_weights(
+    saved: dict[str, tuple[WorldModel, Path]], cluster: dict[str, object]
+) -> None:
+    model, _ = saved["example"]
+    pool: RolloutPool = cluster["pools"]["example"]  # type: ignore[index]
+    state, _ = _inputs(model, batch=3)
+    torch.manual_seed(3)
+    actor = make_policy()
+    with torch.no_grad():
+        want = model.imagine(state, actor, 6, deterministic=True)
+    got = asyncio.run(
+        pool.imagine(
+            state,
+            "tests.distributed.policies:make_policy",
+            6,
+            deterministic=True,
+            policy_weights=actor.state_dict(),
+        )
+    )
+    _assert_same(got, want)
+    # Replaying the recorded actions reproduces the imagined states.
+    replay = asyncio.run(pool.rollout(state, got.actions, deterministic=True))
+    _assert_same(replay, got)
+
+
+def test_pool_imagine_refuses_policies_it_cannot_build(
+    saved: dict[str, tuple[WorldModel, Path]], cluster: dict[str, object]
+) -> None:
+    model, _ = saved["example"]
+    pool: RolloutPool = cluster["pools"]["example"]  # type: ignore[index]
+    state, _ = _inputs(model, batch=2)
+    with pytest.raises(ValueError, match=re.escape("'package.module:make_policy'; got <lambda>")):
+        asyncio.run(pool.imagine(state, "<lambda>", 3))
+    with pytest.raises(
+        DistributedError,
+        match=re.escape(
+            "policy 'tests.distributed.policies:broken_factory' could not be built on a worker: "
+            "RuntimeError: no policy today"
+        ),
+    ):
+        asyncio.run(pool.imagine(state, "tests.distributed.policies:broken_factory", 3))
 
 
 def test_a_request_whose_workers_keep_dying_is_a_distributed_error(
