@@ -280,7 +280,7 @@ def test_pool_imagine_refuses_policies_it_cannot_build(
     model, _ = saved["example"]
     pool: RolloutPool = cluster["pools"]["example"]  # type: ignore[index]
     state, _ = _inputs(model, batch=2)
-    with pytest.raises(ValueError, match=re.escape("'package.module:make_policy'; got <lambda>")):
+    with pytest.raises(ValueError, match=re.escape("'package.module:make_policy'; got '<lambda>'")):
         asyncio.run(pool.imagine(state, "<lambda>", 3))
     with pytest.raises(
         DistributedError,
