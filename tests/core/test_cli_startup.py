@@ -1,4 +1,4 @@
-"""``wmsdk --help``, ``version``, ``--version`` and sub-help do not import torch."""
+"""``wmsdk --help``, ``version``, ``--version``, sub-help and ``shm list/gc`` do not import torch."""
 
 from __future__ import annotations
 
@@ -24,7 +24,15 @@ sys.exit(code)
 
 @pytest.mark.parametrize(
     "argv",
-    [["--help"], ["version"], ["--version"], ["models", "--help"], ["shm", "--help"]],
+    [
+        ["--help"],
+        ["version"],
+        ["--version"],
+        ["models", "--help"],
+        ["shm", "--help"],
+        ["shm", "list", "--namespace", "wmsdk-startup-probe"],
+        ["shm", "gc", "--dry-run", "--namespace", "wmsdk-startup-probe"],
+    ],
     ids=" ".join,
 )
 def test_command_runs_without_importing_torch(argv: list[str]) -> None:

@@ -19,6 +19,7 @@ import torch
 from .._dtypes import DTYPES
 from .._metadata import MAX_META_DEPTH, meta_problem
 from ..errors import SerializationError
+from ._magic import MAGIC
 
 __all__ = [
     "ALIGNMENT",
@@ -46,9 +47,6 @@ __all__ = [
     "plan_layout",
     "read_preamble",
 ]
-
-MAGIC = b"\x89WMS\r\n\x1a\n"
-"""Eight bytes opening every envelope (high bit, CR LF, Ctrl-Z, LF catch text-mode damage)."""
 
 FORMAT_VERSION = 1
 FLAG_BIG_ENDIAN = 0x0001

@@ -28,6 +28,7 @@ from typing import Any
 
 from .._files import describe_mode
 from ..errors import SerializationError
+from ._magic import MAGIC
 
 try:
     _posixshmem: Any = importlib.import_module("_posixshmem")
@@ -242,8 +243,6 @@ def list_segments(namespace: str | None = None, directory: Path = SHM_DIR) -> li
     Only regular files named like segments are listed; FIFOs, directories, symlinks and
     devices under such names are skipped without being opened.
     """
-    from ._layout import MAGIC
-
     found = []
     try:
         names = sorted(os.listdir(directory))
