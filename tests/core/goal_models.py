@@ -83,8 +83,18 @@ class GoalRSSM(WorldModel):
         )
 
     def loss(self, batch: WorldModelInput) -> LossOutput:
+        """Reconstruct the observation and learn the reward and continue targets it declares."""
         self.validate_batch_contract(batch)
-        return LossOutput(total=self.encode(batch.obs).tensors["z"].pow(2).mean())
+        x = batch.obs if isinstance(batch.obs, torch.Tensor) else batch.obs["obs"]
+        out = self.dec(self.enc(x).chunk(2, dim=-1)[0])
+        parts = {"obs": (out[..., :3] - x).pow(2).mean()}
+        if batch.rewards is not None:
+            parts["reward"] = (out[..., 3] - batch.rewards).pow(2).mean()
+        if batch.continues is not None:
+            parts["continue"] = nn.functional.binary_cross_entropy_with_logits(
+                out[..., 4], batch.continues.float()
+            )
+        return LossOutput(total=sum(parts.values(), torch.zeros(())), components={k: v.detach() for k, v in parts.items()})
 
 
 class SampledRSSM(GoalRSSM):
