@@ -94,7 +94,10 @@ class GoalRSSM(WorldModel):
             parts["continue"] = nn.functional.binary_cross_entropy_with_logits(
                 out[..., 4], batch.continues.float()
             )
-        return LossOutput(total=sum(parts.values(), torch.zeros(())), components={k: v.detach() for k, v in parts.items()})
+        return LossOutput(
+            total=sum(parts.values(), torch.zeros(())),
+            components={k: v.detach() for k, v in parts.items()},
+        )
 
 
 class SampledRSSM(GoalRSSM):
