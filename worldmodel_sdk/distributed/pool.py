@@ -46,6 +46,7 @@ __all__ = ["RolloutPool"]
 
 _MAX_MODEL_BYTES = 1 << 34
 _CLUSTER_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+_INLINE_BYTES = 64 * 1024
 
 
 @dataclass(slots=True)
@@ -239,7 +240,7 @@ class RolloutPool:
             raise DistributedError("RolloutPool is closed; create a new pool")
         if mode not in MODES:
             raise ValueError(f"unknown rollout mode {mode!r}; expected one of {MODES}")
-        request = ray.put(encode_request(initial_state, action_sequence, conditions))
+        request = _ship(encode_request(initial_state, action_sequence, conditions))
         return await self._submit("rollout", request, bool(deterministic), mode)
 
     async def imagine(
@@ -276,7 +277,7 @@ class RolloutPool:
             )
         if mode not in MODES:
             raise ValueError(f"unknown rollout mode {mode!r}; expected one of {MODES}")
-        request = ray.put(encode_request(initial_state, None, conditions))
+        request = _ship(encode_request(initial_state, None, conditions))
         weights = None
         if policy_weights is not None:
             blob = save_tensors({k: v.detach().contiguous() for k, v in policy_weights.items()})
@@ -366,6 +367,15 @@ def _loopback_only() -> Iterator[None]:
             os.environ.pop(_CLUSTER_ENV, None)
         else:
             os.environ[_CLUSTER_ENV] = saved_env
+
+
+def _ship(envelope: np.ndarray) -> Any:
+    """A request as it is sent: small envelopes inline with the call, large ones put once.
+
+    Ray copies a small argument into the call itself, which saves the object store's
+    round trip; a large one goes to the store once and every retry reuses it.
+    """
+    return envelope if envelope.nbytes <= _INLINE_BYTES else ray.put(envelope)
 
 
 def _check_positive(**values: int) -> None:
