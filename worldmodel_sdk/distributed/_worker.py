@@ -26,6 +26,7 @@ import torch
 from safetensors.torch import load as load_tensors
 
 from .. import errors
+from ..batching import BatchSettings
 from ..errors import DistributedError, SerializationError
 from ..persistence import CONFIG_NAME, WEIGHTS_NAME
 from ..registry import load_pretrained
@@ -76,7 +77,8 @@ class RolloutWorker:
             self.model = load_pretrained(directory)
         # Served models answer requests; they are never trained here.
         self.model.eval()
-        self.batching = batching
+        if not batching:  # every request in a batch of its own, still off the actor's loop
+            self.model.batching = BatchSettings(max_batch_size=1)
         self._policies: OrderedDict[tuple[str, str], Callable[..., Any]] = OrderedDict()
 
     def pid(self) -> int:
@@ -90,12 +92,9 @@ class RolloutWorker:
             if actions is None:
                 raise SerializationError("a rollout request must carry an action sequence")
             with torch.no_grad():
-                if self.batching:
-                    trajectory = await self.model.async_rollout(
-                        state, actions, conditions, deterministic, mode
-                    )
-                else:
-                    trajectory = self.model.rollout(state, actions, conditions, deterministic, mode)
+                trajectory = await self.model.async_rollout(
+                    state, actions, conditions, deterministic, mode
+                )
             return "ok", encode_trajectory(trajectory)
         except Exception as exc:  # delivered to the caller as its type and message
             return "error", error_record(exc)
@@ -114,24 +113,14 @@ class RolloutWorker:
             state, _, conditions = decode_request(request)
             act = self._policy(policy, weights)
             with torch.no_grad():
-                if self.batching:
-                    trajectory = await self.model.async_imagine(
-                        state,
-                        act,
-                        horizon,
-                        conditions=conditions,
-                        deterministic=deterministic,
-                        mode=mode,
-                    )
-                else:
-                    trajectory = self.model.imagine(
-                        state,
-                        act,
-                        horizon,
-                        conditions=conditions,
-                        deterministic=deterministic,
-                        mode=mode,
-                    )
+                trajectory = await self.model.async_imagine(
+                    state,
+                    act,
+                    horizon,
+                    conditions=conditions,
+                    deterministic=deterministic,
+                    mode=mode,
+                )
             return "ok", encode_trajectory(trajectory)
         except Exception as exc:  # delivered to the caller as its type and message
             return "error", error_record(exc)
