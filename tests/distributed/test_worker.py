@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -36,7 +37,11 @@ def test_a_worker_without_batching_serves_each_request_alone(tmp_path: Path) -> 
 
     with torch.no_grad():
         want = model.rollout(state, actions, deterministic=True, mode="latent")
-    for status, body in asyncio.run(serve()):
+    # A worker owns the thread that runs its loop (as in a Ray actor): give it one.
+    with ThreadPoolExecutor(1) as pool:
+        served = pool.submit(asyncio.run, serve()).result()
+    assert torch.is_grad_enabled()
+    for status, body in served:
         assert status == "ok"
         got = decode_trajectory(body)
         for a, b in zip(want.states, got.states, strict=True):

@@ -57,6 +57,16 @@ def error_from_record(record: dict[str, str], fallback: type[Exception]) -> Exce
     return cls(message)
 
 
+def _serving() -> None:
+    """Turn grad off on the thread running the worker's loop, and leave it off.
+
+    A worker's loop does nothing but serve, so grad stays off there; a ``no_grad``
+    block around an ``await`` would instead be unwound out of order by interleaved
+    requests. With grad off, concurrent requests can share a batch.
+    """
+    torch.set_grad_enabled(False)
+
+
 class RolloutWorker:
     """Loads a saved model from bytes and serves rollouts (used as a Ray actor)."""
 
@@ -91,10 +101,10 @@ class RolloutWorker:
             state, actions, conditions = decode_request(request)
             if actions is None:
                 raise SerializationError("a rollout request must carry an action sequence")
-            with torch.no_grad():
-                trajectory = await self.model.async_rollout(
-                    state, actions, conditions, deterministic, mode
-                )
+            _serving()
+            trajectory = await self.model.async_rollout(
+                state, actions, conditions, deterministic, mode
+            )
             return "ok", encode_trajectory(trajectory)
         except Exception as exc:  # delivered to the caller as its type and message
             return "error", error_record(exc)
@@ -112,15 +122,10 @@ class RolloutWorker:
         try:
             state, _, conditions = decode_request(request)
             act = self._policy(policy, weights)
-            with torch.no_grad():
-                trajectory = await self.model.async_imagine(
-                    state,
-                    act,
-                    horizon,
-                    conditions=conditions,
-                    deterministic=deterministic,
-                    mode=mode,
-                )
+            _serving()
+            trajectory = await self.model.async_imagine(
+                state, act, horizon, conditions=conditions, deterministic=deterministic, mode=mode
+            )
             return "ok", encode_trajectory(trajectory)
         except Exception as exc:  # delivered to the caller as its type and message
             return "error", error_record(exc)
