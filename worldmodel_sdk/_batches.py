@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from ._outcomes import per_agent
+from .contract import IOContract
 from .data.dataset import EpisodeDataset
 from .data.joint import concat_joint_obs
 from .data.windows import WindowBatch
@@ -29,7 +31,10 @@ def episodes_to_input(
     When every episode records them, ``rewards`` ``[N, window + 1]`` hold the mean
     reward over agents after each action (the team reward) and ``continues`` hold 1
     while no agent has terminated, 0 on the step an agent terminates (a truncation
-    is not a termination); their last column is a copy, like the actions'.
+    is not a termination); their last column is a copy, like the actions'. A model
+    whose contract predicts ``reward`` / ``continue`` per agent (an ``"A"`` axis)
+    gets them per agent instead, ``[N, window + 1, A]`` in the contract's agent
+    order: each agent's own reward, and 1 until that agent terminates.
 
     Raises:
         ContractError: if the model's contract cannot be fed from episodes.
@@ -38,7 +43,7 @@ def episodes_to_input(
     windows = data.windows(window, stride=stride)
     obs = {k: torch.cat([v, windows.next_obs[k][:, -1:]], dim=1) for k, v in windows.obs.items()}
     actions = {k: torch.cat([v, v[:, -1:]], dim=1) for k, v in windows.actions.items()}
-    rewards, continues = _rewards_and_continues(windows)
+    rewards, continues = _rewards_and_continues(windows, contract)
     if contract.agents:
         payload = ActionPayload(kind="joint", agents=actions) if contract.action else None
         return WorldModelInput(
@@ -66,15 +71,23 @@ def episodes_to_input(
 
 
 def _rewards_and_continues(
-    windows: WindowBatch,
+    windows: WindowBatch, contract: IOContract
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Team rewards and continue flags ``[N, L + 1]`` of windows that record them."""
+    """Rewards and continue flags ``[N, L + 1]`` (team) or ``[N, L + 1, A]`` (per agent)."""
     rewards = continues = None
+    agents = list(contract.agents) if contract.agents else None
+
+    def by_agent(values: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``[N, L, A]`` in the contract's agent order (the windows' order otherwise)."""
+        return torch.stack([values[n] for n in (agents or list(values))], dim=-1)
+
     if windows.rewards is not None:
-        team = torch.stack(list(windows.rewards.values())).mean(dim=0)
+        stacked = by_agent(windows.rewards)
+        team = stacked if per_agent(contract, "reward") else stacked.mean(dim=-1)
         rewards = torch.cat([team, team[:, -1:]], dim=1)
     if windows.terminated is not None:
-        flags = (~torch.stack(list(windows.terminated.values())).any(dim=0)).float()
+        ended = by_agent(windows.terminated)
+        flags = (~(ended if per_agent(contract, "continue") else ended.any(dim=-1))).float()
         continues = torch.cat([flags, flags[:, -1:]], dim=1)
     return rewards, continues
 

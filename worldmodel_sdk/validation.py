@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from ._dtypes import NUMPY, dtype_name
+from ._outcomes import per_agent
 from .contract import ActionSpec, Axis, ConditionSpec, IOContract, TensorSpec, show_shape
 from .errors import ContractError
 from .payloads.action import ActionPayload
@@ -310,7 +311,9 @@ def check_batch(
     if batch.actions is not None:
         check_action(contract.action, batch.actions, bindings, lead=lead)
     check_conditions(contract.condition, batch.conditions, bindings, time_axis=seq)
-    for name in ("rewards", "continues", "mask"):
+    for name, key in (("rewards", "reward"), ("continues", "continue"), ("mask", "")):
         value = getattr(batch, name)
         if value is not None:
-            check_shape(f"batch.{name}", value, lead, bindings)
+            # A per-agent prediction (an "A" axis) trains on one target per agent.
+            agents = (len(contract.agents),) if per_agent(contract, key) else ()
+            check_shape(f"batch.{name}", value, lead + agents, bindings)

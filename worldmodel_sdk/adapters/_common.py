@@ -1,21 +1,32 @@
-"""What the framework bridges share: the missing-extra error and per-agent I/O helpers."""
+"""What the framework bridges share: the missing-extra error, per-agent I/O and step outcomes."""
 
 from __future__ import annotations
 
 import importlib
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import torch
 
+from .._outcomes import predicted_rewards, predicted_terminations
 from ..contract import ActionSpec, IOContract
 from ..errors import ContractError
 from ..payloads.action import ActionPayload
 
-__all__ = ["action_tensor", "import_framework", "joint_payload", "obs_batch"]
+__all__ = [
+    "OutcomeFn",
+    "action_tensor",
+    "import_framework",
+    "joint_payload",
+    "obs_batch",
+    "step_outcome",
+]
+
+OutcomeFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]], Any]
+"""``(obs, actions, next_obs) -> {agent: value}``: a user reward or done function."""
 
 
 def import_framework(module: str, *, extra: str, bridge: str, then: str = "") -> ModuleType:
@@ -83,3 +94,44 @@ def obs_batch(values: Mapping[str, Any]) -> dict[str, torch.Tensor]:
         name: torch.as_tensor(np.asarray(value, dtype=np.float32)).reshape(1, -1)
         for name, value in values.items()
     }
+
+
+def step_outcome(
+    contract: IOContract,
+    decoded: Mapping[str, torch.Tensor],
+    step: tuple[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]],
+    *,
+    reward_fn: OutcomeFn | None,
+    done_fn: OutcomeFn | None,
+    continue_threshold: float,
+    where: str,
+) -> tuple[dict[str, float], bool]:
+    """Per-agent rewards and whether the episode ends, for a step ``(obs, actions, next_obs)``.
+
+    A function left as ``None`` is replaced by the model's prediction (see `_outcomes`):
+    a team reward goes to every agent, a per-agent reward to each; the episode ends when
+    any agent's continue probability is below ``continue_threshold`` or ``done_fn``
+    flags any agent.
+
+    Raises:
+        ContractError: a function misses an agent, a reward is not finite, or a
+            prediction has the wrong shape or dtype.
+    """
+    agents = list(contract.agents)
+    if reward_fn is None:
+        row = predicted_rewards(contract, decoded, 1, where)[0].tolist()
+        rewards = dict(zip(agents, row, strict=True))
+    else:
+        given = reward_fn(*step)
+        missing = [name for name in agents if name not in given]
+        if missing:
+            raise ContractError(f"reward_fn returned no reward for {missing} [{where}]")
+        rewards = {name: float(given[name]) for name in agents}
+    for name, reward in rewards.items():
+        if not math.isfinite(reward):
+            raise ContractError(f"reward of agent {name!r} is {reward} [{where}]")
+    if done_fn is None:
+        ended = predicted_terminations(contract, decoded, 1, continue_threshold, where)
+        return rewards, bool(ended.any())
+    flags = done_fn(*step)
+    return rewards, any(bool(flags.get(name, False)) for name in agents)

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import base64
 import importlib
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, final
 
 import numpy as np
@@ -35,7 +34,7 @@ from ..data.dataset import EpisodeDataset
 from ..errors import ContractError
 from ..payloads.state import State
 from ..registry import load_pretrained
-from ._common import import_framework, joint_payload, obs_batch
+from ._common import OutcomeFn, import_framework, joint_payload, obs_batch, step_outcome
 
 _INSTALL = {"extra": "palaestrai", "bridge": "palaestrai"}
 _environment = import_framework("palaestrai.environment", **_INSTALL)
@@ -46,7 +45,6 @@ _Environment: Any = _environment.Environment
 __all__ = ["WorldModelEnvironment", "decode_world_state", "encode_world_state"]
 
 _LIMIT = float(np.finfo(np.float32).max)
-_JointFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]], Any]
 
 
 def encode_world_state(state: State) -> str:
@@ -65,12 +63,12 @@ def _scalar_box() -> Any:
     return _types.Box(low=-np.inf, high=np.inf, shape=(), dtype=np.float64)
 
 
-def _function(path: str | None, where: str) -> _JointFn | None:
+def _function(path: str | None, where: str) -> OutcomeFn | None:
     if path is None:
         return None
     module, _, name = path.partition(":")
     try:
-        function: _JointFn = getattr(importlib.import_module(module), name)
+        function: OutcomeFn = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError):
         raise ContractError(
             f"{where}: cannot import {path!r}; expected 'module:function'"
@@ -86,9 +84,10 @@ class WorldModelEnvironment(_Environment):  # type: ignore[misc]
     action (an agent whose actuator nobody set acts with zeros), advances the
     model's latent state by one ``transition`` and publishes the decoded
     observations. Rewards come from ``reward_fn`` or the model's ``reward``
-    prediction (the same team reward for every agent); the episode terminates when
-    ``done_fn`` says so for any agent, or the model's ``continue`` prediction falls
-    below ``continue_threshold``, and is truncated after ``max_steps`` updates.
+    prediction (a team reward goes to every agent, a per-agent reward to each); the
+    episode terminates when ``done_fn`` says so for any agent, or the model's
+    ``continue`` prediction (of the team or of any agent) falls below
+    ``continue_threshold``, and is truncated after ``max_steps`` updates.
 
     Args:
         uid: The environment's uid (palaestrAI's).
@@ -224,7 +223,15 @@ class WorldModelEnvironment(_Environment):  # type: ignore[misc]
                 raise ContractError(
                     f"the model predicted NaN or inf in obs[{name!r}] [WorldModelEnvironment]"
                 )
-        rewards, terminated = self._outcome(self._obs, actions, nxt, decoded)
+        rewards, terminated = step_outcome(
+            self.model.contract(),
+            decoded,
+            (self._obs, actions, nxt),
+            reward_fn=self.reward_fn,
+            done_fn=self.done_fn,
+            continue_threshold=self.continue_threshold,
+            where="WorldModelEnvironment",
+        )
         self._obs, self._steps = nxt, self._steps + 1
         truncated = not terminated and self._steps >= self.max_steps
         box = _scalar_box()
@@ -240,24 +247,3 @@ class WorldModelEnvironment(_Environment):  # type: ignore[misc]
             terminated=terminated,
             truncated=truncated,
         )
-
-    def _outcome(
-        self,
-        obs: Mapping[str, np.ndarray],
-        actions: Mapping[str, Any],
-        nxt: Mapping[str, np.ndarray],
-        decoded: Mapping[str, torch.Tensor],
-    ) -> tuple[dict[str, float], bool]:
-        if self.reward_fn is None:
-            team = float(decoded["reward"].reshape(-1)[0])
-            rewards = {name: team for name in self.agent_names}
-        else:
-            given = self.reward_fn(obs, actions, nxt)
-            rewards = {name: float(given[name]) for name in self.agent_names}
-        for name, reward in rewards.items():
-            if not math.isfinite(reward):
-                raise ContractError(f"reward of agent {name!r} is {reward} [WorldModelEnvironment]")
-        if self.done_fn is None:
-            return rewards, float(decoded["continue"].reshape(-1)[0]) < self.continue_threshold
-        flags = self.done_fn(obs, actions, nxt)
-        return rewards, any(bool(flags.get(name, False)) for name in self.agent_names)

@@ -31,7 +31,7 @@ from ..data.spec import DatasetSpec
 from ..errors import ContractError, SerializationError
 from ..model import WorldModel
 from ..payloads.state import State
-from ._common import import_framework, joint_payload, obs_batch
+from ._common import OutcomeFn, import_framework, joint_payload, obs_batch, step_outcome
 
 # pygame (imported by pymasep) greets on stdout at import unless told not to.
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
@@ -70,9 +70,6 @@ _TEMPLATES = (
     {"name": "WorldModelObject", "name_base_object": "WorldModel", "created_class": "Object",
      "subclass_templates": ["WorldModelObjectState"]},
 )  # fmt: skip
-
-_RewardFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]], Any]
-_DoneFn = Callable[[Mapping[str, np.ndarray], Mapping[str, Any], Mapping[str, np.ndarray]], Any]
 
 
 def _characteristics(state: Any, key: str, where: str) -> dict[str, Any]:
@@ -133,7 +130,7 @@ class WorldModelGame(_Game):  # type: ignore[misc]
             multi_agent capabilities (e.g. a trained `JOPMWithHeads`).
         initial_obs: Draws ``{agent: observation}`` for a new episode.
         reward_fn: ``(obs, actions, next_obs) -> {agent: reward}``; ``None`` uses the
-            model's ``reward`` prediction for every agent.
+            model's ``reward`` prediction (a team reward for every agent, or each agent's own).
         done_fn: ``(obs, actions, next_obs) -> {agent: terminated}`` (the episode ends
             when any agent terminates); ``None`` uses the model's ``continue``
             prediction against ``continue_threshold``.
@@ -158,8 +155,8 @@ class WorldModelGame(_Game):  # type: ignore[misc]
         model: WorldModel,
         initial_obs: Callable[[np.random.Generator], Mapping[str, np.ndarray]],
         *,
-        reward_fn: _RewardFn | None = None,
-        done_fn: _DoneFn | None = None,
+        reward_fn: OutcomeFn | None = None,
+        done_fn: OutcomeFn | None = None,
         deterministic: bool = True,
         continue_threshold: float = 0.5,
         seed: int = 0,
@@ -267,32 +264,17 @@ class WorldModelGame(_Game):  # type: ignore[misc]
         for name, value in nxt.items():
             if not np.isfinite(value).all():
                 raise ContractError(f"the model predicted NaN or inf in obs[{name!r}] [{where}]")
-        rewards, done = self._outcome(prev, values, nxt, decoded)
+        rewards, done = step_outcome(
+            self.model.contract(),
+            decoded,
+            (prev, values, nxt),
+            reward_fn=self.reward_fn,
+            done_fn=self.done_fn,
+            continue_threshold=self.continue_threshold,
+            where=where,
+        )
         state = self._build(current_state.environment, latent, obs, rewards, done)
         return state, {"state_changed": True}
-
-    def _outcome(
-        self,
-        prev: Mapping[str, np.ndarray],
-        values: Mapping[str, Any],
-        nxt: Mapping[str, np.ndarray],
-        decoded: Mapping[str, torch.Tensor],
-    ) -> tuple[dict[str, float], bool]:
-        if self.reward_fn is None:
-            team = float(decoded["reward"].reshape(-1)[0])
-            rewards = {name: team for name in self.agent_names}
-        else:
-            given = self.reward_fn(prev, values, nxt)
-            missing = [name for name in self.agent_names if name not in given]
-            if missing:
-                raise ContractError(f"WorldModelGame: reward_fn returned no reward for {missing}")
-            rewards = {name: float(given[name]) for name in self.agent_names}
-        if self.done_fn is None:
-            done = float(decoded["continue"].reshape(-1)[0]) < self.continue_threshold
-        else:
-            flags = self.done_fn(prev, values, nxt)
-            done = any(bool(flags.get(name, False)) for name in self.agent_names)
-        return rewards, done
 
     def reward(
         self, previous_state: Any, actions: Mapping[str, Any] | None, next_state: Any

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 import torch
 
+from .._outcomes import per_agent
 from ..capabilities import Capability
 from ..contract import ActionSpec, IOContract, TensorSpec
 from ..payloads.action import ActionPayload
@@ -136,10 +137,12 @@ def make_batch(
     lead = (batch,) if time is None else (batch, time)
     actions = make_action(contract.action, lead, gen) if contract.action is not None else None
     rewards = continues = None
+    agents = (len(contract.agents),)
     if Capability.REWARD_PRED in capabilities:
-        rewards = torch.randn(lead, generator=gen)
+        shape = lead + agents if per_agent(contract, "reward") else lead
+        rewards = torch.randn(shape, generator=gen)
     if Capability.CONTINUE_PRED in capabilities:
-        continues = torch.ones(lead)
+        continues = torch.ones(lead + agents if per_agent(contract, "continue") else lead)
     return WorldModelInput(
         obs=make_observation(contract, batch, gen, time=time),
         actions=actions,

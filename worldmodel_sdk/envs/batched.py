@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from .._outcomes import predicted_rewards, predicted_terminations
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
@@ -185,14 +186,14 @@ class BatchedWorldModelEnv:
         }
         chosen = {n: np.asarray(actions[n]) for n in self.possible_agents}
         reward_fn, done_fn = self.components.reward_fn, self.components.done_fn
+        contract = self.model.contract()
         if reward_fn is None:
-            shared = finite(where, "reward", decoded["reward"].reshape(self.num_envs).numpy())
-            rewards = np.repeat(shared.astype(np.float64)[:, None], len(self.possible_agents), 1)
+            rewards = predicted_rewards(contract, decoded, self.num_envs, where)
         else:
             rewards = self._per_agent(reward_fn(self._obs, chosen, nxt), "reward_fn", np.float64)
         if done_fn is None:
-            cont = decoded["continue"].reshape(self.num_envs).numpy() < self.continue_threshold
-            terms = np.repeat(cont[:, None], len(self.possible_agents), 1)
+            threshold = self.continue_threshold
+            terms = predicted_terminations(contract, decoded, self.num_envs, threshold, where)
         else:
             terms = self._per_agent(done_fn(self._obs, chosen, nxt), "done_fn", np.bool_)
         self._state, self._obs = state, nxt

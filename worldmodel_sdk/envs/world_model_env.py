@@ -5,10 +5,12 @@ model's state under the joint action (its recurrent memory carried from step to
 step) and decodes the next per-agent observations. Rewards and terminations
 come from the user's `ComponentFunctions`, or, for a function left as ``None``,
 from the model's ``reward`` and ``continue`` predictions (a model declaring
-``reward_pred`` / ``continue_pred``, such as `JOPMWithHeads`): every live agent gets
-the predicted reward, and every agent terminates when the predicted continue
-probability falls below ``continue_threshold``. An episode is truncated after
-``max_cycles`` steps.
+``reward_pred`` / ``continue_pred``, such as `JOPMWithHeads`). A team prediction
+(contract shape ``(B,)``) gives every live agent the same reward and terminates every
+agent when the continue probability falls below ``continue_threshold``; a per-agent
+prediction (``(B, A)``, agents in the contract's order) gives each agent its own
+reward and terminates each agent on its own continue probability. An episode is
+truncated after ``max_cycles`` steps.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
+from .._outcomes import predicted_rewards, predicted_terminations
 from ..capabilities import Capability
 from ..contract import ActionSpec, TensorSpec
 from ..errors import ContractError
@@ -298,16 +301,17 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
     ) -> tuple[dict[str, float], dict[str, bool]]:
         """Rewards and terminations of a step, from the components or the model's heads."""
         reward_fn, done_fn = self.components.reward_fn, self.components.done_fn
+        contract, where = self.model.contract(), "WorldModelEnv.step"
         if reward_fn is None:
-            reward = float(decoded["reward"].reshape(-1)[0])
-            if not math.isfinite(reward):
-                raise ContractError(f"the model predicted reward {reward} [WorldModelEnv.step]")
-            rewards: Mapping[str, Any] = {name: reward for name in live}
+            row = predicted_rewards(contract, decoded, 1, where)[0]
+            rewards: Mapping[str, Any] = dict(zip(self.possible_agents, row.tolist(), strict=True))
         else:
             rewards = self._per_agent(reward_fn(prev, chosen, nxt), live, "reward_fn")
         if done_fn is None:
-            ended = float(decoded["continue"].reshape(-1)[0]) < self.continue_threshold
-            dones: Mapping[str, Any] = {name: ended for name in live}
+            ended = predicted_terminations(contract, decoded, 1, self.continue_threshold, where)
+            dones: Mapping[str, Any] = dict(
+                zip(self.possible_agents, ended[0].tolist(), strict=True)
+            )
         else:
             dones = self._per_agent(done_fn(prev, chosen, nxt), live, "done_fn")
         return (

@@ -14,9 +14,10 @@ memory (``h``, and ``c`` for an LSTM).
 
 `JOPM` predicts observations only; `WorldModelEnv` then takes rewards and
 terminations from user `ComponentFunctions`. `JOPMWithHeads` adds a reward head
-and a continue head on the predicted next state, trained from the rewards and
-termination flags a dataset records, and declares ``reward_pred`` and
-``continue_pred``. Both share `JOPMBase`.
+and a continue head on the predicted next state (team values, or one per agent
+with ``per_agent=True``), trained from the rewards and termination flags a
+dataset records, and declares ``reward_pred`` and ``continue_pred``. Both share
+`JOPMBase`.
 """
 
 from __future__ import annotations
@@ -449,12 +450,15 @@ class JOPMWithHeadsConfig(JOPMConfig):
         task_head_width: Units per hidden layer of each head.
         reward_weight: Weight of the reward loss (MSE of standardised rewards).
         continue_weight: Weight of the continue loss (binary cross-entropy).
+        per_agent: Predict one reward and one continue probability per agent
+            (``[B, A]``, agents in natural order) instead of one team value (``[B]``).
     """
 
     task_head_depth: int = Field(2, ge=0)
     task_head_width: int = Field(64, ge=1)
     reward_weight: float = Field(1.0, ge=0.0)
     continue_weight: float = Field(1.0, ge=0.0)
+    per_agent: bool = False
 
     @model_validator(mode="after")
     def _no_clash(self) -> JOPMWithHeadsConfig:
@@ -471,19 +475,23 @@ class JOPMWithHeadsConfig(JOPMConfig):
 class JOPMWithHeads(JOPMBase):
     """`JOPM` plus a reward head and a continue head, for data that records them.
 
-    ``decode`` adds ``reward`` ``[B]`` (the team reward: the mean over agents of the
-    reward after the step that led to the state) and ``continue`` ``[B]`` (the
-    probability that no agent has terminated). Both heads read the state's latent
-    and normalised observation. They are trained on the encoded next states
-    (detached, so the observation model learns exactly as in `JOPM`) against the
-    ``rewards`` and ``continues`` of the batch, which `fit` takes from the dataset's
+    ``decode`` adds ``reward`` and ``continue``. By default they are team values
+    ``[B]``: the mean over agents of the reward after the step that led to the
+    state, and the probability that no agent has terminated. With
+    ``per_agent=True`` they are ``[B, A]``, one column per agent in the contract's
+    (natural) order: each agent's own reward and the probability that it has not
+    terminated. Both heads read the state's latent and normalised observation.
+    They are trained on the encoded next states (detached, so the observation
+    model learns exactly as in `JOPM`) against the ``rewards`` and ``continues``
+    of the batch, ``[B, T]`` or ``[B, T, A]``, which `fit` takes from the dataset's
     rewards and termination flags (truncations are not terminations).
 
     Example:
-        >>> model = JOPMWithHeads(JOPMWithHeadsConfig.from_spec(dataset.spec))
+        >>> config = JOPMWithHeadsConfig.from_spec(dataset.spec, per_agent=True)
+        >>> model = JOPMWithHeads(config)
         >>> fit(model, dataset)   # the dataset must record rewards and done flags
         >>> out = model.decode(model.transition(model.encode(obs), action))
-        >>> out["reward"], out["continue"]
+        >>> out["reward"].shape, out["continue"].shape   # (B, A) each
     """
 
     capabilities = _CORE | {Capability.REWARD_PRED, Capability.CONTINUE_PRED}
@@ -496,13 +504,21 @@ class JOPMWithHeads(JOPMBase):
         super().__init__(config)
         c = self.config
         inputs = c.latent_dim + c.spec.joint_obs_size
+        outputs = len(c.agents) if c.per_agent else 1
         shape = {"depth": c.task_head_depth, "width": c.task_head_width}
-        self.reward_head = mlp(inputs, 1, activation=c.activation, **shape)
-        self.continue_head = mlp(inputs, 1, activation=c.activation, **shape)
+        self.reward_head = mlp(inputs, outputs, activation=c.activation, **shape)
+        self.continue_head = mlp(inputs, outputs, activation=c.activation, **shape)
         self.register_buffer("reward_mean", torch.zeros(()))
         self.register_buffer("reward_std", torch.ones(()))
 
     def _head_specs(self) -> dict[str, TensorSpec]:
+        if self.config.per_agent:
+            return {
+                "reward": TensorSpec(shape=("B", "A"), description="each agent's reward"),
+                "continue": TensorSpec(
+                    shape=("B", "A"), description="probability each agent has not terminated"
+                ),
+            }
         return {
             "reward": TensorSpec(shape=("B",), description="team reward (mean over agents)"),
             "continue": TensorSpec(shape=("B",), description="probability no agent terminated"),
@@ -511,10 +527,16 @@ class JOPMWithHeads(JOPMBase):
     def _head_inputs(self, z: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([z, x], dim=-1)
 
+    def _head_outputs(self, head: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+        """``[..., A]`` per agent, or ``[...]`` for the team."""
+        out: torch.Tensor = head(inputs)
+        return out if self.config.per_agent else out[..., 0]
+
     def _head_predictions(self, state: State) -> dict[str, torch.Tensor]:
         inputs = self._head_inputs(state["z"], state["x"])
-        reward = self.reward_head(inputs)[..., 0] * self.reward_std + self.reward_mean
-        return {"reward": reward, "continue": torch.sigmoid(self.continue_head(inputs)[..., 0])}
+        reward = self._head_outputs(self.reward_head, inputs) * self.reward_std + self.reward_mean
+        cont = torch.sigmoid(self._head_outputs(self.continue_head, inputs))
+        return {"reward": reward, "continue": cont}
 
     def _head_losses(
         self, batch: WorldModelInput, z: torch.Tensor, x: torch.Tensor
@@ -522,8 +544,8 @@ class JOPMWithHeads(JOPMBase):
         rewards, continues = self._targets(batch)
         inputs = self._head_inputs(z, x)
         target = (rewards[:, :-1] - self.reward_mean) / self.reward_std
-        reward = (self.reward_head(inputs)[..., 0] - target).pow(2).mean()
-        logits = self.continue_head(inputs)[..., 0]
+        reward = (self._head_outputs(self.reward_head, inputs) - target).pow(2).mean()
+        logits = self._head_outputs(self.continue_head, inputs)
         cont = nn.functional.binary_cross_entropy_with_logits(logits, continues[:, :-1].float())
         c = self.config
         return {"reward": (c.reward_weight, reward), "continue": (c.continue_weight, cont)}
@@ -536,7 +558,24 @@ class JOPMWithHeads(JOPMBase):
                 "train on recorded rewards and termination flags (a dataset without them, "
                 "such as one read from traces, trains a JOPM)"
             )
+        for name in ("rewards", "continues"):
+            self._check_target(name, getattr(batch, name))
         return batch.rewards, batch.continues
+
+    def _check_target(self, name: str, value: torch.Tensor) -> None:
+        names = self.config.spec.agent_names
+        if self.config.per_agent:
+            expected, layout = 3, f"(B, T, A) with A = {len(names)} agents ({', '.join(names)})"
+        else:
+            expected, layout = 2, "(B, T), one team value per sample"
+        if not isinstance(value, torch.Tensor):
+            raise ContractError(f"batch.{name} is a {type(value).__name__}; expected a tensor")
+        if value.dim() != expected or (self.config.per_agent and value.shape[-1] != len(names)):
+            raise ContractError(f"batch.{name} has shape {tuple(value.shape)}; expected {layout}")
+        if not (value.is_floating_point() or value.dtype == torch.bool):
+            raise ContractError(
+                f"batch.{name} has dtype {value.dtype}; expected a floating-point tensor"
+            )
 
     def prepare_for_training(self, batch: WorldModelInput) -> None:
         """Fit the observation statistics, and standardise the rewards the head learns."""

@@ -20,9 +20,11 @@ class Trajectory:
     Attributes:
         states: ``T + 1`` states (initial state first).
         actions: Actions ``[T, B, ...]`` (joint actions packed, see `ActionPayload.packed`).
-        rewards: Predicted rewards ``[T, B]``, if the model predicts them.
+        rewards: Predicted rewards ``[T, B]``, or ``[T, B, A]`` from a model that
+            predicts them per agent, if the model predicts them.
         values: Predicted values ``[T + 1, B]``, if the model predicts them.
-        continues: Predicted continue probabilities ``[T, B]``, if predicted.
+        continues: Predicted continue probabilities ``[T, B]`` (or ``[T, B, A]``
+            per agent), if predicted.
         predictions: Other decoded predictions by name, each ``[T, B, ...]`` (for
             ``states[1:]``).
 
@@ -57,9 +59,9 @@ class Trajectory:
                     f"Trajectory.states[{i}] has batch size {state.batch_size}; expected {batch} "
                     f"(actions are {tuple(self.actions.shape)})"
                 )
-        _check_series("rewards", self.rewards, (horizon, batch))
+        _check_series("rewards", self.rewards, (horizon, batch), per_agent=True)
         _check_series("values", self.values, (horizon + 1, batch))
-        _check_series("continues", self.continues, (horizon, batch))
+        _check_series("continues", self.continues, (horizon, batch), per_agent=True)
         for name, value in (self.predictions or {}).items():
             if value.dim() < 2 or tuple(value.shape[:2]) != (horizon, batch):
                 raise ContractError(
@@ -127,9 +129,14 @@ class Trajectory:
         return torch.cumprod(torch.cat([ones, steps]), dim=0)
 
 
-def _check_series(name: str, value: torch.Tensor | None, expected: tuple[int, int]) -> None:
+def _check_series(
+    name: str, value: torch.Tensor | None, expected: tuple[int, int], *, per_agent: bool = False
+) -> None:
+    """``value`` is ``expected`` (``[T, B]``), or ``[T, B, A]`` where ``per_agent`` allows."""
     if value is None:
         return
-    if not isinstance(value, torch.Tensor) or tuple(value.shape) != expected:
-        got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-        raise ContractError(f"Trajectory.{name} has shape {got}; expected {expected}")
+    got = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+    if got == expected or (per_agent and len(got) == 3 and got[:2] == expected):
+        return
+    also = f" or ({expected[0]}, {expected[1]}, A)" if per_agent else ""
+    raise ContractError(f"Trajectory.{name} has shape {got}; expected {expected}{also}")
