@@ -38,20 +38,19 @@ def contract_error(message: str) -> Any:
     return pytest.raises(ContractError, match=f"^{re.escape(message)}$")
 
 
-def test_round_trip(ragged_dataset: EpisodeDataset, tmp_path: Path) -> None:
+def test_round_trip(ragged_dataset: EpisodeDataset, tmp_path: Path, episodes_equal) -> None:
     paths = write_traces(ragged_dataset, tmp_path)
     assert [p.name for p in paths] == [f"joint_history_{i}.json" for i in range(5)]
     loaded = read_traces(tmp_path, spec=ragged_dataset.spec)
     assert loaded.lengths == ragged_dataset.lengths
     for left, right in zip(ragged_dataset, loaded, strict=True):
-        for name in ragged_dataset.spec.agent_names:
-            assert torch.equal(left.obs[name], right.obs[name])
-            assert torch.equal(left.actions[name], right.actions[name])
-        assert right.rewards is None and right.terminated is None
+        episodes_equal(left, right)  # rewards and done flags included, bit for bit
 
 
 def test_layout_is_the_original_one(ragged_dataset: EpisodeDataset, tmp_path: Path) -> None:
-    path = write_trace(tmp_path / "joint_history_0.json", ragged_dataset[1], ragged_dataset.spec)
+    path = write_trace(
+        tmp_path / "joint_history_0.json", ragged_dataset[1], ragged_dataset.spec, outcomes=False
+    )
     raw = json.loads(path.read_text())
     episode = ragged_dataset[1]
     assert len(raw) == 2  # T + 1 pairs
@@ -62,6 +61,19 @@ def test_layout_is_the_original_one(ragged_dataset: EpisodeDataset, tmp_path: Pa
         episode.actions["agent_10"][0].tolist(),
     ]
     assert raw[1][1] == [0, [0.0, 0.0]]  # filler action of the final observation
+    again = read_trace(path, ragged_dataset.spec)
+    assert again.rewards is None and again.terminated is None and again.truncated is None
+
+
+def test_layout_with_rewards_and_flags(ragged_dataset: EpisodeDataset, tmp_path: Path) -> None:
+    path = write_trace(tmp_path / "joint_history_0.json", ragged_dataset[1], ragged_dataset.spec)
+    raw = json.loads(path.read_text())
+    episode = ragged_dataset[1]
+    assert [len(entry) for entry in raw] == [5, 5]
+    _, _, reward, terminated, truncated = raw[0]
+    assert reward == [float(episode.rewards[n][0]) for n in ("agent_2", "agent_10")]
+    assert terminated == [True, True] and truncated == [False, False]
+    assert raw[1][2:] == [[0.0, 0.0], [False, False], [False, False]]  # fillers, final entry
 
 
 def test_inferred_spec_and_natural_file_order(tmp_path: Path) -> None:

@@ -89,18 +89,18 @@ def _one_step_file(tmp_path: Path, step: str) -> Path:
 
 def test_a_step_with_too_many_lists_is_refused_undecoded(tmp_path):
     path = _one_step_file(tmp_path, "[" + "[]," * 200 + "[]]")
-    message = f"{path}, step 1: the step holds more than 88 lists or objects"
+    message = f"{path}, step 1: the step holds more than 100 lists or objects"
     with pytest.raises(ContractError, match=f"^{re.escape(message)}$"):
         read_trace(path, SPEC)
 
 
 def test_a_step_with_too_many_values_is_refused_undecoded(tmp_path):
-    path = _one_step_file(tmp_path, "[[[0.0, " + "1, " * 100 + "1], [2, 3, 4]], [1, [0, 0]]]")
-    message = f"{path}, step 1: the step holds more than 96 values"
+    path = _one_step_file(tmp_path, "[[[0.0, " + "1, " * 130 + "1], [2, 3, 4]], [1, [0, 0]]]")
+    message = f"{path}, step 1: the step holds more than 120 values"
     with pytest.raises(ContractError, match=f"^{re.escape(message)}$"):
         read_trace(path, SPEC)
     path = _one_step_file(tmp_path, "[[[0.0, " + '"x", ' * 200 + "1], [2, 3, 4]], [1, [0, 0]]]")
-    message = f"{path}, step 1: the step holds more than 96 strings"
+    message = f"{path}, step 1: the step holds more than 120 strings"
     with pytest.raises(ContractError, match=f"^{re.escape(message)}$"):
         read_trace(path, SPEC)
 

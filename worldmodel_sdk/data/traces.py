@@ -1,29 +1,35 @@
 """Trace files of the original multi-agent pipeline: one JSON file per episode.
 
 A trace file holds a list of ``[joint_observation, joint_action]`` pairs, one per
-step. ``joint_observation`` is a list with one observation (a list of numbers) per
-agent, and ``joint_action`` a list with one action per agent: an integer for a
-discrete agent, a list of numbers for a continuous one. Agents appear in natural
-order unless the reader is told the file's order (``agents=``, e.g. an environment's
-``possible_agents``); their names are not stored, so they come from a `DatasetSpec`
-or default to ``agent_0, agent_1, ...``. Files are named ``joint_history_<n>.json``.
+step; entries may go on with the step's per-agent rewards,
+``[..., joint_reward]``, and then its per-agent done flags,
+``[..., joint_reward, joint_terminated, joint_truncated]`` (every entry of a file
+has as many items as its first). ``joint_observation`` is a list with one
+observation (a list of numbers) per agent, and ``joint_action`` a list with one
+action per agent: an integer for a discrete agent, a list of numbers for a
+continuous one. Agents appear in natural order unless the reader is told the
+file's order (``agents=``, e.g. an environment's ``possible_agents``); their names
+are not stored, so they come from a `DatasetSpec` or default to
+``agent_0, agent_1, ...``. Files are named ``joint_history_<n>.json``.
 
 A file with ``N`` pairs is an episode of ``T = N - 1`` steps: the last pair's
 observation is the final observation, and its action (which has no observed
-consequence) is checked but dropped. Writing adds that last pair with a zero action.
+consequence) is checked but dropped, as are its reward and flags. Writing adds that
+last entry with a zero action, zero rewards and false flags.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TypeGuard
 
 from .._jsonio import DEFAULT_MAX_JSON_BYTES
 from ..errors import ContractError
 from ..naming import natural_sorted
 from ._trace_episode import (
+    ENTRY_SIZES,
     INFER_FIRST_STEP,
     episode_from_steps,
     show,
@@ -31,7 +37,7 @@ from ._trace_episode import (
     whole_steps,
 )
 from ._trace_stream import StepLimits, iter_steps, read_text
-from .checks import check_episode
+from ._trace_write import TRACE_PREFIX, trace_pairs, write_trace, write_traces
 from .dataset import EpisodeDataset
 from .episode import Episode
 from .spec import AgentSpec, DatasetSpec
@@ -47,8 +53,6 @@ __all__ = [
     "write_traces",
 ]
 
-TRACE_PREFIX = "joint_history_"
-
 
 def read_trace(
     path: str | Path,
@@ -57,7 +61,7 @@ def read_trace(
     agents: Sequence[str] | None = None,
     max_bytes: int = DEFAULT_MAX_JSON_BYTES,
 ) -> Episode:
-    """Read one trace file as an `Episode` (without rewards or done flags).
+    """Read one trace file as an `Episode` (with rewards and done flags if it stores them).
 
     Args:
         path: A ``joint_history_<n>.json`` file.
@@ -98,7 +102,7 @@ def _order_checked(steps: Iterator[object], listed: DatasetSpec, path: Path) -> 
     first = next(steps, None)
     if first is None:
         return
-    if isinstance(first, list) and len(first) == 2 and isinstance(first[0], list):
+    if isinstance(first, list) and len(first) in ENTRY_SIZES and isinstance(first[0], list):
         got = [len(o) if isinstance(o, list) else -1 for o in first[0]]
         expected = [agent.obs_size for agent in listed.agents]
         if got != expected and sorted(got) == sorted(expected):
@@ -129,11 +133,20 @@ def _agent_names(count: int, agents: Sequence[str] | None, where: str) -> list[s
 _MAX_INFERRED_ACTIONS = 2**31
 
 
+def _leading_lists(entry: object) -> TypeGuard[list[list[object]]]:
+    """Whether a step is a list of 2, 3 or 5 items whose first two are lists."""
+    return (
+        isinstance(entry, list)
+        and len(entry) in ENTRY_SIZES
+        and all(isinstance(part, list) for part in entry[:2])
+    )
+
+
 def _max_discrete(raws: Sequence[tuple[Path, object]], position: int, name: str) -> int:
     largest = 0
     for path, raw in raws:
         for step, entry in enumerate(raw if isinstance(raw, list) else []):
-            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[1], list):
+            if isinstance(entry, list) and len(entry) in ENTRY_SIZES and isinstance(entry[1], list):
                 value = entry[1][position] if position < len(entry[1]) else None
                 if isinstance(value, int) and not isinstance(value, bool):
                     if value >= _MAX_INFERRED_ACTIONS:
@@ -184,11 +197,9 @@ def infer_trace_spec(
     path, raw = raws[0]
     where = f"{path}, step 0"
     first = whole_steps(raw, path)[0]
-    if not (
-        isinstance(first, list) and len(first) == 2 and all(isinstance(p, list) for p in first)
-    ):
+    if not _leading_lists(first):
         raise ContractError(f"{where}: expected a [joint observation, joint action] pair of lists")
-    joint_obs, joint_action = first
+    joint_obs, joint_action = first[0], first[1]
     names = _agent_names(len(joint_obs), agents, where)
     if len(joint_action) != len(names):
         raise ContractError(
@@ -279,11 +290,9 @@ def _read_inferring(
 
 def _provisional_spec(step0: object, path: Path, agents: Sequence[str] | None) -> DatasetSpec:
     where = f"{path}, step 0"
-    if not (
-        isinstance(step0, list) and len(step0) == 2 and all(isinstance(p, list) for p in step0)
-    ):
+    if not _leading_lists(step0):
         raise ContractError(f"{where}: expected a [joint observation, joint action] pair of lists")
-    joint_obs, joint_action = step0
+    joint_obs, joint_action = step0[0], step0[1]
     names = _agent_names(len(joint_obs), agents, where)
     if len(joint_action) != len(names):
         raise ContractError(
@@ -314,48 +323,3 @@ def _episode_with_last_actions(
                     largest[agent.name] = max(largest.get(agent.name, 0), value)
 
     return episode_from_steps(watched(), spec, path, inferring=True), largest
-
-
-def _trace_action(episode: Episode, agent: AgentSpec, step: int) -> object:
-    if step == episode.length:  # the final observation has no recorded action
-        return 0 if agent.action_kind == "discrete" else [0.0] * agent.action_size
-    value: object = episode.actions[agent.name][step].tolist()
-    return value
-
-
-def trace_pairs(episode: Episode, spec: DatasetSpec) -> list[list[list[object]]]:
-    """The ``[joint observation, joint action]`` pairs of an episode, ready for JSON."""
-    obs = {name: episode.obs[name].tolist() for name in spec.agent_names}
-    return [
-        [
-            [obs[agent.name][step] for agent in spec.agents],
-            [_trace_action(episode, agent, step) for agent in spec.agents],
-        ]
-        for step in range(episode.length + 1)
-    ]
-
-
-def write_trace(path: str | Path, episode: Episode, spec: DatasetSpec) -> Path:
-    """Write one episode as a trace file (``T + 1`` pairs; the last action is a zero filler).
-
-    Raises:
-        ContractError: if the episode does not match the spec.
-    """
-    check_episode(episode, spec, where=f"write_trace({path})")
-    file = Path(path)
-    file.write_text(json.dumps(trace_pairs(episode, spec), allow_nan=False), encoding="utf-8")
-    return file
-
-
-def write_traces(dataset: EpisodeDataset, directory: str | Path, *, start: int = 0) -> list[Path]:
-    """Write each episode as ``joint_history_<start + i>.json`` in ``directory``.
-
-    Returns:
-        The written paths, in episode order.
-    """
-    root = Path(directory)
-    root.mkdir(parents=True, exist_ok=True)
-    return [
-        write_trace(root / f"{TRACE_PREFIX}{start + index}.json", episode, dataset.spec)
-        for index, episode in enumerate(dataset)
-    ]
