@@ -130,3 +130,131 @@ def test_env_without_functions_needs_the_heads() -> None:
         ),
     ):
         WorldModelEnv(JOPM(JOPMConfig(**SMALL)), ComponentFunctions(), lambda rng: {})
+
+
+# -- per-agent heads ------------------------------------------------------------------------
+
+AGENTS = ("agent_0", "agent_1", "agent_2")
+
+
+@functools.cache
+def trained_per_agent() -> tuple[JOPMWithHeads, FitResult]:
+    torch.manual_seed(0)
+    config = JOPMWithHeadsConfig.from_spec(spread_data().spec, per_agent=True, **SMALL)
+    model = JOPMWithHeads(config)
+    result = fit(
+        model,
+        spread_data(),
+        window=8,
+        window_stride=4,
+        epochs=4,
+        batch_size=32,
+        lr=3e-3,
+        seed=0,
+        progress=False,
+        threads=1,
+    )
+    return model, result
+
+
+def per_agent_model() -> JOPMWithHeads:
+    torch.manual_seed(0)
+    return JOPMWithHeads(JOPMWithHeadsConfig(per_agent=True, **SMALL))
+
+
+def test_per_agent_heads_predict_one_value_per_agent() -> None:
+    model = per_agent_model()
+    contract = model.contract()
+    assert contract.prediction["reward"].shape == ("B", "A")
+    assert contract.prediction["continue"].shape == ("B", "A")
+    assert contract.agents == AGENTS
+    obs = {name: torch.randn(2, 18) for name in AGENTS}
+    action = ActionPayload(kind="joint", agents={name: torch.tensor([0, 4]) for name in AGENTS})
+    out = model.decode(model.transition(model.encode(obs), action))
+    assert out["reward"].shape == (2, 3) and out["continue"].shape == (2, 3)
+    trajectory = model.rollout(model.encode(obs), [action, action], deterministic=True)
+    assert trajectory.rewards is not None and trajectory.rewards.shape == (2, 2, 3)
+    assert trajectory.continues is not None and trajectory.continues.shape == (2, 2, 3)
+    assert trajectory.discount_weights().shape == (3, 2, 3)
+
+
+def test_per_agent_batches_keep_each_agents_reward_and_termination() -> None:
+    data = spread_data().subset([0, 2])  # episode 2 has a collision
+    batch = episodes_to_input(per_agent_model(), data, window=4)
+    team = episodes_to_input(JOPMWithHeads(JOPMWithHeadsConfig(**SMALL)), data, window=4)
+    windows = data.windows(4)
+    assert batch.rewards is not None and batch.continues is not None
+    assert batch.rewards.shape == (windows.size, 5, 3)
+    for column, name in enumerate(AGENTS):
+        assert torch.equal(batch.rewards[:, :-1, column], windows.rewards[name])
+        assert torch.equal(batch.continues[:, :-1, column], (~windows.terminated[name]).float())
+    assert team.rewards is not None and team.rewards.shape == (windows.size, 5)
+    assert torch.allclose(team.rewards, batch.rewards.mean(dim=-1))
+    # simple_spread's agents are paid differently (collisions are each agent's own)
+    assert not torch.equal(batch.rewards[..., 0], batch.rewards[..., 1])
+
+
+def test_per_agent_heads_train_on_real_simple_spread() -> None:
+    model, result = trained_per_agent()
+    first, last = result.history[0], result.history[-1]
+    assert last["val_reward"] < first["val_reward"]
+    assert last["val_continue"] < first["val_continue"]
+
+
+def test_per_agent_heads_survive_save_and_load(tmp_path) -> None:
+    model = trained_per_agent()[0]
+    model.save_pretrained(tmp_path)
+    loaded = load_pretrained(tmp_path)
+    assert isinstance(loaded, JOPMWithHeads) and loaded.config.per_agent
+    state = model.encode({name: torch.randn(3, 18) for name in AGENTS}, deterministic=True)
+    for key in ("reward", "continue"):
+        assert torch.equal(loaded.decode(state)[key], model.decode(state)[key])
+
+
+def test_per_agent_targets_of_the_wrong_layout_are_named() -> None:
+    model = per_agent_model()
+    batch = episodes_to_input(model, spread_data().subset([0]), window=4)
+    assert batch.rewards is not None
+    wrong = {
+        "team": batch.rewards.mean(dim=-1),
+        "two agents": batch.rewards[..., :2],
+        "integers": batch.rewards.long(),
+    }
+    expected = {
+        "team": f"batch.rewards has shape {tuple(wrong['team'].shape)}; expected (B, T, A) with "
+        "A = 3 agents (agent_0, agent_1, agent_2) [JOPMWithHeads.loss]",
+        "two agents": f"batch.rewards has shape {tuple(wrong['two agents'].shape)}; expected "
+        "(B, T, A) with A = 3 agents (agent_0, agent_1, agent_2) [JOPMWithHeads.loss]",
+        "integers": "batch.rewards has dtype torch.int64; expected a floating-point tensor "
+        "[JOPMWithHeads.loss]",
+    }
+    for case, rewards in wrong.items():
+        batch.rewards = rewards
+        with pytest.raises(ContractError, match="^" + re.escape(expected[case]) + "$"):
+            model.loss(batch)
+    batch.rewards = wrong["two agents"]
+    steps = wrong["two agents"].shape
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            f"batch.rewards has shape {tuple(steps)}; contract expects (B, T, 3) "
+            "[JOPMWithHeads.validate_batch_contract]"
+        ),
+    ):
+        model.validate_batch_contract(batch)
+
+
+def test_team_heads_refuse_per_agent_targets() -> None:
+    model = JOPMWithHeads(JOPMWithHeadsConfig(**SMALL))
+    batch = episodes_to_input(per_agent_model(), spread_data().subset([0]), window=4)
+    assert batch.rewards is not None
+    with pytest.raises(
+        ContractError,
+        match="^"
+        + re.escape(
+            f"batch.rewards has shape {tuple(batch.rewards.shape)}; expected (B, T), one team "
+            "value per sample [JOPMWithHeads.loss]"
+        )
+        + "$",
+    ):
+        model.loss(batch)
