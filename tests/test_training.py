@@ -122,7 +122,7 @@ def test_episodes_keep_team_rewards_and_continues() -> None:
 
 def test_traces_without_rewards_give_none(tmp_path) -> None:
 
-    write_traces(spread_data().subset([0]), tmp_path)
+    write_traces(spread_data().subset([0]), tmp_path, outcomes=False)
     data = read_traces(tmp_path, spec=spread_data().spec)
     batch = episodes_to_input(JOPM(JOPMConfig.from_spec(data.spec)), data, window=4)
     assert batch.rewards is None and batch.continues is None
