@@ -155,3 +155,25 @@ def test_bad_models_are_clear_errors() -> None:
         ),
     ):
         WorldModelTorchRLEnv(OpenEnded(), starts, reward_fn=zero, done_fn=zero)
+
+
+def test_per_agent_predictions_need_a_function_that_combines_them() -> None:
+    torch.manual_seed(0)
+    config = JOPMWithHeadsConfig(agents=AGENTS, latent_dim=4, vae_width=8, per_agent=True)
+    per_agent = JOPMWithHeads(config).eval()
+    with pytest.raises(
+        ContractError,
+        match="^"
+        + re.escape(
+            "WorldModelTorchRLEnv keeps one reward per batch row; the model predicts 'reward' per "
+            "agent (B, A): pass a reward_fn that combines the agents'"
+        )
+        + "$",
+    ):
+        WorldModelTorchRLEnv(per_agent, starts)
+
+    def team_reward(obs, action, nxt) -> torch.Tensor:
+        return torch.zeros(1)
+
+    with pytest.raises(ContractError, match=re.escape("pass a done_fn that combines")):
+        WorldModelTorchRLEnv(per_agent, starts, reward_fn=team_reward)

@@ -258,3 +258,19 @@ def test_team_heads_refuse_per_agent_targets() -> None:
         + "$",
     ):
         model.loss(batch)
+
+
+def test_per_agent_heads_pass_the_conformance_suite() -> None:
+    from worldmodel_sdk.conformance import Status, run_checks
+
+    def make() -> JOPMWithHeads:
+        torch.manual_seed(0)
+        return JOPMWithHeads(
+            JOPMWithHeadsConfig(per_agent=True, latent_dim=4, vae_width=8, rnn_hidden=8)
+        )
+
+    report = run_checks(make)
+    failed = [r for r in report.results if r.status not in (Status.PASSED, Status.NOT_APPLICABLE)]
+    assert report.ok and not failed, [(r.check, r.message) for r in failed]
+    # the loss checks changed the per-agent targets and saw the loss move
+    assert report.result("loss.uses_targets").status is Status.PASSED

@@ -18,6 +18,7 @@ from typing import Any, final
 import numpy as np
 import torch
 
+from .._outcomes import per_agent
 from ..capabilities import Capability
 from ..contract import ActionSpec, TensorSpec
 from ..errors import ContractError
@@ -122,6 +123,15 @@ class WorldModelTorchRLEnv(_EnvBase):  # type: ignore[misc]
             model.require(Capability.REWARD_PRED, "WorldModelTorchRLEnv without a reward_fn")
         if done_fn is None:
             model.require(Capability.CONTINUE_PRED, "WorldModelTorchRLEnv without a done_fn")
+        for key, name, given in (
+            ("reward", "reward_fn", reward_fn),
+            ("continue", "done_fn", done_fn),
+        ):
+            if given is None and per_agent(model.contract(), key):
+                raise ContractError(
+                    f"WorldModelTorchRLEnv keeps one {key} per batch row; the model predicts "
+                    f"{key!r} per agent (B, A): pass a {name} that combines the agents'"
+                )
         super().__init__(batch_size=torch.Size([batch_size]), device="cpu")
         contract = model.contract()
         if contract.action is None:
