@@ -1,10 +1,15 @@
-"""The `Capability` enum: what a world model declares it can do."""
+"""The `Capability` enum: what a world model declares it can do.
+
+Also the one convention a capability adds to ``decode``'s output names:
+`disagreement_key`, where a model declaring ``epistemic_uncertainty`` reports how
+much it is unsure of each prediction.
+"""
 
 from __future__ import annotations
 
 from enum import Enum
 
-__all__ = ["Capability", "DECODE_CAPABILITIES"]
+__all__ = ["Capability", "DECODE_CAPABILITIES", "DISAGREEMENT_SUFFIX", "disagreement_key"]
 
 
 class Capability(str, Enum):
@@ -40,6 +45,10 @@ class Capability(str, Enum):
     """Observations and actions are per named agent."""
     RECURRENT = "recurrent"
     """The state carries a recurrent memory across calls."""
+    EPISTEMIC_UNCERTAINTY = "epistemic_uncertainty"
+    """``decode`` also reports, for every prediction ``k``, its epistemic uncertainty
+    under `disagreement_key` ``(k)``: a non-negative tensor of ``k``'s shape (for an
+    `Ensemble`, the variance of ``k`` across the members)."""
 
     def __str__(self) -> str:
         return self.value
@@ -54,3 +63,16 @@ DECODE_CAPABILITIES: frozenset[Capability] = frozenset(
     }
 )
 """Any one of these makes ``decode`` available."""
+
+DISAGREEMENT_SUFFIX = ".disagreement"
+"""What `disagreement_key` appends to a prediction's name."""
+
+
+def disagreement_key(name: str) -> str:
+    """The prediction that carries the uncertainty of prediction ``name``.
+
+    Example:
+        >>> disagreement_key("obs")
+        'obs.disagreement'
+    """
+    return name + DISAGREEMENT_SUFFIX

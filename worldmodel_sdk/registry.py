@@ -37,6 +37,8 @@ ENTRY_POINT_GROUP = "worldmodel_sdk.models"
 _C = TypeVar("_C", bound="type[WorldModel]")
 
 _MODELS: dict[str, type[WorldModel]] = {}
+# ``ensemble[<name>]`` names the `Ensemble` class of the model registered as ``<name>``.
+_ENSEMBLE = "ensemble["
 
 
 @overload
@@ -113,6 +115,10 @@ def _lookup(name: str) -> type[WorldModel]:
     _builtins()
     if name in _MODELS:
         return _MODELS[name]
+    if name.startswith(_ENSEMBLE) and name.endswith("]"):
+        from .ensemble import Ensemble
+
+        return Ensemble.of(_lookup_type(name[len(_ENSEMBLE) : -1]))
     ep = _entry_points().get(name)
     if ep is None:
         known = sorted(set(_MODELS) | set(_entry_points()))

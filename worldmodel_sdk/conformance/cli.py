@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from .._cli_errors import CliError
@@ -31,21 +32,26 @@ _STYLE = {
 
 
 def render_report(report: Report, console: Console) -> None:
-    """Print ``report`` as a table (check, status, time, message) and a summary line."""
-    table = Table(title=f"Conformance of {report.target} ({report.model}, {report.profile})")
+    """Print ``report`` as a table (check, status, time, message) and a summary line.
+
+    Names and messages are printed as text, never read as markup: model types such
+    as ``ensemble[example]`` hold brackets.
+    """
+    target, model = escape(report.target), escape(report.model)
+    table = Table(title=f"Conformance of {target} ({model}, {report.profile})")
     table.add_column("check", no_wrap=True)
     table.add_column("status", no_wrap=True)
     table.add_column("time", justify="right", no_wrap=True)
     table.add_column("message", overflow="fold")
     for r in report.results:
         style = _STYLE[r.status]
-        table.add_row(r.check, f"[{style}]{r.status.value}[/]", f"{r.time:.3f}s", _short(r))
+        table.add_row(r.check, f"[{style}]{r.status.value}[/]", f"{r.time:.3f}s", escape(_short(r)))
     console.print(table)
     counts = ", ".join(f"{n} {s}" for s, n in report.counts.items() if n)
     verdict = "[green]OK[/]" if report.ok else "[bold red]FAILED[/]"
-    console.print(f"{verdict} {report.target}: {counts} in {report.time:.2f}s")
+    console.print(f"{verdict} {target}: {counts} in {report.time:.2f}s")
     for r in report.failed:
-        console.print(f"[red]FAIL[/] {r.message}", highlight=False, soft_wrap=True)
+        console.print(f"[red]FAIL[/] {escape(r.message)}", highlight=False, soft_wrap=True)
 
 
 def _short(result: CheckResult) -> str:
