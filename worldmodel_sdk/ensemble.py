@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any, ClassVar, Literal, final
+from typing import Any, ClassVar, Literal, cast, final
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -143,6 +143,10 @@ class Ensemble(WorldModel):
         return cls(config)
 
     @property
+    def _members(self) -> list[WorldModel]:
+        return cast(list[WorldModel], list(self.members))
+
+    @property
     def size(self) -> int:
         """The number of members ``N``."""
         return self.config.members
@@ -151,7 +155,7 @@ class Ensemble(WorldModel):
 
     def io_contract(self) -> IOContract:
         """The member's contract with a member axis on the state and disagreement predictions."""
-        inner = self.members[0].contract()
+        inner = self._members[0].contract()
         where = f"{type(self).__name__}.io_contract"
         state = {}
         for key, spec in inner.state.items():
@@ -223,7 +227,7 @@ class Ensemble(WorldModel):
 
     def encode(self, obs: Obs, deterministic: bool = False) -> State:
         """Every member encodes ``obs``; each row gets its member weights (see `Ensemble`)."""
-        states = [m.encode(obs, deterministic) for m in self.members]
+        states = [m.encode(obs, deterministic) for m in self._members]
         first = next(iter(states[0].tensors.values()))
         batch = states[0].batch_size
         sample = self.config.propagation != "mean" and not deterministic
@@ -240,7 +244,7 @@ class Ensemble(WorldModel):
         """Every member steps its own state; ``"random"`` draws each row's member again."""
         states = [
             m.transition(self.member_state(state, i), action, conditions, deterministic)
-            for i, m in enumerate(self.members)
+            for i, m in enumerate(self._members)
         ]
         weights = state.tensors[WEIGHTS_KEY]
         if self.config.propagation == "random" and not deterministic:
@@ -258,13 +262,15 @@ class Ensemble(WorldModel):
         """Every member folds ``obs`` into its own state; the member weights are kept."""
         states = [
             m.update(self.member_state(state, i), action, obs, conditions, deterministic)
-            for i, m in enumerate(self.members)
+            for i, m in enumerate(self._members)
         ]
         return self._join(states, state.tensors[WEIGHTS_KEY], "update")
 
     def decode(self, state: State, conditions: ConditionPayload | None = None) -> ModelOutput:
         """The weighted prediction of the members, and each prediction's variance across them."""
-        outs = [m.decode(self.member_state(state, i), conditions) for i, m in enumerate(self.members)]
+        outs = [
+            m.decode(self.member_state(state, i), conditions) for i, m in enumerate(self._members)
+        ]
         weights = state.tensors[WEIGHTS_KEY].t()
         predictions: dict[str, torch.Tensor] = {}
         spreads: dict[str, torch.Tensor] = {}
@@ -284,7 +290,7 @@ class Ensemble(WorldModel):
         """
         size = _batch_size_of(batch)
         outs = []
-        for member in self.members:
+        for member in self._members:
             part = batch
             if self.training and self.config.bootstrap:
                 part = _rows(batch, torch.randint(size, (size,)))
@@ -300,7 +306,7 @@ class Ensemble(WorldModel):
         """Let every member that fits data statistics (normalisation) fit them on ``batch``."""
         from .training import PreparesForTraining
 
-        for member in self.members:
+        for member in self._members:
             if isinstance(member, PreparesForTraining):
                 member.prepare_for_training(batch)
 

@@ -32,6 +32,7 @@ AREAS = (
     "capabilities",
     "contract",
     "outputs",
+    "uncertainty",
     "determinism",
     "sensitivity",
     "rollout",

@@ -13,5 +13,6 @@ from . import (  # noqa: F401
     persistence,
     rollout,
     sensitivity,
+    uncertainty,
     wire,
 )
