@@ -11,8 +11,8 @@ import torch
 
 from worldmodel_sdk import Capability, IOContract, ModelOutput, State, WorldModel
 from worldmodel_sdk.capabilities import disagreement_key
-from worldmodel_sdk.ensemble import Ensemble, EnsembleConfig
 from worldmodel_sdk.data import AgentSpec
+from worldmodel_sdk.ensemble import Ensemble, EnsembleConfig
 from worldmodel_sdk.models import JOPM, ExampleModel, JOPMConfig
 
 from .broken import Tiny

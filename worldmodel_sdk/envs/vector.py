@@ -20,7 +20,7 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ..capabilities import Capability
+from ..capabilities import Capability, disagreement_key
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.state import State
@@ -222,7 +222,23 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._state, self._obs = state, nxt
         self._steps += 1
         truncs = (self._steps >= self.max_episode_steps) & ~terms
-        return self._finish(rewards, terms, truncs)
+        resetting = self._ended.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else None
+        obs, rewards, terms, truncs, infos = self._finish(rewards, terms, truncs)
+        if self.model.supports(Capability.EPISTEMIC_UNCERTAINTY):
+            infos = {**infos, **self._disagreement(decoded, resetting)}
+        return obs, rewards, terms, truncs, infos
+
+    def _disagreement(
+        self, decoded: dict[str, torch.Tensor], resetting: np.ndarray | None
+    ) -> dict[str, np.ndarray]:
+        """``infos["disagreement"]`` ``[N]``: the disagreement on each row's next observation.
+
+        The mean over the observation's entries; rows restarted by this step have none.
+        """
+        spread = decoded[disagreement_key(self._key)].reshape(self.num_envs, -1).mean(-1)
+        valid = np.ones(self.num_envs, np.bool_) if resetting is None else ~resetting
+        values = np.where(valid, spread.numpy().astype(np.float64), 0.0)
+        return {"disagreement": values, "_disagreement": valid}
 
     def _finish(
         self, rewards: np.ndarray, terms: np.ndarray, truncs: np.ndarray

@@ -26,7 +26,7 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from .._outcomes import predicted_rewards, predicted_terminations
-from ..capabilities import Capability
+from ..capabilities import Capability, disagreement_key
 from ..contract import ActionSpec, TensorSpec
 from ..errors import ContractError
 from ..model import WorldModel
@@ -288,7 +288,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
             rewards,
             terminations,
             truncations,
-            {name: {} for name in live},
+            self._infos(decoded, live),
         )
 
     def _outcomes(
@@ -318,6 +318,20 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
             {name: float(rewards[name]) for name in live},
             {name: bool(dones[name]) for name in live},
         )
+
+    def _infos(
+        self, decoded: Mapping[str, torch.Tensor], live: list[str]
+    ) -> dict[str, dict[str, Any]]:
+        """Per agent: the model's disagreement on its next observation (mean over its entries).
+
+        Empty unless the model declares ``epistemic_uncertainty`` (an `Ensemble`, say).
+        """
+        if not self.model.supports(Capability.EPISTEMIC_UNCERTAINTY):
+            return {name: {} for name in live}
+        return {
+            name: {"disagreement": float(decoded[disagreement_key(name)][0].mean())}
+            for name in live
+        }
 
     def _joint_action(self, actions: Mapping[str, Any]) -> ActionPayload:
         expected = ", ".join(self.agents)

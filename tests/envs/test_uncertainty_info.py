@@ -1,0 +1,66 @@
+"""Simulated envs report a model's epistemic uncertainty in ``infos`` when it declares one."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from worldmodel_sdk.envs import ComponentFunctions, WorldModelEnv, WorldModelVectorEnv
+from worldmodel_sdk.models import ExampleModel
+
+from ..conformance.broken_uncertainty import example_ensemble, jopm_ensemble
+
+
+def starts(rng: np.random.Generator, count: int) -> np.ndarray:
+    return rng.normal(size=(count, 4)).astype(np.float32)
+
+
+def ends_after_one_step(obs, actions, next_obs) -> np.ndarray:
+    return np.array([True, False, False])
+
+
+def test_vector_env_reports_each_rows_disagreement_except_rows_restarted() -> None:
+    model = example_ensemble().eval()
+    envs = WorldModelVectorEnv(model, 3, starts, done_fn=ends_after_one_step)
+    envs.reset(seed=0)
+    actions = np.zeros((3, 2), np.float32)
+    _, _, terms, _, infos = envs.step(actions)
+    spread, valid = infos["disagreement"], infos["_disagreement"]
+    assert terms.tolist() == [True, False, False] and valid.tolist() == [True, True, True]
+    assert spread.shape == (3,) and spread.dtype == np.float64 and bool((spread > 0).all())
+    state = envs._state
+    with torch.no_grad():
+        want = model.decode(state)["obs.disagreement"].mean(-1).double().numpy()
+    np.testing.assert_allclose(spread, want)
+    _, _, _, _, infos = envs.step(actions)  # row 0 restarts (next_step autoreset)
+    assert infos["_disagreement"].tolist() == [False, True, True]
+    assert infos["disagreement"][0] == 0.0 and bool((infos["disagreement"][1:] > 0).all())
+
+
+def test_vector_env_of_a_plain_model_adds_no_disagreement() -> None:
+    torch.manual_seed(0)
+    plain = ExampleModel({"obs_dim": 4, "hidden_dim": 8, "latent_dim": 4}).eval()
+    envs = WorldModelVectorEnv(plain, 3, starts, done_fn=ends_after_one_step)
+    envs.reset(seed=0)
+    *_, infos = envs.step(np.zeros((3, 2), np.float32))
+    assert "disagreement" not in infos
+
+
+def test_world_model_env_reports_each_agents_disagreement() -> None:
+    model = jopm_ensemble().eval()
+    components = ComponentFunctions(
+        reward_fn=lambda o, a, n: {k: 0.0 for k in n},
+        done_fn=lambda o, a, n: {k: False for k in n},
+    )
+
+    def sample(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"a_0": rng.normal(size=3), "a_1": rng.normal(size=2)}
+
+    env = WorldModelEnv(model, components, sample, max_cycles=3)
+    _, infos = env.reset(seed=0)
+    assert infos == {"a_0": {}, "a_1": {}}
+    _, _, _, _, infos = env.step({"a_0": 1, "a_1": np.zeros(2, np.float32)})
+    assert sorted(infos) == ["a_0", "a_1"]
+    for agent, info in infos.items():
+        assert sorted(info) == ["disagreement"]
+        assert isinstance(info["disagreement"], float) and info["disagreement"] > 0, agent
