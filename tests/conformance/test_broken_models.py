@@ -408,8 +408,11 @@ def test_every_check_is_tripped_by_some_broken_model_or_a_unit_test() -> None:
     tripped = set().union(
         *(failing for failing, _, _ in [*CASES.values(), *BATCHING_CASES.values()])
     )
-    # Checks made to fail in test_checks.py.
+    # Checks made to fail in test_checks.py and test_uncertainty.py.
     from .test_checks import CASES as OTHER
+    from .test_uncertainty import CASES as UNCERTAINTY
+
+    tripped |= set().union(*(failing for failing, _, _ in UNCERTAINTY.values()))
 
     elsewhere = {name for _, name, _ in OTHER} | {
         "interface.base_class",
