@@ -12,8 +12,9 @@ from ._version import __version__
 
 if typing.TYPE_CHECKING:
     from .batching import BatchSettings
-    from .capabilities import Capability
+    from .capabilities import Capability, disagreement_key
     from .contract import ActionSpec, ConditionSpec, IOContract, TensorSpec
+    from .ensemble import Ensemble, EnsembleConfig
     from .errors import (
         CapabilityError,
         ContractError,
@@ -38,6 +39,8 @@ __all__ = [
     "ConditionPayload",
     "ConditionSpec",
     "ContractError",
+    "Ensemble",
+    "EnsembleConfig",
     "IOContract",
     "LossOutput",
     "ModelOutput",
@@ -51,6 +54,7 @@ __all__ = [
     "WorldModelInput",
     "__version__",
     "create_model",
+    "disagreement_key",
     "flatten_action",
     "list_models",
     "load_pretrained",
@@ -60,6 +64,9 @@ __all__ = [
 _ORIGINS = {
     "BatchSettings": ".batching",
     "Capability": ".capabilities",
+    "disagreement_key": ".capabilities",
+    "Ensemble": ".ensemble",
+    "EnsembleConfig": ".ensemble",
     "ActionSpec": ".contract",
     "ConditionSpec": ".contract",
     "IOContract": ".contract",
