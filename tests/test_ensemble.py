@@ -195,9 +195,16 @@ def test_saves_and_loads_through_the_registry(tmp_path: Path) -> None:
     assert type(built) is type(model) and built.config.propagation == "random"
 
 
-def test_unknown_member_names_the_registered_models() -> None:
+def test_unknown_or_unfit_members_are_registry_errors() -> None:
     with pytest.raises(RegistryError, match=re.escape("unknown model 'exampel'; registered:")):
         create_model("ensemble[exampel]")
+    with pytest.raises(
+        RegistryError,
+        match=re.escape(
+            "model 'ensemble[rdlm]' cannot be built: Ensemble.of(RDLM): the members must decode"
+        ),
+    ):
+        create_model("ensemble[rdlm]")
 
 
 def test_bad_configs_and_classes_are_refused() -> None:

@@ -118,7 +118,10 @@ def _lookup(name: str) -> type[WorldModel]:
     if name.startswith(_ENSEMBLE) and name.endswith("]"):
         from .ensemble import Ensemble
 
-        return Ensemble.of(_lookup_type(name[len(_ENSEMBLE) : -1]))
+        try:
+            return Ensemble.of(_lookup_type(name[len(_ENSEMBLE) : -1]))
+        except TypeError as exc:
+            raise RegistryError(f"model {name!r} cannot be built: {exc}") from None
     ep = _entry_points().get(name)
     if ep is None:
         known = sorted(set(_MODELS) | set(_entry_points()))
