@@ -233,3 +233,25 @@ def test_a_row_state_that_does_not_fit_names_the_ensemble() -> None:
         ),
     ):
         model.decode(wrong)
+
+
+def test_training_shrinks_disagreement_on_the_data_more_than_away_from_it() -> None:
+    torch.manual_seed(0)
+    member = {"obs_dim": 4, "action_dim": 2, "latent_dim": 4, "hidden_dim": 8}
+    model = Ensemble.of(ExampleModel)({"members": 3, "member": member})
+    obs, actions = torch.randn(48, 4, 4) * 0.5, torch.randn(48, 4, 2)
+    for t in range(3):  # a linear system the members can learn
+        obs[:, t + 1] = 0.9 * obs[:, t] + 0.2 * actions[:, t].repeat(1, 2)
+
+    def spread(scale: float) -> float:
+        with torch.no_grad():
+            state = model.encode(obs[:, 0] * scale, deterministic=True)
+            state = model.transition(state, actions[:, 0] * scale, deterministic=True)
+            return float(model.decode(state)["obs.disagreement"].mean())
+
+    before = spread(1.0)
+    batch = WorldModelInput(obs={"obs": obs}, actions=actions, sequence=True)
+    fit(model, batch, epochs=10, batch_size=16, lr=1e-2, progress=False)
+    on_data, away = spread(1.0), spread(5.0)
+    assert on_data < before / 2
+    assert away > 3 * on_data
