@@ -5,7 +5,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from worldmodel_sdk.envs import ComponentFunctions, WorldModelEnv, WorldModelVectorEnv
+from worldmodel_sdk.envs import (
+    BatchedWorldModelEnv,
+    ComponentFunctions,
+    WorldModelEnv,
+    WorldModelVectorEnv,
+)
 from worldmodel_sdk.models import ExampleModel
 
 from ..conformance.broken_uncertainty import example_ensemble, jopm_ensemble
@@ -64,3 +69,26 @@ def test_world_model_env_reports_each_agents_disagreement() -> None:
     for agent, info in infos.items():
         assert sorted(info) == ["disagreement"]
         assert isinstance(info["disagreement"], float) and info["disagreement"] > 0, agent
+
+
+def test_batched_env_reports_each_agents_disagreement_per_row() -> None:
+    model = jopm_ensemble().eval()
+    first_row_ends = np.array([True, False, False])
+    components = ComponentFunctions(
+        reward_fn=lambda o, a, n: {k: np.zeros(3) for k in n},
+        done_fn=lambda o, a, n: {k: first_row_ends for k in n},
+    )
+
+    def sample(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"a_0": rng.normal(size=3), "a_1": rng.normal(size=2)}
+
+    envs = BatchedWorldModelEnv(model, components, sample, num_envs=3)
+    envs.reset(seed=0)
+    actions = {"a_0": np.ones(3, np.int64), "a_1": np.zeros((3, 2), np.float32)}
+    *_, infos = envs.step(actions)
+    for agent in ("a_0", "a_1"):
+        assert infos[agent]["_disagreement"].tolist() == [True, True, True]
+        assert bool((infos[agent]["disagreement"] > 0).all())
+    *_, infos = envs.step(actions)  # row 0 ended: it restarts on this step
+    assert infos["a_1"]["_disagreement"].tolist() == [False, True, True]
+    assert infos["a_1"]["disagreement"][0] == 0.0

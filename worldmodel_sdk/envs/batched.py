@@ -21,6 +21,7 @@ import torch
 from gymnasium import spaces
 
 from .._outcomes import predicted_rewards, predicted_terminations
+from ..capabilities import Capability, disagreement_key
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
@@ -216,8 +217,26 @@ class BatchedWorldModelEnv:
             {n: rewards[:, i] for i, n in enumerate(self.possible_agents)},
             {n: terms[:, i] for i, n in enumerate(self.possible_agents)},
             {n: truncs[:, i] for i, n in enumerate(self.possible_agents)},
-            {n: {} for n in self.possible_agents},
+            self._infos(decoded, rows),
         )
+
+    def _infos(
+        self, decoded: Mapping[str, torch.Tensor], restarted: np.ndarray
+    ) -> dict[str, dict[str, Any]]:
+        """Per agent: ``disagreement`` ``[N]`` on its next observation, and its mask.
+
+        Empty unless the model declares ``epistemic_uncertainty``; rows restarted by
+        this step have none (``_disagreement`` is False there).
+        """
+        if not self.model.supports(Capability.EPISTEMIC_UNCERTAINTY):
+            return {n: {} for n in self.possible_agents}
+        valid = ~restarted
+        infos: dict[str, dict[str, Any]] = {}
+        for name in self.possible_agents:
+            spread = decoded[disagreement_key(name)].reshape(self.num_envs, -1).mean(-1)
+            values = np.where(valid, spread.numpy().astype(np.float64), 0.0)
+            infos[name] = {"disagreement": values, "_disagreement": valid.copy()}
+        return infos
 
     def close(self) -> None:
         """Release the batch state."""
