@@ -11,8 +11,10 @@ import torch
 from worldmodel_sdk import (
     Capability,
     ContractError,
+    IOContract,
     RegistryError,
     State,
+    TensorSpec,
     WorldModelInput,
     create_model,
     load_pretrained,
@@ -20,6 +22,8 @@ from worldmodel_sdk import (
 from worldmodel_sdk.ensemble import WEIGHTS_KEY, Ensemble, EnsembleConfig
 from worldmodel_sdk.models import JOPM, RDLM, VAE, ExampleModel
 from worldmodel_sdk.training import fit
+
+from .conformance.broken_uncertainty import Drift
 
 SMALL = {"obs_dim": 4, "action_dim": 2, "latent_dim": 4, "hidden_dim": 8}
 
@@ -255,3 +259,52 @@ def test_training_shrinks_disagreement_on_the_data_more_than_away_from_it() -> N
     on_data, away = spread(1.0), spread(5.0)
     assert on_data < before / 2
     assert away > 3 * on_data
+
+
+@pytest.mark.parametrize("propagation", ["random", "fixed"])
+def test_shared_state_steps_every_member_from_the_rows_chosen_member(propagation: str) -> None:
+    torch.manual_seed(4)
+    model = Ensemble.of(Drift)({"members": 3, "propagation": propagation, "share_state": True})
+    with torch.no_grad():
+        traj = model.rollout(model.encode(torch.randn(5, 3)), torch.randn(4, 5, 2))
+        rows = torch.arange(5)
+        for t in range(1, 4):
+            state, nxt = traj.states[t], traj.states[t + 1]
+            chosen = state[WEIGHTS_KEY].argmax(1)
+            start = State({"x": state["x"][rows, chosen]})
+            for i, member in enumerate(model.members):
+                want = member.transition(start, traj.actions[t])["x"]
+                assert torch.equal(nxt["x"][:, i], want)
+            each = member_outputs(model, nxt)["obs"]  # one-step predictions from one start
+            torch.testing.assert_close(
+                traj.predictions["obs.disagreement"][t], each.var(0, unbiased=False)
+            )
+
+
+def test_shared_state_in_mean_mode_steps_from_the_members_mean() -> None:
+    torch.manual_seed(5)
+    model = Ensemble.of(Drift)({"members": 2, "propagation": "mean", "share_state": True})
+    with torch.no_grad():
+        state = model.transition(model.encode(torch.randn(2, 3)), torch.randn(2, 2))
+        action = torch.randn(2, 2)
+        nxt = model.transition(state, action)
+        start = State({"x": (state["x"] * 0.5).sum(1)})
+        for i, member in enumerate(model.members):
+            assert torch.equal(nxt["x"][:, i], member.transition(start, action)["x"])
+
+
+def test_shared_state_needs_floating_states() -> None:
+    class Counting(Drift):
+        def io_contract(self) -> IOContract:
+            base = super().io_contract()
+            state = {**base.state, "steps": TensorSpec(shape=("B",), dtype="int64")}
+            return base.model_copy(update={"state": state})
+
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "State['steps'] of Counting is int64; share_state combines the members' states, "
+            "which must be floating [Ensemble[Counting].io_contract]"
+        ),
+    ):
+        Ensemble.of(Counting)({"share_state": True})

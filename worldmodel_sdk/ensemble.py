@@ -20,6 +20,10 @@ Propagation modes, as in PETS / MBPO:
 
 With ``deterministic=True`` nothing is drawn: ``encode`` gives every row equal
 weights (the mean) and ``transition`` keeps the weights it is given.
+
+By default every member steps from its own state. With ``share_state`` (members
+whose states live in one space, such as observation-space models) every member
+steps from the row's combined state instead: the chosen member's, or the mean.
 """
 
 from __future__ import annotations
@@ -60,6 +64,12 @@ class EnsembleConfig(BaseModel):
         propagation: ``"random"``, ``"fixed"`` or ``"mean"`` (see `Ensemble`).
         bootstrap: Train each member on its own bootstrap resample of every
             training batch (rows drawn with replacement); validation uses the whole batch.
+        share_state: Start every member's step from the row's combined state (the
+            member weights applied to the members' states): the chosen member's next
+            state in ``"random"`` and ``"fixed"`` mode, their mean in ``"mean"`` mode, as
+            PETS and MBPO propagate. Only for members whose states live in one space
+            (observation-space models, or members built to share their latent space);
+            every state tensor must then be floating.
         member: The members' config, as the member class's config fields; it is
             recorded in full once the ensemble is built.
     """
@@ -69,6 +79,7 @@ class EnsembleConfig(BaseModel):
     members: int = Field(5, ge=2)
     propagation: Propagation = "random"
     bootstrap: bool = True
+    share_state: bool = False
     member: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -131,6 +142,7 @@ class Ensemble(WorldModel):
         first = members[0].config
         full = first.model_dump(mode="json") if first is not None else {}
         self.config = self.config.model_copy(update={"member": full})
+        self.contract()  # refuse a member contract the ensemble cannot extend, now
 
     def _build_member(self, config: dict[str, Any]) -> WorldModel:
         cls = self.member_class
@@ -159,6 +171,11 @@ class Ensemble(WorldModel):
         where = f"{type(self).__name__}.io_contract"
         state = {}
         for key, spec in inner.state.items():
+            if self.config.share_state and not spec.torch_dtype.is_floating_point:
+                raise ContractError(
+                    f"State[{key!r}] of {self.member_class.__name__} is {spec.dtype}; "
+                    f"share_state combines the members' states, which must be floating [{where}]"
+                )
             if not spec.shape or spec.shape[0] != "B":
                 raise ContractError(
                     f"State[{key!r}] of {self.member_class.__name__} has contract shape "
@@ -203,6 +220,18 @@ class Ensemble(WorldModel):
             {k: v[:, index] for k, v in state.tensors.items() if k != WEIGHTS_KEY}, state.meta
         )
 
+    def _starts(self, state: State) -> list[State]:
+        """Where each member's step starts: its own state, or the row's combined state."""
+        if not self.config.share_state:
+            return [self.member_state(state, i) for i in range(self.size)]
+        weights = state.tensors[WEIGHTS_KEY]
+        shared = {}
+        for key, value in state.tensors.items():
+            if key != WEIGHTS_KEY:
+                w = weights.reshape(*weights.shape, *([1] * (value.dim() - 2))).to(value.dtype)
+                shared[key] = (w * value).sum(1)
+        return [State(shared, state.meta)] * self.size
+
     def _join(self, states: Sequence[State], weights: torch.Tensor, call: str) -> State:
         meta = states[0].meta
         for i, other in enumerate(states[1:], 1):
@@ -242,9 +271,10 @@ class Ensemble(WorldModel):
         deterministic: bool = False,
     ) -> State:
         """Every member steps its own state; ``"random"`` draws each row's member again."""
+        starts = self._starts(state)
         states = [
-            m.transition(self.member_state(state, i), action, conditions, deterministic)
-            for i, m in enumerate(self._members)
+            m.transition(start, action, conditions, deterministic)
+            for m, start in zip(self._members, starts, strict=True)
         ]
         weights = state.tensors[WEIGHTS_KEY]
         if self.config.propagation == "random" and not deterministic:
@@ -260,9 +290,10 @@ class Ensemble(WorldModel):
         deterministic: bool = False,
     ) -> State:
         """Every member folds ``obs`` into its own state; the member weights are kept."""
+        starts = self._starts(state)
         states = [
-            m.update(self.member_state(state, i), action, obs, conditions, deterministic)
-            for i, m in enumerate(self._members)
+            m.update(start, action, obs, conditions, deterministic)
+            for m, start in zip(self._members, starts, strict=True)
         ]
         return self._join(states, state.tensors[WEIGHTS_KEY], "update")
 

@@ -9,7 +9,19 @@ from typing import Any
 
 import torch
 
-from worldmodel_sdk import Capability, IOContract, ModelOutput, State, WorldModel
+from worldmodel_sdk import (
+    ActionPayload,
+    ActionSpec,
+    Capability,
+    ContractError,
+    IOContract,
+    LossOutput,
+    ModelOutput,
+    State,
+    TensorSpec,
+    WorldModel,
+    WorldModelInput,
+)
 from worldmodel_sdk.capabilities import disagreement_key
 from worldmodel_sdk.data import AgentSpec
 from worldmodel_sdk.ensemble import Ensemble, EnsembleConfig
@@ -107,3 +119,54 @@ def spread_zero() -> WorldModel:
 def floored_ensemble() -> WorldModel:
     torch.manual_seed(0)
     return FlooredEnsemble(EnsembleConfig(members=2))
+
+
+class Drift(WorldModel):
+    """A correct model whose state is its observation: ``x' = x + tanh(W [x, a])``."""
+
+    capabilities = frozenset(
+        {Capability.REPRESENTATION, Capability.LATENT_DYNAMICS, Capability.OBS_DECODER}
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step = torch.nn.Linear(5, 3)
+
+    def io_contract(self) -> IOContract:
+        return IOContract(
+            observation={"obs": TensorSpec(shape=("B", 3))},
+            action=ActionSpec(kind="continuous", shape=(2,)),
+            state={"x": TensorSpec(shape=("B", 3))},
+            prediction={"obs": TensorSpec(shape=("B", 3))},
+        )
+
+    def encode(self, obs: Any, deterministic: bool = False) -> State:
+        return State({"x": obs if isinstance(obs, torch.Tensor) else obs["obs"]})
+
+    def transition(
+        self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
+    ) -> State:
+        a = action.tensor if isinstance(action, ActionPayload) else action
+        x = state["x"]
+        return State({"x": x + torch.tanh(self.step(torch.cat([x, a], -1)))})
+
+    def decode(self, state: State, conditions: Any = None) -> ModelOutput:
+        return ModelOutput({"obs": state["x"]}, state)
+
+    def loss(self, batch: WorldModelInput) -> LossOutput:
+        self.validate_batch_contract(batch)
+        obs = batch.obs if isinstance(batch.obs, torch.Tensor) else batch.obs["obs"]
+        actions = (
+            batch.actions.tensor if isinstance(batch.actions, ActionPayload) else batch.actions
+        )
+        if not batch.sequence or actions is None:
+            raise ContractError("Drift trains on sequences of observations and actions")
+        state = self.encode(obs[:, 0])
+        pred = self.decode(self.transition(state, actions[:, 0]))["obs"]
+        return LossOutput(total=(pred - obs[:, 1]).pow(2).mean())
+
+
+def shared_state_ensemble() -> WorldModel:
+    """Three `Drift` members stepping from each row's drawn member's state (PETS TS1)."""
+    torch.manual_seed(0)
+    return Ensemble.of(Drift)(EnsembleConfig(members=3, share_state=True))

@@ -63,7 +63,7 @@ def test_broken_model_fails_exactly_its_check(factory: str) -> None:
     )
 
 
-@pytest.mark.parametrize("factory", ["example_ensemble", "jopm_ensemble"])
+@pytest.mark.parametrize("factory", ["example_ensemble", "jopm_ensemble", "shared_state_ensemble"])
 def test_ensembles_pass_the_whole_suite_uncertainty_included(factory: str) -> None:
     report = run_checks(f"{SPEC}:{factory}")
     assert report.ok, [r.message for r in report.failed]
