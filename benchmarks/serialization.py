@@ -13,6 +13,12 @@ pickle load from bytes, which copy), zero-copy reads with building the same view
 directly (``np.frombuffer`` + ``torch.from_numpy`` over the buffer), and shared
 memory with the raw POSIX segment floor (create, write, map, unmap, unlink; no
 header, no checksum). Every target prints as met or not met with its ratio.
+
+A checksum has to read every byte once more. Where a target leaves less room than
+that read costs, the hardware bound is printed beside the target: the baseline plus
+XXH3 over the same number of bytes while they are in cache (a `CHUNK`-sized buffer
+hashed repeatedly), both measured in this run. The cheapest a fused copy-and-hash
+can be is that sum.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from typing import Any, cast
 import numpy as np
 import safetensors.torch
 import torch
+import xxhash
 
 from worldmodel_sdk.payloads.state import State
 from worldmodel_sdk.wire import (
@@ -40,6 +47,7 @@ from worldmodel_sdk.wire import (
     serialize_state,
     unlink_descriptor,
 )
+from worldmodel_sdk.wire._encode import CHUNK
 from worldmodel_sdk.wire._segments import _posixshmem
 
 QUICK = "--quick" in sys.argv
@@ -98,10 +106,11 @@ def row(label: str, seconds: float, note: str = "") -> None:
     print(f"  {label:<56}{us(seconds)}  {note}")
 
 
-def target(label: str, value: float, limit: float, unit: str) -> None:
+def target(label: str, value: float, limit: float, unit: str, floor: float | None = None) -> None:
     met = value <= limit
     if unit == "x":
-        text = f"{value:.2f}x (target <= {limit:g}x)"
+        bound = "" if floor is None else f"; hardware bound {floor:.2f}x"
+        text = f"{value:.2f}x (target <= {limit:g}x{bound})"
     else:
         text = f"{value * 1e6:.1f} us (target <= {limit * 1e6:g} us, ratio {value / limit:.2f})"
     RESULTS.append((label, met, text))
@@ -111,6 +120,27 @@ def memcpy_fresh(nbytes: int) -> Callable[[], Any]:
     src = torch.randn(nbytes // 4)
     raw = (ctypes.c_char * nbytes).from_address(src.data_ptr())
     return lambda: (src, bytes(raw))  # one malloc + one memcpy of nbytes
+
+
+def cached_hash(nbytes: int) -> Callable[[], Any]:
+    """XXH3 over ``nbytes`` bytes that are in cache: one CHUNK-sized buffer, again and again."""
+    chunk = memoryview(bytearray(np.random.default_rng(0).bytes(CHUNK)))
+
+    def run() -> int:
+        hasher = xxhash.xxh3_64()
+        for _ in range(nbytes // CHUNK):
+            hasher.update(chunk)
+        hasher.update(chunk[: nbytes % CHUNK])
+        return hasher.intdigest()
+
+    return run
+
+
+def memcpy_warm(nbytes: int) -> Callable[[], Any]:
+    """memcpy into the same, already touched buffer: what rewriting a reused segment costs."""
+    src = torch.randn(nbytes // 4)
+    dst = torch.empty_like(src)
+    return lambda: ctypes.memmove(dst.data_ptr(), src.data_ptr(), nbytes)
 
 
 def direct_views(buffer: bytearray, state: State) -> Callable[[], Any]:
@@ -172,7 +202,12 @@ def copying_section(large: State) -> float:
     st_load, memcpy_f = pair(lambda: safetensors.torch.load(st_blob), base)
     pk_blob = pickle.dumps(tensors, protocol=5)
     pk_load, memcpy_g = pair(lambda: pickle.loads(pk_blob), base)
+    hashed, memcpy_h = pair(cached_hash(nbytes), base)
+    bound = 1 + hashed / memcpy_h
     row("memcpy of the same bytes into a fresh buffer", memcpy, "(baseline, measured beside each)")
+    row("XXH3 of the same bytes from cache", hashed, f"= {hashed / memcpy_h:.2f}x memcpy")
+    row("  hardware bound of a checksummed copy: memcpy + that", memcpy_h + hashed,
+        f"= {bound:.2f}x memcpy")  # fmt: skip
     row("wmsdk serialize, default (checksum fused)", ser, f"= {ser / memcpy:.2f}x memcpy")
     row("wmsdk serialize, checksum=False", ser_plain, f"= {ser_plain / memcpy_b:.2f}x memcpy")
     row("safetensors save (bytes)", st_save, f"= {st_save / memcpy_e:.2f}x memcpy")
@@ -180,8 +215,8 @@ def copying_section(large: State) -> float:
     row("wmsdk deserialize bytes, verify=False", de_plain, f"= {de_plain / memcpy_d:.2f}x memcpy")
     row("safetensors load (bytes, copies)", st_load, f"= {st_load / memcpy_f:.2f}x memcpy")
     row("pickle 5 loads (bytes, copies)", pk_load, f"= {pk_load / memcpy_g:.2f}x memcpy")
-    target("default serialize vs memcpy", ser / memcpy, 1.2, "x")
-    target("verified deserialize of bytes vs memcpy", de / memcpy_c, 1.2, "x")
+    target("default serialize vs memcpy", ser / memcpy, 1.2, "x", bound)
+    target("verified deserialize of bytes vs memcpy", de / memcpy_c, 1.2, "x", bound)
     return memcpy
 
 
@@ -236,12 +271,20 @@ def shm_section(large: State, huge: State) -> None:
 
     fresh_t, floor = pair(fresh, raw_segment_floor(raw), budget=2.0)
     steady_t, floor_b = pair(steady, raw_segment_floor(raw), budget=2.0)
+    hashed, floor_h = pair(cached_hash(len(raw)), raw_segment_floor(raw))
+    warm, floor_w = pair(memcpy_warm(len(raw)), raw_segment_floor(raw))
     unlink_descriptor(reuse_descriptor)
+    fresh_bound = 1 + hashed / floor_h
+    steady_bound = warm / floor_w + hashed / floor_h
     row("raw segment floor (create, write, map, unmap, unlink)", floor, "(baseline, beside each)")
+    row("XXH3 of the same bytes from cache", hashed, f"= {hashed / floor_h:.2f}x the floor")
+    row("memcpy into an already touched buffer", warm, f"= {warm / floor_w:.2f}x the floor")
     row("wmsdk fresh: publish + attach + close + unlink", fresh_t, f"= {fresh_t / floor:.2f}x")
+    row("  hardware bound: raw floor + XXH3 from cache", floor_h + hashed, f"= {fresh_bound:.2f}x")
     row("wmsdk reused segment: publish + attach + close", steady_t, f"= {steady_t / floor_b:.2f}x")
-    target("fresh segment cycle vs raw floor", fresh_t / floor, 1.15, "x")
-    target("steady-state reused cycle vs fresh floor", steady_t / floor_b, 0.5, "x")
+    row("  hardware bound: warm memcpy + XXH3 from cache", warm + hashed, f"= {steady_bound:.2f}x")
+    target("fresh segment cycle vs raw floor", fresh_t / floor, 1.15, "x", fresh_bound)
+    target("steady-state reused cycle vs fresh floor", steady_t / floor_b, 0.5, "x", steady_bound)
     for label, state in (("10 MiB", large), ("100 MiB", huge)):
         descriptor = publish_state(state)
         attach = cpu(lambda d=descriptor: close_state(attach_state(d)))

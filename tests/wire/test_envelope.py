@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
@@ -97,6 +98,23 @@ def test_same_state_gives_same_bytes_and_canonical_header() -> None:
     text = payload[PREAMBLE.size : PREAMBLE.size + h_len].decode()
     assert text == json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"))
     assert text.startswith('{"meta":{"a":[2],"z":1},"tensors":[{"dtype":"float32"')
+
+
+def test_states_of_one_layout_each_get_their_own_bytes_across_threads() -> None:
+    # Small envelopes are assembled in scratch buffers their (shared) plan keeps.
+    def work(seed: int) -> list[tuple[State, bytes]]:
+        g = torch.Generator().manual_seed(seed)
+        states = [
+            State({"h": torch.randn(2, 8, generator=g), "b": torch.ones(2)}) for _ in range(200)
+        ]
+        return [(s, s.serialize()) for s in states]
+
+    with ThreadPoolExecutor(4) as pool:
+        results = [pair for batch in pool.map(work, range(4)) for pair in batch]
+    for state, payload in results:
+        back = State.deserialize(payload)
+        assert torch.equal(back["h"], state["h"]) and torch.equal(back["b"], state["b"])
+    assert len({payload for _, payload in results}) == len(results)
 
 
 def test_tensor_data_is_64_byte_aligned_in_the_envelope() -> None:

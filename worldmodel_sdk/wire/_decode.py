@@ -42,6 +42,7 @@ _CACHED_HEADER_BYTES = 4096  # longer headers are parsed on every read, never ca
 _META_OPENING = '{"meta":'
 _DECODER = json.JSONDecoder()
 _OPENED: dict[bytes, Opened] = {}
+_HASH = xxhash.xxh3_64_intdigest
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +154,7 @@ def verify_in_place(view: memoryview, opened: Opened) -> None:
     """Check the checksum (reading the whole envelope) and the zero padding."""
     pre = opened.pre
     if pre.has_checksum:
-        _check_digest(view, pre, xxhash.xxh3_64_intdigest(view[: pre.data_end]))
+        _check_digest(view, pre, _HASH(view[: pre.data_end]))
     _check_padding(view, opened)
 
 
@@ -168,19 +169,23 @@ def copy_data(view: memoryview, opened: Opened, verify: bool) -> memoryview:
     """
     pre = opened.pre
     start, length = pre.data_start, pre.data_length
-    copy = np.empty(length, np.uint8).data
-    if not (verify and pre.has_checksum):
-        copy[:] = view[start : start + length]
-    elif length <= CHUNK:
-        copy[:] = view[start : start + length]
-        _check_digest(view, pre, xxhash.xxh3_64_intdigest(view[: pre.data_end]))
+    if length <= CHUNK:  # small: copy, then hash the bytes the copy just read
+        copy = memoryview(bytearray(view[start : start + length]))
+        if verify and pre.has_checksum:
+            _check_digest(view, pre, _HASH(view[: pre.data_end]))
     else:
-        hasher = xxhash.xxh3_64(view[:start])
-        for at in range(0, length, CHUNK):
-            stop = min(at + CHUNK, length)
-            copy[at:stop] = view[start + at : start + stop]
-            hasher.update(copy[at:stop])
-        _check_digest(view, pre, hasher.intdigest())
+        copy = np.empty(length, np.uint8).data
+        if not (verify and pre.has_checksum):
+            copy[:] = view[start : start + length]
+        else:
+            hasher = xxhash.xxh3_64(view[:start])
+            update = hasher.update
+            for at in range(0, length, CHUNK):
+                stop = min(at + CHUNK, length)
+                chunk = copy[at:stop]
+                chunk[:] = view[start + at : start + stop]
+                update(chunk)
+            _check_digest(view, pre, hasher.intdigest())
     if verify:
         _check_padding(view, opened)
     return copy

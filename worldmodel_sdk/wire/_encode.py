@@ -3,7 +3,9 @@
 A plan holds everything that depends only on tensor names, dtypes, shapes and the
 metadata: the preamble and header bytes, where each tensor goes and the padding
 after it. States with the same signature (the common case in a rollout loop) reuse
-it, so encoding a small state costs a dictionary lookup plus one copy of its bytes.
+it, so encoding a small state costs a dictionary lookup plus one copy of its bytes
+into a scratch envelope the plan keeps (prefix and zero padding already in place),
+and one copy of that into the returned ``bytes``.
 
 Every writer copies each tensor's bytes exactly once. When a checksum is planned
 the hash is computed in the same pass, chunk by chunk, over bytes that were just
@@ -55,18 +57,23 @@ __all__ = [
 CHECKSUM = struct.Struct("<Q")
 PADS = tuple(bytes(n) for n in range(ALIGNMENT))
 CACHE_LIMIT = 256
-CHUNK = 1 << 18
-"""Bytes copied before the hash catches up: small enough to be hashed from L2 cache."""
-STREAM_BATCH = 1 << 20
-"""Bytes handed to a sink per call: fewer system calls, still hashed from cache after."""
-TEMPLATE_LIMIT = 1 << 16
-"""Envelopes up to this size start as a copy of a cached template (prefix and zero pads)."""
+CHUNK = 1 << 19
+"""Bytes copied before the hash catches up: small enough to be hashed from L2 cache
+(1.25 MiB a core here), large enough that the per-chunk Python costs nothing."""
+STREAM_BATCH = 1 << 18
+"""Bytes handed to a sink per call, then hashed: the sink's copy leaves them in L2 cache
+(the kernel's copy into fresh pages evicts larger batches before the hash reads them)."""
+SCRATCH_LIMIT = 1 << 16
+"""Envelopes up to this size are assembled in a scratch buffer kept by their plan."""
 
 _PLANS: dict[tuple[Any, ...], Plan] = {}
 _MEMMOVE = ctypes.memmove
 _MEMSET = ctypes.memset
 _PACK_CHECKSUM = CHECKSUM.pack
+_PACK_CHECKSUM_INTO = CHECKSUM.pack_into
+_HASH = xxhash.xxh3_64_intdigest
 _STRIDED = torch.strided
+_TENSOR = torch.Tensor
 # An uninitialised bytes object to write the envelope into: bytes(n) would zero-fill
 # n bytes only for us to overwrite them, and bytearray -> bytes would copy them again.
 _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
@@ -96,8 +103,12 @@ class Plan:
     data_end: int
     total: int
     checksum: bool
-    template: bytes | None
-    """For small envelopes: the prefix followed by zeros up to ``total`` (padding included)."""
+    small: bool
+    """Whether the envelope is assembled in a scratch buffer (see `encode_bytes`)."""
+    scratch: list[tuple[bytearray, int, memoryview, ctypes.c_char]]
+    """Idle scratch envelopes (buffer, its address, a view of it up to ``data_end``, the
+    ctypes object that holds the address): taken by one call at a time, so threads and
+    re-entrant calls never share one."""
 
 
 def _slow_prepare(name: object, value: object) -> torch.Tensor:
@@ -126,10 +137,10 @@ def prepare_state(state: State, checksum: bool) -> tuple[Plan, list[torch.Tensor
     if not isinstance(tensors, dict):
         raise SerializationError(f"State.tensors must be a dict; got {type(tensors).__name__}")
     prepared = []
-    signature = []
+    signature: list[Any] = []  # flat: name, dtype, shape of each tensor in turn
     for k, t in tensors.items():
         if not (
-            type(t) is torch.Tensor
+            type(t) is _TENSOR
             and t.layout is _STRIDED
             and t.is_cpu
             and t.is_contiguous()
@@ -138,7 +149,7 @@ def prepare_state(state: State, checksum: bool) -> tuple[Plan, list[torch.Tensor
         ):
             t = _slow_prepare(k, t)
         prepared.append(t)
-        signature.append((k, t.dtype, t.shape))
+        signature += (k, t.dtype, t.shape)
     meta = state.meta
     meta_json = "null" if meta is None else _meta_json(meta)
     key = (tuple(signature), meta_json, checksum)
@@ -167,7 +178,8 @@ def _meta_json(meta: object) -> str:
 
 def _build_plan(signature: tuple[Any, ...], meta_json: str, checksum: bool) -> Plan:
     specs = []
-    for name, dtype, shape in signature:
+    for index in range(0, len(signature), 3):
+        name, dtype, shape = signature[index : index + 3]
         if not isinstance(name, str) or not name:
             raise SerializationError(f"State keys must be non-empty str; got {name!r}")
         dtype_name = NAME_BY_DTYPE.get(dtype)
@@ -197,8 +209,7 @@ def _build_plan(signature: tuple[Any, ...], meta_json: str, checksum: bool) -> P
     )
     data_end = start + layout.data_length
     total = data_end + (CHECKSUM_BYTES if checksum else 0)
-    template = prefix + bytes(total - len(prefix)) if total <= TEMPLATE_LIMIT else None
-    return Plan(prefix, slots, data_end, total, checksum, template)
+    return Plan(prefix, slots, data_end, total, checksum, total <= SCRATCH_LIMIT, [])
 
 
 def encode_into(plan: Plan, prepared: list[torch.Tensor], dst: int, out: memoryview) -> int | None:
@@ -242,33 +253,40 @@ def encode_into(plan: Plan, prepared: list[torch.Tensor], dst: int, out: memoryv
 
 
 def encode_bytes(plan: Plan, prepared: list[torch.Tensor]) -> bytes:
-    """The envelope as a new ``bytes`` object, written in place (one copy of each tensor)."""
-    template = plan.template
-    if template is None:
+    """The envelope as a new ``bytes`` object (one copy of each tensor, hashed in cache)."""
+    if not plan.small:
         out: bytes = _new_bytes(None, plan.total)
         encode_into(plan, prepared, _bytes_address(out), memoryview(out))
         return out
-    # Small: the template copy brings the prefix and the zero padding in one call.
-    out = _new_bytes(template, plan.total)
-    dst = id(out) + _BYTES_OFFSET
+    scratch = plan.scratch
+    entry = scratch.pop() if scratch else _new_scratch(plan)
+    buffer, dst, body, _ = entry
     for t, (at, n, _) in zip(prepared, plan.slots, strict=True):
         if n:
             _MEMMOVE(dst + at, t.data_ptr(), n)
     if plan.checksum:
-        end = plan.data_end
-        digest = xxhash.xxh3_64_intdigest(memoryview(out)[:end])
-        _MEMMOVE(dst + end, _PACK_CHECKSUM(digest), CHECKSUM_BYTES)
+        _PACK_CHECKSUM_INTO(buffer, plan.data_end, _HASH(body))
+    out = bytes(buffer)
+    scratch.append(entry)
     return out
 
 
+def _new_scratch(plan: Plan) -> tuple[bytearray, int, memoryview, ctypes.c_char]:
+    """A scratch envelope for ``plan``: its prefix, then zeros (the padding stays zero)."""
+    buffer = bytearray(plan.total)
+    buffer[: len(plan.prefix)] = plan.prefix
+    pin = ctypes.c_char.from_buffer(buffer)  # the buffer can no longer be resized
+    return buffer, ctypes.addressof(pin), memoryview(buffer)[: plan.data_end], pin
+
+
 def _pieces(plan: Plan, prepared: list[torch.Tensor]) -> Iterator[memoryview]:
-    """The envelope without its checksum as views of at most `CHUNK` bytes, in order."""
+    """The envelope without its checksum as views of at most `STREAM_BATCH` bytes, in order."""
     yield memoryview(plan.prefix)
     for t, (_, n, pad) in zip(prepared, plan.slots, strict=True):
         if n:
             raw = memoryview((ctypes.c_char * n).from_address(t.data_ptr())).cast("B")
-            for done in range(0, n, CHUNK):
-                yield raw[done : done + CHUNK]
+            for done in range(0, n, STREAM_BATCH):
+                yield raw[done : done + STREAM_BATCH]
         if pad:
             yield memoryview(PADS[pad])
 
