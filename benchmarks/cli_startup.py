@@ -19,11 +19,13 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "worldmodel_sdk.cli"]
+SAMPLE = Path(tempfile.gettempdir()) / f"wmsdk-cli-startup-{os.getpid()}.wms"
 COMMANDS = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "import typer, rich": [sys.executable, "-c", "import typer, typer.main, rich.console"],
@@ -32,8 +34,9 @@ COMMANDS = {
     "wmsdk version": [*CLI, "version"],
     "wmsdk --version": [*CLI, "--version"],
     "wmsdk models --help": [*CLI, "models", "--help"],
-    # Reads segment headers through wire/_layout.py, which imports torch at module level.
     "wmsdk shm list": [*CLI, "shm", "list"],
+    # Parses the header and hashes the whole envelope (a 10 KiB state, written below).
+    "wmsdk inspect FILE": [*CLI, "inspect", str(SAMPLE)],
 }
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
 
@@ -60,9 +63,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    write_sample()
+    try:
+        report(args.repeats)
+    finally:
+        SAMPLE.unlink(missing_ok=True)
+
+
+def write_sample() -> None:
+    """The envelope ``wmsdk inspect`` reads: three float32 tensors, 10 KiB."""
+    import torch
+
+    from worldmodel_sdk.payloads.state import State
+
+    tensors = {"deter": torch.randn(1, 512), "stoch": torch.randn(1, 32, 32)}
+    SAMPLE.write_bytes(State({**tensors, "logits": torch.randn(1, 32, 32)}).serialize())
+
+
+def report(repeats: int) -> None:
+    """Run every command ``repeats`` times (after a warm-up round) and print the table."""
     walls: dict[str, list[float]] = {name: [] for name in COMMANDS}
     cpus: dict[str, list[float]] = {name: [] for name in COMMANDS}
-    for round_ in range(args.repeats + 1):
+    for round_ in range(repeats + 1):
         for name, command in COMMANDS.items():
             wall, cpu = timed(command)
             if round_:  # the first round warms the file cache
@@ -70,7 +92,7 @@ def main() -> None:
                 cpus[name].append(cpu)
     torch_wall = statistics.median(walls["import torch"])
     torch_cpu = statistics.median(cpus["import torch"])
-    print(f"{args.repeats} rounds, medians; ratios against `python -c 'import torch'`")
+    print(f"{repeats} rounds, medians; ratios against `python -c 'import torch'`")
     print(f"{'command':<22}{'wall s':>9}{'cpu s':>9}{'wall/torch':>12}{'cpu/torch':>11}  torch?")
     for name, command in COMMANDS.items():
         wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])

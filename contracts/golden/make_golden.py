@@ -26,7 +26,7 @@ import torch
 
 from worldmodel_sdk.payloads.state import State
 from worldmodel_sdk.wire import serialize_state
-from worldmodel_sdk.wire._layout import NAME_BY_DTYPE
+from worldmodel_sdk.wire._dtypes import NAME_BY_DTYPE
 
 HERE = Path(__file__).resolve().parent
 

@@ -19,7 +19,7 @@ from worldmodel_sdk.wire import (
     serialize_state,
     serialized_size,
 )
-from worldmodel_sdk.wire._layout import ALIGNMENT, PREAMBLE
+from worldmodel_sdk.wire._layout import ALIGNMENT, PREAMBLE, WIRE_DTYPES
 
 from .helpers import assert_same, bits
 
@@ -57,6 +57,11 @@ def test_core_dtypes_are_named_canonically() -> None:
     for name in ("bool", "bfloat16", "float16", "float32", "complex64", "complex128", "uint64"):
         assert name in DTYPE_BY_NAME
     assert "qint8" not in DTYPE_BY_NAME and "int4" not in DTYPE_BY_NAME
+
+
+def test_the_torch_free_dtype_table_matches_torch() -> None:
+    # The header parser (and so ``wmsdk inspect``) knows dtypes by name and size alone.
+    assert {name: dtype.itemsize for name, dtype in DTYPE_BY_NAME.items()} == WIRE_DTYPES
 
 
 def test_metadata_round_trips_and_is_a_fresh_dict() -> None:

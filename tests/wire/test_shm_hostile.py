@@ -168,7 +168,7 @@ def test_truncation_by_the_owner_kills_zero_copy_attachers_but_not_copies():
 
 @pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
 def test_inspect_refuses_special_files_without_blocking(tmp_path, kind):
-    from worldmodel_sdk.wire.stream import inspect_file
+    from worldmodel_sdk.wire import inspect_file
 
     path = tmp_path / "state.wms"
     if kind == "fifo":

@@ -10,12 +10,10 @@ from typing import IO, cast
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from worldmodel_sdk.errors import SerializationError
 from worldmodel_sdk.payloads.state import State
 from worldmodel_sdk.wire import inspect_envelope, read_state, shared_memory, stream, write_state
-from worldmodel_sdk.wire.cli import inspect_command
 from worldmodel_sdk.wire.envelope import write_all
 
 from .helpers import assert_same
@@ -179,36 +177,3 @@ def test_inspect_reports_header_and_checksum_without_decoding() -> None:
     assert inspect_envelope(payload).checksum == "mismatch"
     assert inspect_envelope(payload, verify=False).checksum == "not checked"
     assert inspect_envelope(State({}).serialize()).checksum == "ok"
-
-
-def test_inspect_command(tmp_path: Path) -> None:
-    import typer
-
-    app = typer.Typer()
-    app.command()(inspect_command)
-    good = tmp_path / "good.wms"
-    good.write_bytes(make_state().serialize())
-    result = CliRunner().invoke(app, [str(good)])
-    assert result.exit_code == 0, result.output
-    for text in ("float32", "bfloat16", "(4, 8)", "(4,)", "checksum: ok", "{'seed': 0}"):
-        assert text in result.output
-    bad = tmp_path / "bad.wms"
-    bad.write_bytes(b"not an envelope at all.....")
-    result = CliRunner().invoke(app, [str(bad)])
-    assert result.exit_code == 1 and "bad magic" in result.output
-    flipped = bytearray(good.read_bytes())
-    flipped[-1] ^= 1
-    good.write_bytes(flipped)
-    result = CliRunner().invoke(app, [str(good)])
-    assert result.exit_code == 2 and "checksum: mismatch" in result.output
-
-
-def test_inspect_command_always_verifies(tmp_path: Path) -> None:
-    import typer
-
-    app = typer.Typer()
-    app.command()(inspect_command)
-    path = tmp_path / "s.wms"
-    path.write_bytes(make_state().serialize())
-    result = CliRunner().invoke(app, [str(path), "--no-verify"])
-    assert result.exit_code == 2 and "No such option: --no-verify" in result.output

@@ -11,7 +11,9 @@ import typing
 from .. import _lazy
 
 if typing.TYPE_CHECKING:
-    from ._layout import DTYPE_BY_NAME, FORMAT_VERSION, MAGIC, MAX_HEADER_BYTES
+    from ._dtypes import DTYPE_BY_NAME
+    from ._inspect import EnvelopeInfo, inspect_envelope, inspect_file
+    from ._layout import FORMAT_VERSION, MAGIC, MAX_HEADER_BYTES
     from .envelope import (
         deserialize_state,
         envelope_length,
@@ -30,7 +32,7 @@ if typing.TYPE_CHECKING:
         state_handle,
         unlink_descriptor,
     )
-    from .stream import EnvelopeInfo, inspect_envelope, inspect_file, read_state, write_state
+    from .stream import read_state, write_state
 
 __all__ = [
     "DTYPE_BY_NAME",
@@ -59,7 +61,7 @@ __all__ = [
 ]
 
 _ORIGINS = {
-    "DTYPE_BY_NAME": "._layout",
+    "DTYPE_BY_NAME": "._dtypes",
     "FORMAT_VERSION": "._layout",
     "MAGIC": "._layout",
     "MAX_HEADER_BYTES": "._layout",
@@ -77,9 +79,9 @@ _ORIGINS = {
     "shared_state": ".shared_memory",
     "state_handle": ".shared_memory",
     "unlink_descriptor": ".shared_memory",
-    "EnvelopeInfo": ".stream",
-    "inspect_envelope": ".stream",
-    "inspect_file": ".stream",
+    "EnvelopeInfo": "._inspect",
+    "inspect_envelope": "._inspect",
+    "inspect_file": "._inspect",
     "read_state": ".stream",
     "write_state": ".stream",
 }

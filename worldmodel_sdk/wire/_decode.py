@@ -24,14 +24,14 @@ import xxhash
 
 from .._dtypes import NUMPY
 from ..errors import SerializationError
+from ._dtypes import DTYPE_BY_NAME
 from ._encode import CACHE_LIMIT, CHECKSUM, CHUNK, PADS
-from ._layout import PREAMBLE, Layout, Preamble, parse_header, read_preamble
+from ._layout import PREAMBLE, Layout, Preamble, open_layout
 
 __all__ = [
     "Opened",
     "build_tensors",
     "check_bools",
-    "checksum_status",
     "copy_data",
     "open_envelope",
     "verify_in_place",
@@ -57,10 +57,18 @@ class Opened:
     """(envelope offset, size) of every run of padding, header padding first."""
 
 
+def _torch_dtype(name: str, tensor: str) -> torch.dtype:
+    dtype = DTYPE_BY_NAME.get(name)
+    if dtype is None:  # a wire dtype this torch build lacks
+        raise SerializationError(f"unknown dtype {name!r} for tensor {tensor!r}")
+    return dtype
+
+
 def _open(pre: Preamble, layout: Layout) -> Opened:
+    dtypes = [_torch_dtype(e.dtype_name, e.name) for e in layout.entries]
     recipe = tuple(
-        (e.name, NUMPY.get(e.dtype), e.dtype, e.numel if e.length else 0, e.offset, e.shape)
-        for e in layout.entries
+        (e.name, NUMPY.get(dtype), dtype, e.numel if e.length else 0, e.offset, e.shape)
+        for e, dtype in zip(layout.entries, dtypes, strict=True)
     )
     header_end = PREAMBLE.size + pre.header_length
     runs = [(header_end, pre.data_start - header_end)]
@@ -101,34 +109,13 @@ def _meta_of(key: bytes, layout: Layout) -> dict[str, Any] | None:
 
 
 def _open_uncached(view: memoryview, size: int) -> tuple[Opened, dict[str, Any] | None]:
-    pre = read_preamble(view, size)
-    total = pre.total
-    header_end = PREAMBLE.size + pre.header_length
-    if size < header_end:
-        raise SerializationError(
-            f"truncated at offset {size}: the header ends at offset {header_end}"
-        )
-    if size < total:
-        raise SerializationError(f"truncated at offset {size}: the envelope needs {total} bytes")
-    if size > total:
-        raise SerializationError(
-            f"{size - total} trailing bytes after the envelope, which ends at offset {total}"
-        )
-    layout, meta = parse_header(bytes(view[PREAMBLE.size : header_end]), pre.data_length)
+    pre, layout, meta = open_layout(view)
     opened = _open(pre, layout)
     if pre.header_length <= _CACHED_HEADER_BYTES:  # only small headers: one extra copy
         if len(_OPENED) >= CACHE_LIMIT:
             _OPENED.clear()
-        _OPENED[bytes(view[:header_end])] = opened
+        _OPENED[bytes(view[: PREAMBLE.size + pre.header_length])] = opened
     return opened, meta
-
-
-def checksum_status(view: memoryview, pre: Preamble) -> tuple[int, int] | None:
-    """(stored, computed) checksum of an envelope, or None when it has none."""
-    if not pre.has_checksum:
-        return None
-    (stored,) = CHECKSUM.unpack_from(view, pre.data_end)
-    return stored, xxhash.xxh3_64_intdigest(view[: pre.data_end])
 
 
 def _check_digest(view: memoryview, pre: Preamble, computed: int) -> None:

@@ -26,6 +26,7 @@ import xxhash
 
 from ..errors import SerializationError
 from ..payloads.state import State
+from ._dtypes import NAME_BY_DTYPE
 from ._layout import (
     ALIGNMENT,
     CHECKSUM_BYTES,
@@ -33,7 +34,6 @@ from ._layout import (
     FORMAT_VERSION,
     MAGIC,
     MAX_HEADER_BYTES,
-    NAME_BY_DTYPE,
     PREAMBLE,
     align,
     canonical_json,

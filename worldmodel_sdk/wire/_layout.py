@@ -1,9 +1,11 @@
 """Byte layout of the version-1 envelope: constants, dtype names, header parsing.
 
 This module is pure format logic: it knows nothing about files, sockets or
-shared memory. `parse_header` turns untrusted header bytes into a validated
-`Layout`; `plan_layout` does the reverse for a writer. Every size is checked
-before it is used, and nothing here allocates more than the header it reads.
+shared memory, nor about torch (``wmsdk inspect`` reads envelopes without it).
+`open_layout` checks an envelope's preamble, sizes and header; `parse_header`
+turns untrusted header bytes into a validated `Layout`; `plan_layout` does the
+reverse for a writer. Every size is checked before it is used, and nothing here
+allocates more than the header it reads.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-import torch
-
-from .._dtypes import DTYPES
 from .._metadata import MAX_META_DEPTH, meta_problem
 from ..errors import SerializationError
 from ._magic import MAGIC
@@ -24,7 +23,6 @@ from ._magic import MAGIC
 __all__ = [
     "ALIGNMENT",
     "CHECKSUM_BYTES",
-    "DTYPE_BY_NAME",
     "FLAG_BIG_ENDIAN",
     "FLAG_CHECKSUM",
     "FORMAT_VERSION",
@@ -34,15 +32,17 @@ __all__ = [
     "MAX_HEADER_ITEMS",
     "MAX_NDIM",
     "MAX_TENSORS",
-    "NAME_BY_DTYPE",
     "PREAMBLE",
     "Layout",
     "Preamble",
     "TensorEntry",
+    "WIRE_DTYPES",
     "align",
+    "as_byte_view",
     "canonical_json",
     "check_header_budget",
     "check_meta_depth",
+    "open_layout",
     "parse_header",
     "plan_layout",
     "read_preamble",
@@ -67,20 +67,17 @@ MAX_HEADER_ITEMS = 1 << 18
 """JSON values a header may list (each ``,`` byte counts)."""
 _INT64_MAX = 2**63 - 1
 
-# Canonical wire names of every fixed-size, byte-addressable torch dtype.
-# Sub-byte integer dtypes (int1..int7, uint1..uint7) and quantized dtypes are
-# not representable: they have no byte layout of their own.
-_WIRE_DTYPE_NAMES = (
-    "bool", "uint8", "int8", "int16", "uint16", "int32", "uint32", "int64", "uint64",
-    "float16", "bfloat16", "float32", "float64", "complex32", "complex64", "complex128",
-    "float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz", "float8_e8m0fnu",
-    "float4_e2m1fn_x2", "bits8", "bits16", "bits1x8", "bits2x4", "bits4x2",
-)  # fmt: skip
-DTYPE_BY_NAME: dict[str, torch.dtype] = {
-    name: DTYPES[name] for name in _WIRE_DTYPE_NAMES if name in DTYPES
-}
-NAME_BY_DTYPE: dict[torch.dtype, str] = {dtype: name for name, dtype in DTYPE_BY_NAME.items()}
-_ITEMSIZE: dict[str, int] = {name: dtype.itemsize for name, dtype in DTYPE_BY_NAME.items()}
+# Canonical wire names of every fixed-size, byte-addressable torch dtype, with
+# their sizes in bytes (a test pins both against torch). Sub-byte integer dtypes
+# (int1..int7, uint1..uint7) and quantized dtypes are not representable: they have
+# no byte layout of their own.
+WIRE_DTYPES: dict[str, int] = {
+    "bool": 1, "uint8": 1, "int8": 1, "int16": 2, "uint16": 2, "int32": 4, "uint32": 4,
+    "int64": 8, "uint64": 8, "float16": 2, "bfloat16": 2, "float32": 4, "float64": 8,
+    "complex32": 4, "complex64": 8, "complex128": 16, "float8_e4m3fn": 1,
+    "float8_e4m3fnuz": 1, "float8_e5m2": 1, "float8_e5m2fnuz": 1, "float8_e8m0fnu": 1,
+    "float4_e2m1fn_x2": 1, "bits8": 1, "bits16": 2, "bits1x8": 1, "bits2x4": 1, "bits4x2": 1,
+}  # fmt: skip
 _ENTRY_KEYS = frozenset({"name", "dtype", "shape", "offset", "length"})
 
 
@@ -150,13 +147,54 @@ def read_preamble(buf: memoryview, size: int) -> Preamble:
     return Preamble(version, flags, header_length, data_length)
 
 
+def open_layout(view: memoryview) -> tuple[Preamble, Layout, dict[str, Any] | None]:
+    """Check an envelope's preamble, its size against the buffer's, and its header.
+
+    Raises:
+        SerializationError: naming the first problem found.
+    """
+    size = view.nbytes
+    pre = read_preamble(view, size)
+    total = pre.total
+    header_end = PREAMBLE.size + pre.header_length
+    if size < header_end:
+        raise SerializationError(
+            f"truncated at offset {size}: the header ends at offset {header_end}"
+        )
+    if size < total:
+        raise SerializationError(f"truncated at offset {size}: the envelope needs {total} bytes")
+    if size > total:
+        raise SerializationError(
+            f"{size - total} trailing bytes after the envelope, which ends at offset {total}"
+        )
+    layout, meta = parse_header(bytes(view[PREAMBLE.size : header_end]), pre.data_length)
+    return pre, layout, meta
+
+
+def as_byte_view(payload: object) -> memoryview:
+    """A flat byte view of any contiguous buffer, or a `SerializationError`."""
+    if type(payload) is bytes or type(payload) is bytearray:
+        return memoryview(payload)
+    try:
+        view = memoryview(payload)  # type: ignore[arg-type]
+        if not view.c_contiguous:
+            raise TypeError("the buffer is not C-contiguous")
+        if view.ndim != 1 or view.format != "B":
+            view = view.cast("B")
+    except (TypeError, ValueError, BufferError) as exc:
+        raise SerializationError(
+            f"payload must be bytes, bytearray, memoryview or another contiguous buffer; "
+            f"got {type(payload).__name__} ({exc})"
+        ) from None
+    return view
+
+
 @dataclass(frozen=True, slots=True)
 class TensorEntry:
     """One tensor of the header: where its bytes are and how to view them."""
 
     name: str
     dtype_name: str
-    dtype: torch.dtype
     shape: tuple[int, ...]
     offset: int
     length: int
@@ -164,7 +202,7 @@ class TensorEntry:
     @property
     def numel(self) -> int:
         """Number of elements (``length`` divided by the element size)."""
-        return self.length // _ITEMSIZE[self.dtype_name]
+        return self.length // WIRE_DTYPES[self.dtype_name]
 
     def as_json(self) -> dict[str, Any]:
         """The entry as it appears in the header."""
@@ -191,9 +229,7 @@ def plan_layout(specs: list[tuple[str, str, tuple[int, ...], int]]) -> Layout:
     pads: list[tuple[int, int]] = []
     offset = 0
     for name, dtype_name, shape, length in specs:
-        entries.append(
-            TensorEntry(name, dtype_name, DTYPE_BY_NAME[dtype_name], shape, offset, length)
-        )
+        entries.append(TensorEntry(name, dtype_name, shape, offset, length))
         end = offset + length
         offset = align(end)
         if offset > end:
@@ -340,7 +376,7 @@ def _parse_entry(index: int, item: object) -> TensorEntry:
         raise SerializationError(
             f"tensor entry {index} has name {name!r}; expected a non-empty str"
         )
-    if not isinstance(dtype_name, str) or dtype_name not in DTYPE_BY_NAME:
+    if not isinstance(dtype_name, str) or dtype_name not in WIRE_DTYPES:
         raise SerializationError(f"unknown dtype {dtype_name!r} for tensor {name!r}")
     if not _is_int(offset) or not _is_int(length) or offset < 0 or length < 0:
         raise SerializationError(
@@ -351,13 +387,13 @@ def _parse_entry(index: int, item: object) -> TensorEntry:
     numel = 1
     for d in dims:
         numel *= d
-    expected = numel * _ITEMSIZE[dtype_name]
+    expected = numel * WIRE_DTYPES[dtype_name]
     if expected != length:
         raise SerializationError(
             f"tensor {name!r}: shape {list(dims)} of {dtype_name} needs {expected} bytes "
             f"but length is {length}"
         )
-    return TensorEntry(name, dtype_name, DTYPE_BY_NAME[dtype_name], dims, offset, length)
+    return TensorEntry(name, dtype_name, dims, offset, length)
 
 
 def _parse_shape(name: str, shape: object) -> tuple[int, ...]:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import stat
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from ._inspect import EnvelopeInfo
 
 __all__ = ["NamespaceOption", "inspect_command", "shm_app", "shm_gc", "shm_list"]
 
@@ -37,15 +42,9 @@ def inspect_command(
     """Print an envelope's header (tensors, dtypes, shapes, sizes) and verify its checksum.
 
     Inspection always hashes the file: it is the tool for telling whether bytes are intact.
+    It reads the header without torch, so it answers quickly.
     """
-    from ..errors import SerializationError
-    from .stream import inspect_file
-
-    try:
-        info = inspect_file(file, verify=True)
-    except (SerializationError, OSError) as exc:
-        _console.print(f"[red]{file}: {exc}[/red]")
-        raise typer.Exit(code=1) from None
+    info = _inspect(file)
     table = Table(title=f"{file} — wire v{info.version}, {_size(info.total)}")
     for column in ("tensor", "dtype", "shape", "bytes", "offset"):
         table.add_column(column, justify="right" if column in ("bytes", "offset") else "left")
@@ -58,7 +57,38 @@ def inspect_command(
     color = {"ok": "green", "mismatch": "red"}.get(info.checksum, "yellow")
     _console.print(f"checksum: [{color}]{info.checksum}[/{color}]")
     if info.checksum == "mismatch":
-        raise typer.Exit(code=2)
+        from .._cli_errors import CliError
+
+        raise CliError(
+            f"{str(file)!r} fails its checksum: its bytes changed after they were written; "
+            "write or copy the file again"
+        )
+
+
+def _inspect(file: Path) -> EnvelopeInfo:
+    """`inspect_file`, its failures turned into one-line user errors (`CliError`)."""
+    from .._cli_errors import CliError
+    from .._files import describe_mode
+    from ..errors import SerializationError
+    from ._inspect import inspect_file
+
+    want = "give the path of a file holding one wire envelope"
+    try:
+        mode = os.stat(file).st_mode
+        if not stat.S_ISREG(mode):
+            raise CliError(f"{str(file)!r} is {describe_mode(mode)}, not a file; {want}")
+        return inspect_file(file, verify=True)
+    except FileNotFoundError:
+        raise CliError(f"{str(file)!r} does not exist; {want}") from None
+    except SerializationError as exc:
+        raise CliError(
+            f"{str(file)!r} is not a valid wire envelope ({exc}); give a file written by "
+            "State.serialize or write_state"
+        ) from None
+    except OSError as exc:
+        raise CliError(
+            f"{str(file)!r} cannot be read ({exc.strerror or exc}); check the path and its permissions"
+        ) from None
 
 
 @shm_app.command("list")

@@ -40,7 +40,7 @@ from ..errors import SerializationError
 from ..payloads.state import State
 from ._decode import build_tensors, check_bools, copy_data, open_envelope, verify_in_place
 from ._encode import encode_bytes, encode_into, encode_stream, prepare_state
-from ._layout import PREAMBLE, read_preamble
+from ._layout import PREAMBLE, as_byte_view, read_preamble
 
 if TYPE_CHECKING:
     from typing_extensions import Buffer
@@ -191,24 +191,6 @@ def envelope_length(preamble: Buffer) -> int:
     view = as_byte_view(preamble)
     pre = read_preamble(view[: PREAMBLE.size], min(view.nbytes, PREAMBLE.size))
     return pre.total
-
-
-def as_byte_view(payload: object) -> memoryview:
-    """A flat byte view of any contiguous buffer, or a `SerializationError`."""
-    if type(payload) is bytes or type(payload) is bytearray:
-        return memoryview(payload)
-    try:
-        view = memoryview(payload)  # type: ignore[arg-type]
-        if not view.c_contiguous:
-            raise TypeError("the buffer is not C-contiguous")
-        if view.ndim != 1 or view.format != "B":
-            view = view.cast("B")
-    except (TypeError, ValueError, BufferError) as exc:
-        raise SerializationError(
-            f"payload must be bytes, bytearray, memoryview or another contiguous buffer; "
-            f"got {type(payload).__name__} ({exc})"
-        ) from None
-    return view
 
 
 def _target_device(map_location: torch.device | str) -> torch.device:

@@ -1,4 +1,4 @@
-"""Streaming envelopes: write to files and sockets, read back (files via mmap), inspect.
+"""Streaming envelopes: write to files and sockets, read back (files via mmap).
 
 `write_state` hands each piece of the envelope (header, then every tensor's own
 memory) straight to the sink: no intermediate copy of the payload is built.
@@ -14,23 +14,16 @@ import mmap
 import os
 import socket
 import stat
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 import torch
 
-from .._files import require_regular
 from ..errors import SerializationError
 from ..payloads.state import State
-from ._decode import checksum_status, open_envelope
-from ._layout import PREAMBLE, TensorEntry, read_preamble
-from .envelope import as_byte_view, deserialize_state, stream_state, write_all
+from ._layout import PREAMBLE, read_preamble
+from .envelope import deserialize_state, stream_state, write_all
 
-if TYPE_CHECKING:
-    from typing_extensions import Buffer
-
-__all__ = ["EnvelopeInfo", "inspect_envelope", "inspect_file", "read_state", "write_state"]
+__all__ = ["read_state", "write_state"]
 
 _CHUNK = 1 << 16  # first read size; the buffer then at most doubles per read
 
@@ -142,52 +135,3 @@ def _fill(read_into: Any, buffer: bytearray, start: int, stop: int) -> None:
                     f"truncated at offset {position}: the stream ended before byte {stop}"
                 )
             position += n
-
-
-@dataclass(frozen=True, slots=True)
-class EnvelopeInfo:
-    """What an envelope's preamble and header say, without touching tensor data."""
-
-    version: int
-    flags: int
-    header_length: int
-    data_length: int
-    total: int
-    tensors: tuple[TensorEntry, ...]
-    meta: dict[str, Any] | None
-    checksum: str
-    """``"ok"``, ``"mismatch"``, ``"absent"`` or ``"not checked"``."""
-
-
-def inspect_envelope(payload: Buffer, *, verify: bool = True) -> EnvelopeInfo:
-    """Describe an envelope; ``verify`` also hashes it to report the checksum status.
-
-    Raises:
-        SerializationError: the structure is invalid (a checksum mismatch is reported,
-            not raised).
-    """
-    view = as_byte_view(payload)
-    opened, meta = open_envelope(view)
-    pre, layout = opened.pre, opened.layout
-    status = "not checked"
-    if not pre.has_checksum:
-        status = "absent"
-    elif verify:
-        stored_computed = checksum_status(view, pre)
-        assert stored_computed is not None
-        status = "ok" if stored_computed[0] == stored_computed[1] else "mismatch"
-    return EnvelopeInfo(
-        pre.version, pre.flags, pre.header_length, pre.data_length, pre.total,
-        layout.entries, meta, status,
-    )  # fmt: skip
-
-
-def inspect_file(path: str | os.PathLike[str], *, verify: bool = True) -> EnvelopeInfo:
-    """`inspect_envelope` on a file, mapped read-only (tensor bytes are not loaded)."""
-    require_regular(Path(path))  # a FIFO would block the open, a device never end
-    with open(Path(path), "rb") as fh:
-        if os.fstat(fh.fileno()).st_size == 0:
-            raise SerializationError("truncated at offset 0: the preamble needs 24 bytes")
-        # Not closed explicitly: a traceback may still reference a view of it.
-        mapping = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        return inspect_envelope(mapping, verify=verify)
