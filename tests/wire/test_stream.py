@@ -13,7 +13,14 @@ import torch
 
 from worldmodel_sdk.errors import SerializationError
 from worldmodel_sdk.payloads.state import State
-from worldmodel_sdk.wire import inspect_envelope, read_state, shared_memory, stream, write_state
+from worldmodel_sdk.wire import (
+    _encode,
+    inspect_envelope,
+    read_state,
+    shared_memory,
+    stream,
+    write_state,
+)
 from worldmodel_sdk.wire.envelope import write_all
 
 from .helpers import assert_same
@@ -103,8 +110,8 @@ class Trickle(io.RawIOBase):
 
 
 def test_one_write_helper_serves_streams_and_shared_memory() -> None:
-    assert stream.write_all is write_all
-    assert shared_memory.write_all is write_all
+    assert stream.write_all is write_all and _encode.write_all is write_all
+    assert shared_memory.encode_to_fd.__globals__["write_all"] is write_all
     assert not hasattr(stream, "_write_all") and not hasattr(shared_memory, "_write_all")
 
 
@@ -177,3 +184,23 @@ def test_inspect_reports_header_and_checksum_without_decoding() -> None:
     assert inspect_envelope(payload).checksum == "mismatch"
     assert inspect_envelope(payload, verify=False).checksum == "not checked"
     assert inspect_envelope(State({}).serialize()).checksum == "ok"
+
+
+def test_descriptor_writes_resume_after_partial_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = State(
+        {"h": torch.randn(300, 1000), "b": torch.ones(3, dtype=torch.bool)}, meta={"k": 1}
+    )
+    real = os.writev
+
+    def stingy(fd: int, buffers: list[bytes]) -> int:  # at most 1000 bytes a call
+        return real(fd, [memoryview(b"".join(bytes(b) for b in buffers))[:1000]])
+
+    monkeypatch.setattr(_encode.os, "writev", stingy)
+    plan, prepared = _encode.prepare_state(state, True)
+    with open(tmp_path / "s.wms", "wb") as fh:
+        digest = _encode.encode_to_fd(plan, prepared, fh.fileno())
+    payload = (tmp_path / "s.wms").read_bytes()
+    assert payload == state.serialize()
+    assert digest == int.from_bytes(payload[-8:], "little")

@@ -16,10 +16,11 @@ a second time.
 from __future__ import annotations
 
 import ctypes
+import os
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 import torch
 import xxhash
@@ -27,6 +28,10 @@ import xxhash
 from ..errors import SerializationError
 from ..payloads.state import State
 from ._dtypes import NAME_BY_DTYPE
+
+if TYPE_CHECKING:
+    from typing_extensions import Buffer
+
 from ._layout import (
     ALIGNMENT,
     CHECKSUM_BYTES,
@@ -51,7 +56,9 @@ __all__ = [
     "encode_bytes",
     "encode_into",
     "encode_stream",
+    "encode_to_fd",
     "prepare_state",
+    "write_all",
 ]
 
 CHECKSUM = struct.Struct("<Q")
@@ -66,6 +73,7 @@ STREAM_BATCH = 1 << 18
 SCRATCH_LIMIT = 1 << 16
 """Envelopes up to this size are assembled in a scratch buffer kept by their plan."""
 
+_IOV_BATCH = 512  # buffers per writev call, well under IOV_MAX (1024 on Linux)
 _PLANS: dict[tuple[Any, ...], Plan] = {}
 _MEMMOVE = ctypes.memmove
 _MEMSET = ctypes.memset
@@ -317,6 +325,74 @@ def encode_stream(
     digest = hasher.intdigest()
     send([memoryview(CHECKSUM.pack(digest))])
     return digest
+
+
+def encode_to_fd(plan: Plan, prepared: list[torch.Tensor], fd: int) -> int | None:
+    """Write the envelope to file descriptor ``fd``, one system call per `STREAM_BATCH` bytes.
+
+    The kernel copies each piece out of the tensor's own memory; the hash then reads
+    the same piece from cache. This is `encode_stream` without its per-batch Python
+    (lists, callbacks), for the sink the shared-memory owner writes to.
+
+    Returns:
+        The checksum written (None when the plan has none).
+    """
+    hasher = xxhash.xxh3_64(plan.prefix) if plan.checksum else None
+    pending: list[Any] = [plan.prefix]
+    for t, (_, n, pad) in zip(prepared, plan.slots, strict=True):
+        if n:
+            raw = memoryview((ctypes.c_char * n).from_address(t.data_ptr())).cast("B")
+            for done in range(0, n, STREAM_BATCH):
+                piece = raw[done : done + STREAM_BATCH]
+                pending.append(piece)
+                write_all(fd, pending)
+                pending = []
+                if hasher is not None:
+                    hasher.update(piece)
+        if pad:
+            pending.append(PADS[pad])
+            if hasher is not None:
+                hasher.update(PADS[pad])
+    if hasher is None:
+        write_all(fd, pending)
+        return None
+    digest = hasher.intdigest()
+    pending.append(_PACK_CHECKSUM(digest))
+    write_all(fd, pending)
+    return digest
+
+
+def write_all(sink: int | IO[bytes], buffers: Sequence[Buffer]) -> None:
+    """Write ``buffers`` in order to a file descriptor or a binary file object.
+
+    A file descriptor gets batched ``writev`` calls; a file object gets one ``write``
+    per buffer. Either way partial writes are resumed until every byte is written.
+
+    Raises:
+        BlockingIOError: a non-blocking file object would block (``write`` returned None).
+        OSError: the sink accepted no bytes.
+    """
+    views = [memoryview(b).cast("B") for b in buffers]
+    views = [v for v in views if v.nbytes]
+    index = 0
+    while index < len(views):
+        if isinstance(sink, int):
+            written = os.writev(sink, views[index : index + _IOV_BATCH])
+        else:
+            accepted = sink.write(views[index])
+            if accepted is None:
+                raise BlockingIOError("the sink is non-blocking and would block")
+            written = accepted
+        if written <= 0:
+            raise OSError(f"the sink accepted no bytes ({written} of {views[index].nbytes})")
+        while written and index < len(views):
+            size = views[index].nbytes
+            if written >= size:
+                written -= size
+                index += 1
+            else:
+                views[index] = views[index][written:]
+                written = 0
 
 
 def _flush(

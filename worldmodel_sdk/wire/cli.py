@@ -87,7 +87,8 @@ def _inspect(file: Path) -> EnvelopeInfo:
         ) from None
     except OSError as exc:
         raise CliError(
-            f"{str(file)!r} cannot be read ({exc.strerror or exc}); check the path and its permissions"
+            f"{str(file)!r} cannot be read ({exc.strerror or exc}); "
+            "check the path and its permissions"
         ) from None
 
 

@@ -29,17 +29,16 @@ Aliasing rules for `deserialize_state`:
 from __future__ import annotations
 
 import ctypes
-import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import IO, TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 
 from ..errors import SerializationError
 from ..payloads.state import State
 from ._decode import build_tensors, check_bools, copy_data, open_envelope, verify_in_place
-from ._encode import encode_bytes, encode_into, encode_stream, prepare_state
+from ._encode import encode_bytes, encode_into, encode_stream, prepare_state, write_all
 from ._layout import PREAMBLE, as_byte_view, read_preamble
 
 if TYPE_CHECKING:
@@ -56,7 +55,6 @@ __all__ = [
     "write_all",
 ]
 
-_IOV_BATCH = 512  # buffers per writev call, well under IOV_MAX (1024 on Linux)
 _USABLE_DEVICES: set[torch.device] = set()  # map_location targets that accepted a tensor
 
 
@@ -120,39 +118,6 @@ def stream_state(
     plan, prepared = prepare_state(state, checksum)
     digest = encode_stream(plan, prepared, send)
     return plan.total, digest
-
-
-def write_all(sink: int | IO[bytes], buffers: Sequence[Buffer]) -> None:
-    """Write ``buffers`` in order to a file descriptor or a binary file object.
-
-    A file descriptor gets batched ``writev`` calls; a file object gets one ``write``
-    per buffer. Either way partial writes are resumed until every byte is written.
-
-    Raises:
-        BlockingIOError: a non-blocking file object would block (``write`` returned None).
-        OSError: the sink accepted no bytes.
-    """
-    views = [memoryview(b).cast("B") for b in buffers]
-    views = [v for v in views if v.nbytes]
-    index = 0
-    while index < len(views):
-        if isinstance(sink, int):
-            written = os.writev(sink, views[index : index + _IOV_BATCH])
-        else:
-            accepted = sink.write(views[index])
-            if accepted is None:
-                raise BlockingIOError("the sink is non-blocking and would block")
-            written = accepted
-        if written <= 0:
-            raise OSError(f"the sink accepted no bytes ({written} of {views[index].nbytes})")
-        while written and index < len(views):
-            size = views[index].nbytes
-            if written >= size:
-                written -= size
-                index += 1
-            else:
-                views[index] = views[index][written:]
-                written = 0
 
 
 def serialize_into(state: State, buffer: Buffer, offset: int = 0, *, checksum: bool = True) -> int:

@@ -1,9 +1,11 @@
 """Publish a `State` in POSIX shared memory and attach to it from other processes.
 
 One state is one segment holding one envelope (the same bytes `State.serialize`
-returns). The owner writes it with a single ``writev`` and unmaps at once;
-attachers map it privately (copy-on-write) and get zero-copy tensor views, so an
-attacher's in-place writes never reach the owner or other attachers.
+returns). The owner writes it with ``writev`` calls, never mapping a fresh
+segment (the kernel fills its pages as it copies), hashing each piece just
+written while it is in cache; attachers map it privately (copy-on-write) and get
+zero-copy tensor views, so an attacher's in-place writes never reach the owner
+or other attachers.
 
 Lifetime rules:
 
@@ -37,10 +39,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..errors import SerializationError
 from ..payloads.state import State
-from ._encode import Plan, encode_into, encode_stream, prepare_state
+from ._encode import Plan, encode_into, encode_to_fd, prepare_state
 from ._segments import create_segment, open_segment, unlink_segment
 from ._writers import release_all, release_writer, writer_for
-from .envelope import deserialize_state, write_all
+from .envelope import deserialize_state
 
 __all__ = [
     "SharedStateDescriptor",
@@ -230,7 +232,7 @@ def _publish_fresh(
 ) -> tuple[str, int | None]:
     name, fd = create_segment(namespace, plan.total)
     try:
-        digest = encode_stream(plan, prepared, lambda batch: write_all(fd, batch))
+        digest = encode_to_fd(plan, prepared, fd)
     except BaseException:
         unlink_segment(name, missing_ok=True)
         raise
