@@ -339,27 +339,36 @@ def encode_to_fd(plan: Plan, prepared: list[torch.Tensor], fd: int) -> int | Non
     """
     hasher = xxhash.xxh3_64(plan.prefix) if plan.checksum else None
     pending: list[Any] = [plan.prefix]
+    size = len(plan.prefix)
     for t, (_, n, pad) in zip(prepared, plan.slots, strict=True):
         if n:
             raw = memoryview((ctypes.c_char * n).from_address(t.data_ptr())).cast("B")
             for done in range(0, n, STREAM_BATCH):
                 piece = raw[done : done + STREAM_BATCH]
                 pending.append(piece)
-                write_all(fd, pending)
-                pending = []
+                _writev(fd, pending, size + piece.nbytes)
+                pending, size = [], 0
                 if hasher is not None:
                     hasher.update(piece)
         if pad:
             pending.append(PADS[pad])
+            size += pad
             if hasher is not None:
                 hasher.update(PADS[pad])
     if hasher is None:
-        write_all(fd, pending)
+        _writev(fd, pending, size)
         return None
     digest = hasher.intdigest()
     pending.append(_PACK_CHECKSUM(digest))
-    write_all(fd, pending)
+    _writev(fd, pending, size + CHECKSUM_BYTES)
     return digest
+
+
+def _writev(fd: int, pieces: list[Any], size: int) -> None:
+    """One ``writev`` of ``pieces`` (``size`` bytes); a short write is resumed."""
+    written = os.writev(fd, pieces) if pieces else 0
+    if written < size:
+        write_all(fd, [memoryview(b"".join(pieces))[written:]])
 
 
 def write_all(sink: int | IO[bytes], buffers: Sequence[Buffer]) -> None:
