@@ -19,10 +19,10 @@ REFERENCE = {
         lambda: RDLM(RDLMConfig(action_kind="continuous")),
         "7960af5974368ed391e90b0aff59999dfd061456887db4aabd092762aed703a2",
     ),
-    "JOPM": (JOPM, "ca554bccea26934d2dd30cb205b2de6a44d7f0679b3eabc348b7f24465bb02ac"),
+    "JOPM": (JOPM, "6d721658f9ce32770ab4563a15e845d82b0f9ba2e66adf15b59bb8b4ff8d451f"),
     "JOPMWithHeads": (
         JOPMWithHeads,
-        "f04ee093a1725b92bc6394bee9cb68df8d51f2905205943aac8a2accf6677801",
+        "2832036ce3fe2f1737a7291e78e0ac3a5b65087069cc0dab774879234e7b50d3",
     ),
     "ExampleModel": (
         ExampleModel,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, cast, final
 
 import torch
@@ -42,6 +43,7 @@ from ..payloads.outputs import LossOutput, ModelOutput, WorldModelInput
 from ..payloads.state import State
 from ..registry import register_model
 from ..training import SearchDim
+from .change import ChangeDecoder
 from .predictor import JOPMPredictor
 from .rdlm import RDLM, Memory, RDLMConfig, start_windows
 from .vae import VAE, Activation, VAEConfig, mlp
@@ -72,6 +74,9 @@ class JOPMConfig(BaseModel):
         rnn_hidden: Units per recurrent layer.
         head_depth: Hidden layers of the RDLM head.
         head_width: Units per hidden layer of the RDLM head.
+        change_width: Units per hidden layer of the change decoder's MLP (``vae_depth``
+            layers).
+        ridge: L2 penalty of the change decoder's linear part, fitted before training.
         open_loop_horizon: Steps of the open-loop loss (0: teacher forcing only).
         open_loop_weight: Weight of the open-loop loss.
         latent_weight: Weight of the latent prediction loss.
@@ -91,10 +96,12 @@ class JOPMConfig(BaseModel):
     rnn_hidden: int = Field(64, ge=1)
     head_depth: int = Field(2, ge=0)
     head_width: int = Field(64, ge=1)
-    open_loop_horizon: int = Field(5, ge=0)
+    change_width: int = Field(256, ge=1)
+    ridge: float = Field(1e-4, ge=0.0)
+    open_loop_horizon: int = Field(0, ge=0)
     open_loop_weight: float = Field(1.0, ge=0.0)
     latent_weight: float = Field(0.1, ge=0.0)
-    vae_weight: float = Field(1.0, ge=0.0)
+    vae_weight: float = Field(0.1, ge=0.0)
 
     search_space: ClassVar[dict[str, SearchDim]] = {
         "latent_dim": SearchDim(kind="int", low=16, high=64, log=True),
@@ -138,6 +145,33 @@ _CORE = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """What one prediction step reads and writes: the state's tensors, unpacked."""
+
+    x: torch.Tensor
+    dx: torch.Tensor
+    z: torch.Tensor
+    last: torch.Tensor
+    memory: Memory
+
+    @classmethod
+    def of(cls, state: State) -> _Step:
+        memory: Memory = {k: state[k] for k in ("h", "c") if k in state.tensors}
+        return cls(state["x"], state["dx"], state["z"], state["a"], memory)
+
+    @classmethod
+    def cat(cls, steps: list[_Step]) -> _Step:
+        def join(name: str) -> torch.Tensor:
+            return torch.cat([getattr(s, name) for s in steps])
+
+        memory = {k: torch.cat([s.memory[k] for s in steps]) for k in steps[0].memory}
+        return cls(join("x"), join("dx"), join("z"), join("last"), memory)
+
+    def state(self) -> State:
+        return State({"z": self.z, "x": self.x, "dx": self.dx, "a": self.last, **self.memory})
+
+
 class JOPMBase(WorldModel):
     """What `JOPM` and `JOPMWithHeads` share: the VAE, the RDLM and observation prediction.
 
@@ -148,6 +182,7 @@ class JOPMBase(WorldModel):
     capabilities = _CORE
     config: JOPMConfig
     delta_scale: torch.Tensor
+    copy_mse: torch.Tensor
     fit_monitor: ClassVar[str] = "prediction"
     """`fit` selects epochs by the prediction objective, not the VAE-dominated total."""
 
@@ -178,7 +213,17 @@ class JOPMBase(WorldModel):
                 activation=c.activation,
             )
         )
-        self.register_buffer("delta_scale", torch.ones(spec.joint_obs_size))
+        d, a = spec.joint_obs_size, c.action_spec.flat_size
+        self.change = ChangeDecoder(
+            2 * d + 2 * a,
+            2 * c.latent_dim + c.rnn_layers * c.rnn_hidden,
+            d,
+            depth=c.vae_depth,
+            width=c.change_width,
+            activation=c.activation,
+        )
+        self.register_buffer("delta_scale", torch.ones(d))
+        self.register_buffer("copy_mse", torch.ones(()))
         self._default_predictor = JOPMPredictor(self)
 
     def io_contract(self) -> IOContract:
@@ -188,6 +233,8 @@ class JOPMBase(WorldModel):
         state = {
             "z": TensorSpec(shape=("B", c.latent_dim)),
             "x": TensorSpec(shape=("B", c.spec.joint_obs_size), description="normalised obs"),
+            "dx": TensorSpec(shape=("B", c.spec.joint_obs_size), description="last change of x"),
+            "a": TensorSpec(shape=("B", c.action_spec.flat_size), description="last action"),
             "h": memory,
         }
         if c.cell == "lstm":
@@ -241,9 +288,59 @@ class JOPMBase(WorldModel):
     def _flat_action(self, action: Action) -> torch.Tensor:
         return flatten_action(self.config.action_spec, action)
 
-    def _residual(self, x: torch.Tensor, z_from: torch.Tensor, z_to: torch.Tensor) -> torch.Tensor:
-        out: torch.Tensor = x + self.vae.reconstruct(z_to) - self.vae.reconstruct(z_from)
-        return out
+    def _observable(
+        self, x: torch.Tensor, dx: torch.Tensor, last: torch.Tensor, action: torch.Tensor
+    ) -> torch.Tensor:
+        return torch.cat([x, dx / self.delta_scale, last, action], dim=-1)
+
+    def _step(self, now: _Step, action: torch.Tensor) -> _Step:
+        """One prediction step: the RDLM steps the latent, the change decoder the observation."""
+        z, memory = self.rdlm.step(now.z, action, now.memory)
+        h = memory["h"].flatten(1)
+        features = torch.cat([now.z, z, h], dim=-1)
+        observable = self._observable(now.x, now.dx, now.last, action)
+        dx = self.change(observable, features) * self.delta_scale
+        return _Step(now.x + dx, dx, z, action, memory)
+
+    def _history(self, x: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Each step's last change and last action in a sequence (zero at its start)."""
+        dx = torch.cat([torch.zeros_like(x[:, :1]), x[:, 1:] - x[:, :-1]], dim=1)
+        last = torch.cat([torch.zeros_like(actions[:, :1]), actions[:, :-1]], dim=1)
+        return dx, last
+
+    def _teacher_forced(
+        self, x: torch.Tensor, z: torch.Tensor, actions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, list[_Step]]:
+        """One-step predictions from every true step, the memory carried along.
+
+        Returns:
+            Predicted ``x`` and ``z`` ``[B, T-1, ...]`` and the true steps with the
+            memory before each (``T`` entries), for open-loop rollouts.
+        """
+        dx, last = self._history(x, actions)
+        memory = self.rdlm.init_memory(x.shape[0], x.device)
+        steps, xs, zs = [], [], []
+        for t in range(x.shape[1]):
+            steps.append(_Step(x[:, t], dx[:, t], z[:, t], last[:, t], memory))
+            if t + 1 < x.shape[1]:
+                nxt = self._step(steps[-1], actions[:, t])
+                memory = nxt.memory
+                xs.append(nxt.x)
+                zs.append(nxt.z)
+        return torch.stack(xs, dim=1), torch.stack(zs, dim=1), steps
+
+    def _open_loop(
+        self, steps: list[_Step], actions: torch.Tensor, horizon: int, first: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Open-loop ``x`` ``[B * S, horizon, D]`` from starts ``first .. T-horizon-1``."""
+        starts = torch.arange(first, len(steps) - horizon)
+        now = _Step.cat([steps[s] for s in starts.tolist()])
+        acts = start_windows(actions, starts, horizon)
+        preds = []
+        for k in range(horizon):
+            now = self._step(now, acts[:, k])
+            preds.append(now.x)
+        return torch.stack(preds, dim=1), starts
 
     # -- protocol ---------------------------------------------------------------------------
 
@@ -252,7 +349,9 @@ class JOPMBase(WorldModel):
         x = self._normalised(self._obs_mapping(obs))
         mean, logvar = self.vae.posterior(x)
         z = mean if deterministic else mean + torch.randn_like(mean) * (0.5 * logvar).exp()
-        return State({"z": z, "x": x, **self.rdlm.init_memory(x.shape[0], x.device)})
+        last = torch.zeros(x.shape[0], self.config.action_spec.flat_size, device=x.device)
+        memory = self.rdlm.init_memory(x.shape[0], x.device)
+        return State({"z": z, "x": x, "dx": torch.zeros_like(x), "a": last, **memory})
 
     def transition(
         self,
@@ -262,9 +361,8 @@ class JOPMBase(WorldModel):
         deterministic: bool = False,
     ) -> State:
         """Step the RDLM under the joint action, continuing the state's memory."""
-        memory: Memory = {k: state[k] for k in ("h", "c") if k in state.tensors}
-        z, memory = self.rdlm.step(state["z"], self._flat_action(action), memory)
-        return State({"z": z, "x": self._residual(state["x"], state["z"], z), **memory})
+        nxt = self._step(_Step.of(state), self._flat_action(action))
+        return nxt.state()
 
     def update(
         self,
@@ -281,9 +379,11 @@ class JOPMBase(WorldModel):
         mean, so the update is deterministic whatever ``deterministic`` says.
         """
         memory: Memory = {k: state[k] for k in ("h", "c") if k in state.tensors}
-        memory = self.rdlm.step(state["z"], self._flat_action(action), memory)[1]
+        flat = self._flat_action(action)
+        memory = self.rdlm.step(state["z"], flat, memory)[1]
         x = self._normalised(self._obs_mapping(obs))
-        return State({"z": self.vae.posterior(x)[0], "x": x, **memory})
+        z = self.vae.posterior(x)[0]
+        return _Step(x, x - state["x"], z, flat, memory).state()
 
     def decode(self, state: State, conditions: ConditionPayload | None = None) -> ModelOutput:
         """Per-agent observations ``{agent: [B, d_i]}`` of the state (and any head outputs)."""
@@ -347,35 +447,48 @@ class JOPMBase(WorldModel):
             )
         actions = self._flat_action(joint_action)
         z = self.vae.posterior(x)[0]
-        zhat, memories = self.rdlm.teacher_forced(z, actions)
-        one_step = self._residual(x[:, :-1], z[:, :-1], zhat)
-        rolled, starts = self.rdlm.open_loop_windows(z, actions, memories, horizon)
-        open_loop = self._residual(start_windows(x, starts, 1), start_windows(z, starts, 1), rolled)
+        one_step, _, true_steps = self._teacher_forced(x, z, actions)
+        open_loop, starts = self._open_loop(true_steps, actions, horizon, 0)
         inverse = self.vae.normalizer.inverse
         return inverse(one_step), inverse(open_loop), starts
 
     # -- training ---------------------------------------------------------------------------
 
     def prepare_for_training(self, batch: WorldModelInput) -> None:
-        """Fit the observation normaliser and the scale of one-step changes.
+        """Fit the normaliser, the scales of one-step changes and the linear change decoder.
 
-        The scale makes the training error proportional to the mean squared error in
-        observation units, relative to copying the last observation (which scores 1).
+        Each feature's change is scaled by its typical one-step change, so every
+        feature counts in training (as in a standardised regression); the monitored
+        ``prediction`` is measured in observation units relative to copying the last
+        observation. The linear part of the change decoder is then the ridge
+        regression of the scaled change on the observable history.
         """
         obs = self._obs_mapping(batch.obs, "batch.obs")
         joint = torch.cat([obs[n] for n in self.config.spec.agent_names], dim=-1)
         self.vae.normalizer.fit(joint)
-        if batch.sequence and joint.shape[1] > 1:
-            change = float((joint[:, 1:] - joint[:, :-1]).pow(2).mean().sqrt()) + 1e-8
-            self.delta_scale.copy_(change / self.vae.normalizer.std)
+        if not batch.sequence or joint.shape[1] < 3 or batch.actions is None:
+            return
+        change = joint[:, 1:] - joint[:, :-1]
+        self.copy_mse.copy_(change.pow(2).mean() + 1e-12)
+        rms = change.pow(2).flatten(0, 1).mean(0).sqrt()
+        rms = rms.clamp_min(1e-3 * float(rms.mean()) + 1e-12)
+        self.delta_scale.copy_(rms / self.vae.normalizer.std)
+        x = self._normalised(obs)
+        actions = self._flat_action(batch.actions)
+        dx, last = self._history(x, actions)
+        observable = self._observable(x[:, 1:-1], dx[:, 1:-1], last[:, 1:-1], actions[:, 1:-1])
+        target = (x[:, 2:] - x[:, 1:-1]) / self.delta_scale
+        self.change.fit_linear(observable.flatten(0, 1), target.flatten(0, 1), self.config.ridge)
 
     def loss(self, batch: WorldModelInput) -> LossOutput:
-        """VAE loss + teacher-forced and open-loop next-observation losses + latent loss.
+        """Teacher-forced (and open-loop) next-observation losses + latent loss + VAE loss.
 
-        Observation errors are mean squared errors in observation units divided by
-        that of copying the last observation, so a copying model scores about 1.
-        The ``prediction`` component (the mean of ``one_step`` and ``open_loop``) is
-        what `fit` monitors by default.
+        Observation losses are mean squared errors of each feature in units of its
+        typical one-step change. The first step of each window only warms up the
+        history (its last change and action are unknown). The ``prediction``
+        component, which `fit` monitors by default, is the mean squared error in
+        observation units divided by that of copying the last observation (a copying
+        model scores about 1), averaged over the one-step and open-loop predictions.
         """
         obs, joint_action = self._sequences(batch)
         c = self.config
@@ -384,29 +497,31 @@ class JOPMBase(WorldModel):
         b, t, d = x.shape
         recon, kl, mean = self.vae.elbo_terms(x.reshape(-1, d))
         z = mean.reshape(b, t, -1)
-        zhat, memories = self.rdlm.teacher_forced(z, actions)
-        xhat = self._residual(x[:, :-1], z[:, :-1], zhat)
-        one_step = self._scaled_error(xhat, x[:, 1:])
+        xhat, zhat, steps = self._teacher_forced(x, z, actions)
+        warm = 1 if t > 2 else 0
+        one_step = self._scaled_error(xhat[:, warm:], x[:, 1 + warm :])
         latent = (zhat - z[:, 1:].detach()).pow(2).mean()
-        vae = recon + c.beta * kl
-        total = one_step + c.latent_weight * latent + c.vae_weight * vae
+        total = one_step + c.latent_weight * latent + c.vae_weight * (recon + c.beta * kl)
         parts = {"one_step": one_step, "latent": latent, "recon": recon, "kl": kl}
+        relative = [self._relative_error(xhat[:, warm:], x[:, 1 + warm :])]
         for name, (weight, value) in self._head_losses(batch, z[:, 1:].detach(), x[:, 1:]).items():
             total = total + weight * value
             parts[name] = value
-        horizon = min(c.open_loop_horizon, t - 1)
+        horizon = min(c.open_loop_horizon, t - 1 - warm)
         if horizon > 1:
-            rolled, starts = self.rdlm.open_loop_windows(z, actions, memories, horizon)
-            x0, z0 = start_windows(x, starts, 1), start_windows(z, starts, 1)
+            rolled, starts = self._open_loop(steps, actions, horizon, warm)
             target = start_windows(x, starts, horizon, offset=1)
-            parts["open_loop"] = self._scaled_error(self._residual(x0, z0, rolled), target)
+            parts["open_loop"] = self._scaled_error(rolled, target)
+            relative.append(self._relative_error(rolled, target))
             total = total + c.open_loop_weight * parts["open_loop"]
-        prediction = [parts[k] for k in ("one_step", "open_loop") if k in parts]
-        parts["prediction"] = torch.stack(prediction).mean()
+        parts["prediction"] = torch.stack(relative).mean()
         return LossOutput(total=total, components={k: v.detach() for k, v in parts.items()})
 
     def _scaled_error(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return ((pred - target) / self.delta_scale).pow(2).mean()
+
+    def _relative_error(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return ((pred - target) * self.vae.normalizer.std).pow(2).mean() / self.copy_mse
 
 
 @final

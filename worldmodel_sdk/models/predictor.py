@@ -41,7 +41,8 @@ class JOPMPredictor:
     def __init__(self, model: JOPMBase) -> None:
         self.model = model
         self.memory: State | None = None
-        """The memory after the last call (``h``, and ``c`` for an LSTM); ``None`` after reset."""
+        """The history after the last call: the last normalised observation ``x``, action
+        ``a`` and recurrent memory ``h`` (and ``c`` for an LSTM); ``None`` after reset."""
 
     def reset(self) -> None:
         """Forget the memory (a new episode starts)."""
@@ -79,11 +80,14 @@ class JOPMPredictor:
         model = self.model
         state = model.encode(tensors, deterministic=True)
         if self.memory is not None and self.memory.batch_size == state.batch_size:
-            state = state.replace(**self.memory.tensors)
+            before = self.memory.tensors
+            carried = {k: v for k, v in before.items() if k != "x"}
+            state = state.replace(dx=state["x"] - before["x"], **carried)
         nxt = model.transition(
             state, ActionPayload(kind="joint", agents=actions), deterministic=True
         )
-        self.memory = State({k: nxt[k] for k in ("h", "c") if k in nxt.tensors})
+        kept = {k: nxt[k] for k in ("a", "h", "c") if k in nxt.tensors}
+        self.memory = State({"x": state["x"], **kept})
         out = model.decode(nxt).predictions
         return {k: v[0] if single else v for k, v in out.items()}
 
