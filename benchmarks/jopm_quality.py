@@ -27,13 +27,10 @@ from typing import Any
 import torch
 from rich.console import Console
 from rich.table import Table
-from torch import nn
 
-from worldmodel_sdk.data import EpisodeDataset, collect_parallel, concat_joint_obs
-from worldmodel_sdk.data.episode import Episode
-from worldmodel_sdk.data.joint import encode_joint_action
-from worldmodel_sdk.data.spec import DatasetSpec
-from worldmodel_sdk.evaluation import HorizonErrors, Predictor, evaluate
+from worldmodel_sdk.baselines import DeltaMLP
+from worldmodel_sdk.data import EpisodeDataset, collect_parallel
+from worldmodel_sdk.evaluation import HorizonErrors, evaluate
 from worldmodel_sdk.models import JOPM, JOPMConfig
 from worldmodel_sdk.training import fit
 
@@ -50,82 +47,6 @@ def make_env(name: str) -> Any:
         "tag": lambda: simple_tag_v3.parallel_env(max_cycles=25),
     }
     return makers[name]()
-
-
-class DeltaMLP(Predictor):
-    """Predicts the joint observation change; with ``history``, from the previous one too."""
-
-    def __init__(self, spec: DatasetSpec, *, history: bool, width: int = 256) -> None:
-        self.spec, self.history = spec, history
-        d, a = spec.joint_obs_size, spec.joint_action_size
-        inputs = (2 * d + 2 * a) if history else d + a
-        self.net = nn.Sequential(
-            nn.Linear(inputs, width), nn.ELU(), nn.Linear(width, width), nn.ELU(),
-            nn.Linear(width, d),
-        )  # fmt: skip
-        self.mean, self.std = torch.zeros(d), torch.ones(d)
-        self.delta_std = torch.ones(d)
-
-    def _inputs(
-        self, x: torch.Tensor, a: torch.Tensor, dx_prev: torch.Tensor, a_prev: torch.Tensor
-    ) -> torch.Tensor:
-        parts = [(x - self.mean) / self.std, a]
-        if self.history:
-            parts += [dx_prev / self.delta_std, a_prev]
-        return torch.cat(parts, dim=-1)
-
-    def _episode_tensors(self, episode: Episode) -> tuple[torch.Tensor, ...]:
-        x = concat_joint_obs(episode.obs, self.spec)  # [T+1, D]
-        a = encode_joint_action(episode.actions, self.spec)  # [T, A]
-        dx = x[1:] - x[:-1]
-        dx_prev = torch.cat([torch.zeros_like(dx[:1]), dx[:-1]])
-        a_prev = torch.cat([torch.zeros_like(a[:1]), a[:-1]])
-        return x[:-1], a, dx_prev, a_prev, dx
-
-    def fit(self, data: EpisodeDataset, *, budget: float, seed: int) -> float:
-        """Train for at most ``budget`` seconds, keeping the best held-out epoch."""
-        started = time.perf_counter()
-        torch.manual_seed(seed)
-        train, val = data.split(val_fraction=0.2, seed=seed)
-        rows = [torch.cat(p) for p in zip(*map(self._episode_tensors, train), strict=True)]
-        vrows = [torch.cat(p) for p in zip(*map(self._episode_tensors, val), strict=True)]
-        self.mean, self.std = rows[0].mean(0), rows[0].std(0).clamp_min(1e-6)
-        self.delta_std = rows[4].std(0).clamp_min(1e-6)
-        optimiser = torch.optim.Adam(self.net.parameters(), lr=1e-3)
-        best, state, waited = float("inf"), None, 0
-        while time.perf_counter() - started < budget and waited < 8:
-            for index in torch.randperm(len(rows[0])).split(64):
-                pred = self.net(self._inputs(*(r[index] for r in rows[:4])))
-                loss = ((pred - rows[4][index] / self.delta_std) ** 2).mean()
-                optimiser.zero_grad()
-                loss.backward()
-                optimiser.step()
-            with torch.no_grad():
-                val_loss = float(
-                    ((self.net(self._inputs(*vrows[:4])) - vrows[4] / self.delta_std) ** 2).mean()
-                )
-            if val_loss < best:
-                best, waited = val_loss, 0
-                state = {k: v.clone() for k, v in self.net.state_dict().items()}
-            else:
-                waited += 1
-        assert state is not None
-        self.net.load_state_dict(state)
-        return time.perf_counter() - started
-
-    @torch.no_grad()
-    def rollouts(self, episode: Episode, spec: DatasetSpec, horizon: int) -> torch.Tensor:
-        """Open loop from every step: the model's own changes feed the next step."""
-        x, a, dx_prev, a_prev, _ = self._episode_tensors(episode)
-        steps = x.shape[0]
-        a_all = torch.cat([a, a[-1:].expand(horizon, -1)])  # past the end: any action
-        preds = []
-        for k in range(horizon):
-            index = (torch.arange(steps) + k).clamp_max(len(a_all) - 1)
-            dx = self.net(self._inputs(x, a_all[index], dx_prev, a_prev)) * self.delta_std
-            x, dx_prev, a_prev = x + dx, dx, a_all[index]
-            preds.append(x)
-        return torch.stack(preds, dim=1)
 
 
 def train_jopm(data: EpisodeDataset, *, budget: float, seed: int, **options: Any) -> JOPM:

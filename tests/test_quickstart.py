@@ -19,15 +19,20 @@ def test_quickstart_runs_end_to_end(tmp_path) -> None:
     )
     console = Console(file=io.StringIO(), width=120)
     result = run_quickstart(settings, console=console)
-    assert [row.metric for row in result.rows] == ["1-step MSE", "5-step open-loop MSE"]
-    assert all(row.jopm > 0 and row.copy_last > 0 for row in result.rows)
+    errors = result.errors
+    assert list(errors.mse) == ["copy-last", "JOPM", "mlp", "mlp+hist"]
+    assert errors.horizon == 10 and result.horizon == 5
+    # Whole episodes of 12 steps: 12 starts predict one step ahead, 3 starts ten steps.
+    assert errors.counts == [12 * 2 - 2 * k for k in range(10)]
+    assert all(v > 0 for parts in errors.mse.values() for v in parts["joint"])
+    assert set(result.train_seconds) == {"JOPM", "mlp", "mlp+hist"}
     assert [f.name for f in result.figures] == ["error_vs_horizon.png", "arena.png"]
     assert all(f.read_bytes()[:8] == PNG for f in result.figures)
     assert isinstance(JOPM.from_pretrained(result.model_dir), JOPM)
     assert result.env_return < 0
     console.print(results_table(result))
     text = console.file.getvalue()
-    assert "JOPM / copy-last" in text and "5-step open-loop MSE" in text
+    assert "5-step / copy" in text and "mlp+hist" in text
 
     # The saved directory alone rebuilds the env: model, recorded starts, components.
     saved = json.loads((result.model_dir / "env.json").read_text())

@@ -2,12 +2,13 @@
 
 `run_quickstart` collects random-policy episodes, trains a `JOPM`, saves it with
 what a `WorldModelEnv` needs (``save_env``: recorded episode starts, settings, the
-task's components by name) and reloads it, evaluates the reloaded model on
-held-out episodes collected with different seeds (1-step and open-loop
-next-joint-observation MSE against copying the last observation), rebuilds the
-env from the saved directory alone and plays one episode, and writes two figures:
-the error against the horizon with the copy-last baseline, and the 2-D arena with
-true and predicted paths. It needs the ``envs`` extra.
+task's components by name) and reloads it, trains the two `DeltaMLP` baselines on
+the same data, scores the reloaded model, the baselines and copy-last on held-out
+episodes collected with different seeds (`worldmodel_sdk.evaluation.evaluate`:
+whole episodes, open-loop MSE at each horizon), rebuilds the env from the saved
+directory alone and plays one episode, and writes two figures: the error against
+the horizon of every model, and the 2-D arena with true and predicted paths. It
+needs the ``envs`` extra.
 """
 
 from __future__ import annotations
@@ -23,21 +24,21 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.table import Table
 
+from .baselines import DeltaMLP
 from .data.collect import collect_parallel
 from .data.dataset import EpisodeDataset
 from .envs import ComponentFunctions, JointAction, JointObs, WorldModelEnv, save_env
+from .evaluation import HorizonErrors, Predictor, evaluate
 from .models.jopm import JOPM, JOPMConfig
-from .quickstart_figures import horizon_errors, plot_arena, plot_error_vs_horizon
-from .training import FitResult, episodes_to_input, fit, limit_threads
+from .quickstart_figures import plot_arena, plot_error_vs_horizon
+from .training import FitResult, fit, limit_threads
 
 __all__ = [
+    "BASELINES",
     "COMPONENTS",
-    "MetricRow",
-    "PredictionErrors",
     "QuickstartResult",
     "QuickstartSettings",
     "episode_starts",
-    "prediction_errors",
     "results_table",
     "run_quickstart",
     "simple_spread_components",
@@ -45,6 +46,9 @@ __all__ = [
 
 COMPONENTS = "mpe2.simple_spread_v3"
 """The name `simple_spread_components` is registered under for ``save_env``."""
+
+BASELINES = {"mlp": False, "mlp+hist": True}
+"""The `DeltaMLP` baselines the quickstart trains, by name: ``history`` or not."""
 
 
 class QuickstartSettings(BaseModel):
@@ -60,6 +64,7 @@ class QuickstartSettings(BaseModel):
         window_stride: Steps between training windows.
         batch_size: Windows per optimiser step.
         lr: Learning rate.
+        baseline_budget: Wall-clock seconds at most for each MLP baseline.
         horizon: Open-loop horizon of the results table.
         curve_horizon: Longest horizon of the error-against-horizon figure.
         seed: Seed of the training data, the initial weights, the split and training.
@@ -81,6 +86,7 @@ class QuickstartSettings(BaseModel):
     window_stride: int = Field(2, ge=1)
     batch_size: int = Field(64, ge=1)
     lr: float = Field(2e-3, gt=0.0)
+    baseline_budget: float = Field(30.0, gt=0.0)
     horizon: int = Field(5, ge=1)
     curve_horizon: int = Field(10, ge=1)
     seed: int = 0
@@ -90,35 +96,16 @@ class QuickstartSettings(BaseModel):
     threads: int | None = Field(1, ge=1)
 
 
-@dataclass(frozen=True, slots=True)
-class MetricRow:
-    """One line of the results table: a metric for JOPM and for copy-last."""
-
-    metric: str
-    jopm: float
-    copy_last: float
-
-    @property
-    def ratio(self) -> float:
-        """``jopm / copy_last`` (below 1: JOPM is better)."""
-        return self.jopm / self.copy_last if self.copy_last > 0 else float("inf")
-
-
-@dataclass(frozen=True, slots=True)
-class PredictionErrors:
-    """Next-joint-observation MSE of a model and of copying the last observation."""
-
-    one_step: MetricRow
-    open_loop: MetricRow
-
-
 @dataclass(slots=True)
 class QuickstartResult:
     """What `run_quickstart` produced.
 
     Attributes:
-        rows: Table rows: 1-step and open-loop MSE, JOPM vs copy-last.
-        fit: The training summary.
+        errors: Held-out open-loop MSE at horizons ``1..curve_horizon`` (capped by the
+            episode length) of ``JOPM``, the `BASELINES` and ``copy-last``.
+        horizon: The horizon of the results table.
+        train_seconds: Training time of JOPM and of each baseline.
+        fit: JOPM's training summary.
         model_dir: Where the trained model was saved, with what `WorldModelEnv` needs
             (``WorldModelEnv.from_pretrained(model_dir)``).
         figures: The PNGs: error against horizon, and the 2-D arena.
@@ -127,41 +114,14 @@ class QuickstartResult:
         seconds: Wall-clock time of the whole pipeline.
     """
 
-    rows: list[MetricRow]
+    errors: HorizonErrors
+    horizon: int
+    train_seconds: dict[str, float]
     fit: FitResult
     model_dir: Path
     figures: list[Path]
     env_return: float
     seconds: float
-
-
-def prediction_errors(model: JOPM, data: EpisodeDataset, *, horizon: int = 5) -> PredictionErrors:
-    """MSE of 1-step and ``horizon``-step open-loop predictions on ``data``'s episodes.
-
-    The 1-step prediction of each step starts from the true observation with the
-    recurrent memory carried from the episode start; the open-loop prediction
-    starts from each step, feeds the model its own predictions, and is scored at
-    its last (``horizon``-th) step. Copy-last predicts the starting observation.
-    """
-    length = min(data.lengths)
-    batch = episodes_to_input(model, data, window=length, stride=length)
-    one_step, rolled, starts = model.predict_sequences(batch, horizon=horizon)
-    assert isinstance(batch.obs, dict)
-    true = torch.cat([batch.obs[name] for name in model.contract().agents], dim=-1)
-    start_obs = torch.cat([true[:, s] for s in starts.tolist()])
-    target = torch.cat([true[:, s + horizon] for s in starts.tolist()])
-    return PredictionErrors(
-        one_step=MetricRow(
-            "1-step MSE",
-            float((one_step - true[:, 1:]).pow(2).mean()),
-            float((true[:, :-1] - true[:, 1:]).pow(2).mean()),
-        ),
-        open_loop=MetricRow(
-            f"{horizon}-step open-loop MSE",
-            float((rolled[:, -1] - target).pow(2).mean()),
-            float((start_obs - target).pow(2).mean()),
-        ),
-    )
 
 
 def simple_spread_components(agents: list[str]) -> ComponentFunctions:
@@ -268,15 +228,24 @@ def _run(s: QuickstartSettings, console: Console) -> QuickstartResult:
         max_cycles=s.max_cycles,
     )
     reloaded = JOPM.from_pretrained(model_dir)
-    errors = prediction_errors(reloaded, held_out, horizon=s.horizon)
+    seconds = {"JOPM": summary.seconds}
+    predictors: dict[str, JOPM | Predictor] = {"JOPM": reloaded}
+    with console.status("training the MLP baselines", spinner="dots"):
+        for name, history in BASELINES.items():
+            baseline = DeltaMLP(train.spec, history=history)
+            seconds[name] = baseline.fit(train, budget=s.baseline_budget, seed=s.seed)
+            predictors[name] = baseline
+    curve = min(max(s.curve_horizon, s.horizon), s.max_cycles)
+    errors = evaluate(held_out, predictors, horizon=curve)
     env_return = _env_episode(model_dir, s.seed)
-    curve = horizon_errors(reloaded, held_out, horizon=min(s.curve_horizon, s.max_cycles - 1))
     figures = [
-        plot_error_vs_horizon(curve, s.out_dir / "error_vs_horizon.png"),
+        plot_error_vs_horizon(errors, s.out_dir / "error_vs_horizon.png"),
         plot_arena(reloaded, held_out, s.out_dir / "arena.png"),
     ]
     return QuickstartResult(
-        rows=[errors.one_step, errors.open_loop],
+        errors=errors,
+        horizon=min(s.horizon, errors.horizon),
+        train_seconds=seconds,
         fit=summary,
         model_dir=model_dir,
         figures=figures,
@@ -286,10 +255,26 @@ def _run(s: QuickstartSettings, console: Console) -> QuickstartResult:
 
 
 def results_table(result: QuickstartResult) -> Table:
-    """The results as a rich table: metric, JOPM, copy-last and their ratio."""
-    table = Table(title="JOPM on held-out simple_spread episodes")
-    for column in ("metric", "JOPM", "copy-last", "JOPM / copy-last"):
-        table.add_column(column, justify="left" if column == "metric" else "right")
-    for row in result.rows:
-        table.add_row(row.metric, f"{row.jopm:.5f}", f"{row.copy_last:.5f}", f"{row.ratio:.3f}")
+    """The results as a rich table, one row per model.
+
+    Columns: the MSE at 1 and ``horizon`` steps, their ratios to copy-last (below 1:
+    better than copying) and the training time.
+    """
+    h = result.horizon
+    table = Table(title="Open-loop MSE on held-out simple_spread episodes")
+    columns = ("model", "1-step MSE", f"{h}-step MSE", "1-step / copy", f"{h}-step / copy")
+    for column in (*columns, "train s"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    errors = result.errors
+    for name, parts in errors.mse.items():
+        ratio = errors.ratio(name, "copy-last")
+        seconds = result.train_seconds.get(name)
+        table.add_row(
+            name,
+            f"{parts['joint'][0]:.5f}",
+            f"{parts['joint'][h - 1]:.5f}",
+            f"{ratio[0]:.3f}",
+            f"{ratio[h - 1]:.3f}",
+            "-" if seconds is None else f"{seconds:.1f}",
+        )
     return table

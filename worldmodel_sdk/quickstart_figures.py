@@ -1,8 +1,7 @@
 """The quickstart's figures: prediction error against horizon, and the 2-D MPE arena.
 
-`horizon_errors` measures, on held-out episodes, the mean squared error of
-open-loop predictions k = 1..H steps ahead and of copying the starting
-observation. `plot_error_vs_horizon` draws both curves; `plot_arena` draws one
+`plot_error_vs_horizon` draws the open-loop error of every model scored by
+`worldmodel_sdk.evaluation.evaluate` against the horizon; `plot_arena` draws one
 simple_spread episode from above — landmarks, and each agent's true path against
 the path the model predicts open-loop from the first observation. The format
 follows the file's suffix (``.png``, ``.svg``). Plotting needs matplotlib (the
@@ -11,7 +10,6 @@ follows the file's suffix (``.png``, ``.svg``). Plotting needs matplotlib (the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,39 +17,20 @@ import numpy as np
 import torch
 
 from .data.dataset import EpisodeDataset
+from .evaluation import HorizonErrors
 from .models.jopm import JOPM
 from .training import episodes_to_input
 
-__all__ = ["HorizonErrors", "horizon_errors", "plot_arena", "plot_error_vs_horizon"]
+__all__ = ["plot_arena", "plot_error_vs_horizon"]
 
 
-@dataclass(frozen=True, slots=True)
-class HorizonErrors:
-    """MSE at each horizon k = 1..H (index k-1) of the model and of copy-last."""
-
-    model: list[float]
-    copy_last: list[float]
-
-
-def _joint(model: JOPM, data: EpisodeDataset) -> tuple[Any, torch.Tensor]:
-    length = min(data.lengths)
-    batch = episodes_to_input(model, data, window=length, stride=length)
+def _joint(model: JOPM, episode: EpisodeDataset) -> tuple[Any, torch.Tensor]:
+    """One episode as a sequence batch, and its joint observations ``[1, T+1, D]``."""
+    length = episode.lengths[0]
+    batch = episodes_to_input(model, episode, window=length, stride=length)
     assert isinstance(batch.obs, dict)
     true = torch.cat([batch.obs[name] for name in model.contract().agents], dim=-1)
     return batch, true
-
-
-def horizon_errors(model: JOPM, data: EpisodeDataset, *, horizon: int) -> HorizonErrors:
-    """Open-loop and copy-last MSE at horizons 1..``horizon``, over the same starts."""
-    batch, true = _joint(model, data)
-    _, rolled, starts = model.predict_sequences(batch, horizon=horizon)
-    first = torch.cat([true[:, s] for s in starts.tolist()])
-    errors, baseline = [], []
-    for k in range(1, horizon + 1):
-        target = torch.cat([true[:, s + k] for s in starts.tolist()])
-        errors.append(float((rolled[:, k - 1] - target).pow(2).mean()))
-        baseline.append(float((first - target).pow(2).mean()))
-    return HorizonErrors(model=errors, copy_last=baseline)
 
 
 def _figure(width: float, height: float) -> Any:
@@ -64,12 +43,15 @@ def _figure(width: float, height: float) -> Any:
 
 
 def plot_error_vs_horizon(errors: HorizonErrors, path: Path) -> Path:
-    """Draw the model's and copy-last's MSE against the horizon into ``path``."""
+    """Draw each model's joint open-loop MSE against the horizon into ``path``."""
     figure = _figure(6.4, 3.8)
     axes = figure.add_subplot()
-    steps = np.arange(1, len(errors.model) + 1)
-    axes.plot(steps, errors.copy_last, "o--", color="0.45", label="copy last observation")
-    axes.plot(steps, errors.model, "o-", color="C0", label="JOPM open-loop")
+    steps = np.arange(1, errors.horizon + 1)
+    models = [name for name in errors.mse if name != "copy-last"]
+    copy = errors.mse["copy-last"]["joint"]
+    axes.plot(steps, copy, "o--", color="0.45", label="copy last observation")
+    for index, name in enumerate(models):
+        axes.plot(steps, errors.mse[name]["joint"], "o-", color=f"C{index}", label=name)
     axes.set_xlabel("steps ahead (open loop)")
     axes.set_ylabel("MSE of the joint observation")
     axes.set_xticks(steps)

@@ -4,12 +4,15 @@ Per-agent observations are concatenated in natural agent order (``agent_2``
 before ``agent_10``; agents may have different sizes) and normalised into ``x``.
 The VAE encodes ``x`` to a latent ``z``; the RDLM steps ``z`` under the joint
 action (one-hot for discrete agents) while carrying its recurrent memory. The
-next observation is predicted as a residual in observation space::
+next observation is predicted as a change of the current one::
 
-    x_{t+1} = x_t + D(z_{t+1}) - D(z_t)
+    x_{t+1} = x_t + C(x_t, dx_t, a_{t-1}, a_t; z_t, z_{t+1}, h_{t+1})
 
-so decoder errors common to both terms cancel; over an open-loop rollout this
-telescopes to ``x_0 + D(z_k) - D(z_0)``. The state holds ``z``, ``x`` and the
+where `ChangeDecoder` ``C`` is a linear map of the observable history (the last
+change ``dx_t`` and the last action ``a_{t-1}``: rigid bodies move on from their
+velocity, and in some environments an action shows only one step later), fitted
+by ridge regression before training, plus an MLP that also reads the latents and
+the memory. The state holds ``z``, ``x``, ``dx``, the last action ``a`` and the
 memory (``h``, and ``c`` for an LSTM).
 
 `JOPM` predicts observations only; `WorldModelEnv` then takes rewards and
@@ -227,7 +230,7 @@ class JOPMBase(WorldModel):
         self._default_predictor = JOPMPredictor(self)
 
     def io_contract(self) -> IOContract:
-        """Per-agent observations and predictions, a joint action, state ``z``, ``x``, memory."""
+        """Per-agent observations and predictions, a joint action, the state's tensors."""
         c = self.config
         memory = TensorSpec(shape=("B", c.rnn_layers, c.rnn_hidden))
         state = {

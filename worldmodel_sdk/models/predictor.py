@@ -86,7 +86,7 @@ class JOPMPredictor:
         nxt = model.transition(
             state, ActionPayload(kind="joint", agents=actions), deterministic=True
         )
-        kept = {k: nxt[k] for k in ("a", "h", "c") if k in nxt.tensors}
+        kept: dict[str, torch.Tensor] = {k: nxt[k] for k in ("a", "h", "c") if k in nxt.tensors}
         self.memory = State({"x": state["x"], **kept})
         out = model.decode(nxt).predictions
         return {k: v[0] if single else v for k, v in out.items()}
