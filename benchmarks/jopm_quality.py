@@ -138,7 +138,7 @@ def main() -> int:
             best = min(errors.mse[b]["joint"][h - 1] for b in ("mlp", "mlp+hist"))
             verdicts.append(
                 (
-                    f"{name} h={h}: JOPM {jopm[h - 1]:.5f} vs best MLP {best:.5f}",
+                    f"{name} h={h}: JOPM {jopm[h - 1]:.3e} vs best MLP {best:.3e}",
                     jopm[h - 1] <= best,
                 )
             )

@@ -32,7 +32,7 @@ def test_quickstart_runs_end_to_end(tmp_path) -> None:
     assert result.env_return < 0
     console.print(results_table(result))
     text = console.file.getvalue()
-    assert "5-step / copy" in text and "mlp+hist" in text
+    assert "/copy h=5" in text and "mlp+hist" in text
 
     # The saved directory alone rebuilds the env: model, recorded starts, components.
     saved = json.loads((result.model_dir / "env.json").read_text())

@@ -262,7 +262,7 @@ def results_table(result: QuickstartResult) -> Table:
     """
     h = result.horizon
     table = Table(title="Open-loop MSE on held-out simple_spread episodes")
-    columns = ("model", "1-step MSE", f"{h}-step MSE", "1-step / copy", f"{h}-step / copy")
+    columns = ("model", "MSE h=1", f"MSE h={h}", "/copy h=1", f"/copy h={h}")
     for column in (*columns, "train s"):
         table.add_column(column, justify="left" if column == "model" else "right")
     errors = result.errors

@@ -9,6 +9,8 @@ units of each feature's typical one-step change, as the sum of
 - an MLP over the same inputs and the model's latent features (the latent before and
   after the step and the recurrent memory), which starts at zero and learns what the
   linear part misses (collisions, contacts, anything the memory must recall).
+
+Both start at zero: before `fit_linear` and training, the decoder predicts no change.
 """
 
 from __future__ import annotations
@@ -53,8 +55,9 @@ class ChangeDecoder(nn.Module):
         )
         last = list(self.mlp.modules())[-1]
         assert isinstance(last, nn.Linear)
-        nn.init.zeros_(last.weight)
-        nn.init.zeros_(last.bias)
+        for layer in (self.linear, last):  # untrained, the model copies the last observation
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
 
     def forward(self, observable: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """The scaled change ``[B, outputs]``."""
