@@ -291,9 +291,12 @@ def test_update_carries_the_last_change_and_action_that_transition_reads() -> No
     flat = torch.cat(
         [torch.nn.functional.one_hot(action.agents["agent_2"], 4), action.agents["agent_10"]], -1
     )  # type: ignore[index]
-    assert updated["a"].shape == (2, 6)
-    torch.testing.assert_close(updated["a"].sum(-1), flat.float().sum(-1))
-    # The prediction depends on the carried history, not only on the observation.
+    torch.testing.assert_close(updated["a"], flat.float())  # natural order: agent_2 first
+    # Untrained, the change decoder predicts no change: the model copies the last observation.
+    torch.testing.assert_close(model.transition(updated, action)["x"], updated["x"])
+    # Once its linear part reads the history, the prediction depends on it.
+    with torch.no_grad():
+        torch.nn.init.normal_(model.change.linear.weight)
     fresh = model.encode(later, deterministic=True)
     assert not torch.equal(
         model.transition(updated, action)["x"], model.transition(fresh, action)["x"]
