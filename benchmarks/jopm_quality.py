@@ -7,7 +7,7 @@ seconds of wall clock on one torch thread:
 
 - JOPM (`fit` with its default monitor, the prediction objective), and as an
   ablation JOPM before any gradient step (``JOPM ridge only``: the linear part of its
-  change decoder, fitted by ridge regression; the rest starts at zero);
+  change decoder, fitted by ridge regression; the MLP starts near zero);
 - ``mlp``: an MLP predicting the observation change from [joint obs, one-hot joint action];
 - ``mlp+hist``: the same MLP that also sees the previous change and the previous action;
 
@@ -62,10 +62,10 @@ def train_jopm(data: EpisodeDataset, *, budget: float, seed: int, **options: Any
 
 
 def ridge_only(data: EpisodeDataset, *, seed: int) -> JOPM:
-    """JOPM before any gradient step: the change decoder's ridge-fitted linear part alone.
+    """JOPM before any gradient step: in effect its ridge-fitted linear change decoder.
 
     Its row shows what training the latents, the memory and the MLP adds (the MLP
-    starts at zero, so this is what `fit` starts from, on the same training split).
+    starts near zero, so this is what `fit` starts from, on the same training split).
     """
     torch.manual_seed(seed)
     model = JOPM(JOPMConfig.from_spec(data.spec))

@@ -58,7 +58,7 @@ def test_specs_follow_the_contract_in_natural_agent_order() -> None:
 
 
 def by_hand(net, td, actions):
-    state = {k: td["state", k] for k in ("z", "x", "h")}
+    state = {k: td["state", k] for k in net.contract().state}
     payload = ActionPayload(kind="joint", agents=actions)
     with torch.no_grad():
         latent = net.transition(State(state), payload, deterministic=True)

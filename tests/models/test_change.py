@@ -5,7 +5,7 @@ import torch
 from worldmodel_sdk.models.change import ChangeDecoder
 
 
-def test_linear_part_is_the_least_squares_fit_and_the_mlp_starts_at_zero() -> None:
+def test_linear_part_is_the_least_squares_fit_and_the_mlp_starts_near_zero() -> None:
     torch.manual_seed(0)
     weight, bias = torch.randn(3, 6), torch.randn(3)
     inputs = torch.randn(500, 6)
@@ -14,9 +14,8 @@ def test_linear_part_is_the_least_squares_fit_and_the_mlp_starts_at_zero() -> No
     torch.testing.assert_close(decoder.linear.weight, weight, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(decoder.linear.bias, bias, atol=1e-4, rtol=1e-4)
     features = torch.randn(500, 4)
-    torch.testing.assert_close(
-        decoder(inputs, features), inputs @ weight.T + bias, atol=1e-4, rtol=1e-4
-    )
+    residual = decoder(inputs, features) - (inputs @ weight.T + bias)
+    assert 0 < residual.abs().max() < 0.05  # the MLP's share, small before training
 
 
 def test_ridge_shrinks_the_weights() -> None:

@@ -292,18 +292,16 @@ def test_update_carries_the_last_change_and_action_that_transition_reads() -> No
         [torch.nn.functional.one_hot(action.agents["agent_2"], 4), action.agents["agent_10"]], -1
     )  # type: ignore[index]
     torch.testing.assert_close(updated["a"], flat.float())  # natural order: agent_2 first
-    # Untrained, the change decoder predicts no change: the model copies the last observation.
-    torch.testing.assert_close(model.transition(updated, action)["x"], updated["x"])
-    # Once its linear part reads the history, the prediction depends on it.
-    with torch.no_grad():
-        torch.nn.init.normal_(model.change.linear.weight)
+    # Untrained, the change decoder predicts small changes, which depend on the history.
+    change = model.transition(updated, action)["x"] - updated["x"]
+    assert 0 < change.abs().max() < 0.1
     fresh = model.encode(later, deterministic=True)
     assert not torch.equal(
         model.transition(updated, action)["x"], model.transition(fresh, action)["x"]
     )
 
 
-def test_prepare_for_training_fits_a_linear_system_exactly() -> None:
+def test_prepare_for_training_fits_a_linear_system() -> None:
     """Data whose change is linear in the last change and action is predicted before training."""
     spec = DatasetSpec.from_agents(
         [AgentSpec(name="agent_0", obs_size=2, action_kind="discrete", action_size=3)]
@@ -328,4 +326,4 @@ def test_prepare_for_training_fits_a_linear_system_exactly() -> None:
     model.eval()
     one_step, _, _ = model.predict_sequences(batch, horizon=1)
     error = (one_step[:, 1:] - obs[:, 2:]).pow(2).mean() / (obs[:, 2:] - obs[:, 1:-1]).pow(2).mean()
-    assert error < 1e-6
+    assert error < 1e-4  # copying scores 1; what is left is the untrained MLP's small output

@@ -7,10 +7,12 @@ units of each feature's typical one-step change, as the sum of
   fitted by ridge regression on the training data before gradient training starts
   (`fit_linear`): the linear part of rigid-body dynamics, found in one solve;
 - an MLP over the same inputs and the model's latent features (the latent before and
-  after the step and the recurrent memory), which starts at zero and learns what the
+  after the step and the recurrent memory), which starts near zero and learns what the
   linear part misses (collisions, contacts, anything the memory must recall).
 
-Both start at zero: before `fit_linear` and training, the decoder predicts no change.
+Both start near zero (their default initialisation scaled by 0.01): before
+`fit_linear` and training, the decoder predicts small changes, so that an untrained
+model's rollouts stay bounded yet still depend on the action and the history.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from torch import nn
 from .vae import Activation, mlp
 
 __all__ = ["ChangeDecoder"]
+
+_START_SCALE = 0.01
 
 
 @final
@@ -55,9 +59,10 @@ class ChangeDecoder(nn.Module):
         )
         last = list(self.mlp.modules())[-1]
         assert isinstance(last, nn.Linear)
-        for layer in (self.linear, last):  # untrained, the model copies the last observation
-            nn.init.zeros_(layer.weight)
-            nn.init.zeros_(layer.bias)
+        with torch.no_grad():  # small at first: untrained rollouts neither diverge nor freeze
+            for layer in (self.linear, last):
+                layer.weight.mul_(_START_SCALE)
+                layer.bias.mul_(_START_SCALE)
 
     def forward(self, observable: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
         """The scaled change ``[B, outputs]``."""
