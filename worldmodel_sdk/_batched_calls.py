@@ -67,7 +67,8 @@ def _run_rollouts(plans: Sequence[_rollout.RolloutPlan], sizes: Sequence[int]) -
         conditions=cat_conditions([p.conditions for p in plans]),
         deterministic=first.deterministic,
     )
-    return split_trajectory(_rollout.run(merged), [p.initial_state for p in plans], sizes)
+    starts = [p.initial_state for p in plans]
+    return split_trajectory(_rollout.run(merged), starts, sizes, [p.actions for p in plans])
 
 
 _ROLLOUT: Job[_rollout.RolloutPlan, Trajectory] = Job("rollout", _run_rollouts)

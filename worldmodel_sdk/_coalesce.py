@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -175,44 +176,112 @@ def _split_series(value: torch.Tensor | None, sizes: Sequence[int]) -> list[torc
     return [piece.contiguous() for piece in torch.split(value, list(sizes), dim=1)]
 
 
-def _split_states(states: Sequence[State], sizes: Sequence[int]) -> list[list[State]]:
-    """Per caller, its rows of every state: one stack per key, one view per caller and key."""
-    if not states:
-        return [[] for _ in sizes]
-    keys = list(states[0].tensors)
-    stacked = {k: torch.stack([s.tensors[k] for s in states]) for k in keys}
-    per_key = {k: torch.split(v, list(sizes), dim=1) for k, v in stacked.items()}
-    metas = [s.meta for s in states]
-    out = []
-    for i in range(len(sizes)):
-        steps = {k: per_key[k][i].unbind(0) for k in keys}
-        out.append(
-            [
-                State({k: steps[k][t] for k in keys}, _meta_copy(meta))
-                for t, meta in enumerate(metas)
-            ]
-        )
-    return out
+_STATES = Trajectory.__dict__["states"]  # the slot behind Trajectory.states
+
+
+@dataclass(slots=True, eq=False)
+class _Batch:
+    """What the callers of one coalesced trajectory share: its states past the first."""
+
+    states: list[State]
+    stacks: dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def rows(self, offset: int, size: int) -> list[State]:
+        """One caller's rows of every state (views, each with its own metadata)."""
+        return [
+            State({k: v.narrow(0, offset, size) for k, v in s.tensors.items()}, _meta_copy(s.meta))
+            for s in self.states
+        ]
+
+    def stacked(self, key: str) -> torch.Tensor | None:
+        """``[T, B, ...]`` of ``key`` over the states, stacked once for every caller."""
+        stack = self.stacks.get(key)
+        if stack is None:
+            try:
+                stack = torch.stack([s.tensors[key] for s in self.states])
+            except (KeyError, RuntimeError):  # missing somewhere, or shapes differ over time
+                return None
+            self.stacks[key] = stack
+        return stack
+
+
+class _CallerRows(Trajectory):
+    """One caller's rows of a coalesced trajectory; its states are made when first read.
+
+    Splitting eagerly would make one tensor view per state key, step and caller, and
+    one `State` per step and caller, on the compute thread while every caller waits;
+    most callers read ``stacked(key)`` or the predictions instead. The states are
+    made on first access (in the reader's thread) and kept; until then `stacked`
+    narrows one shared stack. A slotted subclass: the states' slot is Trajectory's.
+    """
+
+    __slots__ = ("_batch", "_offset", "_start")
+
+    _batch: _Batch | None
+    _offset: int
+    _start: State
+
+    @property
+    def states(self) -> list[State]:
+        """``T + 1`` states (initial state first), made on first access."""
+        batch = self._batch
+        if batch is not None:
+            _STATES.__set__(self, [self._start, *batch.rows(self._offset, self.batch_size)])
+            self._batch = None
+        return _STATES.__get__(self, Trajectory)  # type: ignore[no-any-return]
+
+    @states.setter
+    def states(self, value: list[State]) -> None:
+        _STATES.__set__(self, value)
+        self._batch = None
+
+    def stacked(self, key: str) -> torch.Tensor:
+        """Stack state tensor ``key`` over time: ``[T + 1, B, ...]``."""
+        batch = self._batch
+        first = self._start.tensors.get(key)
+        rows = batch.stacked(key) if batch is not None and first is not None else None
+        if rows is None or first is None or not _stacks_with(first, rows, self.batch_size):
+            return Trajectory.stacked(self, key)
+        return torch.cat([first.unsqueeze(0), rows.narrow(1, self._offset, self.batch_size)])
+
+
+def _stacks_with(first: torch.Tensor, rows: torch.Tensor, size: int) -> bool:
+    """Whether ``torch.stack`` would take ``first`` with steps of ``rows`` as they are."""
+    return (
+        first.shape[0] == size
+        and first.shape[1:] == rows.shape[2:]
+        and first.dtype == rows.dtype
+        and first.device == rows.device
+    )
 
 
 def split_trajectory(
-    trajectory: Trajectory, initial: Sequence[State], sizes: Sequence[int]
+    trajectory: Trajectory,
+    initial: Sequence[State],
+    sizes: Sequence[int],
+    actions: Sequence[torch.Tensor] | None = None,
 ) -> list[Trajectory]:
-    """Split a batched trajectory back per caller; each keeps its own initial state."""
-    per_caller = _split_states(trajectory.states[1:], sizes)
-    actions = _split_series(trajectory.actions, sizes)
+    """Split a batched trajectory back per caller; each keeps its own initial state.
+
+    ``actions`` gives each caller's own action tensor (rollouts, whose callers passed
+    them); without it the batched actions are split too (imagination).
+    """
+    batch = _Batch(trajectory.states[1:])
+    own = list(actions) if actions is not None else _split_series(trajectory.actions, sizes)
     rewards = _split_series(trajectory.rewards, sizes)
     values = _split_series(trajectory.values, sizes)
     continues = _split_series(trajectory.continues, sizes)
     predictions = {k: _split_series(v, sizes) for k, v in (trajectory.predictions or {}).items()}
-    result = []
+    result: list[Trajectory] = []
+    offset = 0
     for i, start in enumerate(initial):
         # Rows of a checked trajectory: its invariants hold by construction, so the
-        # pieces skip Trajectory.__post_init__ (a third of the cost of splitting).
-        piece = object.__new__(Trajectory)
-        piece.states = [start, *per_caller[i]]
-        piece.actions = actions[i]  # type: ignore[assignment]
+        # pieces skip Trajectory.__post_init__.
+        piece = object.__new__(_CallerRows)
+        piece._batch, piece._offset, piece._start = batch, offset, start
+        piece.actions = own[i]  # type: ignore[assignment]
         piece.rewards, piece.values, piece.continues = rewards[i], values[i], continues[i]
         piece.predictions = {k: v[i] for k, v in predictions.items()} or None  # type: ignore[misc]
         result.append(piece)
+        offset += sizes[i]
     return result
