@@ -171,8 +171,12 @@ def split_output(output: ModelOutput, sizes: Sequence[int]) -> list[ModelOutput]
 
 
 def _split_series(value: torch.Tensor | None, sizes: Sequence[int]) -> list[torch.Tensor | None]:
+    """Each caller's rows of ``[T, B, ...]``, contiguous (as a solo call's would be)."""
     if value is None:
         return [None] * len(sizes)
+    if len(sizes) == value.shape[1]:
+        # One row per caller: one copy with B leading, and a view of it per caller.
+        return list(value.transpose(0, 1).contiguous().unsqueeze(2).unbind(0))
     return [piece.contiguous() for piece in torch.split(value, list(sizes), dim=1)]
 
 
