@@ -57,7 +57,9 @@ def _run_rollouts(
     failed = _failed_values(plans, actions)
     if failed:
         kept = [i for i in range(len(plans)) if i not in failed]
-        done = iter(_run_rollouts([plans[i] for i in kept], [sizes[i] for i in kept]))
+        done = iter(
+            _run_rollouts([plans[i] for i in kept], [sizes[i] for i in kept]) if kept else []
+        )
         return [failed[i] if i in failed else next(done) for i in range(len(plans))]
     if len(plans) == 1:
         return [_rollout.run(first)]

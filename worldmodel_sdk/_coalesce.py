@@ -242,11 +242,17 @@ class _CallerRows(Trajectory):
     def stacked(self, key: str) -> torch.Tensor:
         """Stack state tensor ``key`` over time: ``[T + 1, B, ...]``."""
         batch = self._batch
-        first = self._start.tensors.get(key)
-        rows = batch.stacked(key) if batch is not None and first is not None else None
-        if rows is None or first is None or not _stacks_with(first, rows, self.batch_size):
-            return Trajectory.stacked(self, key)
-        return torch.cat([first.unsqueeze(0), rows.narrow(1, self._offset, self.batch_size)])
+        if batch is not None:
+            first = self._start.tensors.get(key)
+            rows = batch.stacked(key) if first is not None else None
+            if (
+                rows is not None
+                and first is not None
+                and _stacks_with(first, rows, self.batch_size)
+            ):
+                rows = rows.narrow(1, self._offset, self.batch_size)
+                return torch.cat([first.unsqueeze(0), rows])
+        return Trajectory.stacked(self, key)
 
 
 def _stacks_with(first: torch.Tensor, rows: torch.Tensor, size: int) -> bool:

@@ -7,7 +7,8 @@ oldest request and every waiting request with an equal key (up to
 splits the result back. Requests made in one event-loop iteration (an
 ``asyncio.gather``) are all queued before the worker looks; a lone request then
 waits at most ``window`` seconds for company, and a batch runs as soon as it has
-some. The worker thread exists only while requests are waiting or running.
+some. The worker thread exists only while requests are waiting or running, and
+for one window after.
 
 Keys never match (so a request runs alone) when the model is in train mode, when
 grad is enabled (coalesced callers would share one autograd graph), when its
@@ -177,14 +178,18 @@ class _Batcher:
                     self._thread = None
                     return
             self._execute(batch)
+            del batch  # the requests hold their loop: keep none of them while idle
 
     def _next_batch(self) -> list[_Request]:
         """Take the oldest request's batch once it has company or its window ends (lock held).
 
         The window only keeps a lone request waiting for a first companion: once others
-        of its key wait too, the batch runs, and later arrivals gather while it runs.
+        of its key wait too, the batch runs, and later arrivals gather while it runs. An
+        idle worker stays for one window, so that bursts do not each start a thread.
         """
         limit = self.settings.max_batch_size
+        if not self._pending:
+            self._cond.wait(self.settings.window)
         while self._pending:
             first = self._pending[0]
             left = first.arrived + self.settings.window - time.monotonic()

@@ -69,8 +69,17 @@ def test_coalesced_calls_equal_solo_calls_under_random_cancellation(name, monkey
                 assert isinstance(result, asyncio.CancelledError), (i, result)
             else:
                 assert_same(result, call.solo(), f"{name} caller {i}")
+    batcher_threads_end()
     assert threading.active_count() == threads
     assert max(sizes) > 10 and len(sizes) < 20
+
+
+def batcher_threads_end() -> None:
+    """Wait for idle workers, which end on their own one window after their last batch."""
+    for thread in threading.enumerate():
+        if thread.name == "wmsdk-batcher":
+            thread.join(timeout=30)
+    assert not [t for t in threading.enumerate() if t.name == "wmsdk-batcher"]
 
 
 class Recorder(WorldModel):
@@ -285,10 +294,7 @@ def test_a_loop_closing_during_a_batch_leaves_no_thread_behind():
 
     with pytest.raises(TimeoutError):
         asyncio.run(main())
-    for thread in threading.enumerate():
-        if thread.name == "wmsdk-batcher":
-            thread.join(timeout=30)
-    assert not [t for t in threading.enumerate() if t.name == "wmsdk-batcher"]
+    batcher_threads_end()
 
 
 def test_the_worker_uses_the_callers_torch_thread_count():
@@ -307,3 +313,28 @@ def test_the_worker_uses_the_callers_torch_thread_count():
     finally:
         torch.set_num_threads(before)
     assert seen == [1]
+
+
+def test_one_worker_serves_bursts_that_follow_each_other():
+    workers = []
+
+    class Threads(Recorder):
+        def transition(self, state, action, conditions=None, deterministic=False):
+            workers.append(threading.current_thread())
+            return super().transition(state, action, conditions, deterministic)
+
+    model = Threads().eval()
+    model.batching = BatchSettings(window=0.5)
+
+    async def main():
+        for _ in range(3):
+            await asyncio.gather(
+                *(model.async_transition(start_h(), torch.randn(1, 2)) for _ in range(4))
+            )
+
+    with torch.no_grad():
+        asyncio.run(main())
+    # Each burst has company, so none waits out the long window; the idle worker does.
+    assert [b for b, _, _ in model.seen] == [4, 4, 4]
+    assert len(set(workers)) == 1 and workers[0] is not threading.current_thread()
+    batcher_threads_end()
