@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
@@ -128,15 +128,15 @@ def _rollout_layout(model: WorldModel, plan: _rollout.RolloutPlan) -> Hashable:
     )
 
 
-async def rollout(
+def rollout(
     model: WorldModel,
     initial_state: State,
     action_sequence: Any,
     conditions: ConditionPayload | None,
     deterministic: bool,
     mode: str,
-) -> Trajectory:
-    """A rollout, checked in the caller's task and coalesced with compatible waiting ones.
+) -> Awaitable[Trajectory]:
+    """A rollout, checked now (in the caller's task) and coalesced with compatible ones.
 
     Checks a layout the model has validated before only for its action values, on the
     compute thread and for the whole batch at once (see `worldmodel_sdk._layouts`).
@@ -151,7 +151,7 @@ async def rollout(
         _rollout_layout,
     )
     key = (deterministic, layout)
-    return await submit(model, _ROLLOUT, key, plan.initial_state.batch_size, plan)
+    return submit(model, _ROLLOUT, key, plan.initial_state.batch_size, plan)
 
 
 # -- imagine -------------------------------------------------------------------------------

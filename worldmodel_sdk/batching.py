@@ -238,6 +238,10 @@ _BATCHERS_LOCK = threading.Lock()
 
 
 def _batcher(model: WorldModel, loop: asyncio.AbstractEventLoop) -> _Batcher:
+    per_loop = _BATCHERS.get(model)
+    batcher = None if per_loop is None else per_loop.get(loop)
+    if batcher is not None and batcher.settings is model.batching:
+        return batcher
     with _BATCHERS_LOCK:
         per_loop = _BATCHERS.get(model)
         if per_loop is None:
