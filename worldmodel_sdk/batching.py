@@ -183,18 +183,26 @@ class _Batcher:
     def _next_batch(self) -> list[_Request]:
         """Take the oldest request's batch once it has company or its window ends (lock held).
 
-        The window only keeps a lone request waiting for a first companion: once others
-        of its key wait too, the batch runs, and later arrivals gather while it runs. An
-        idle worker stays for one window, so that bursts do not each start a thread.
+        Nothing is taken while the loop is still queueing the requests of an iteration
+        (it wakes the worker when it is done). The window then only keeps a lone
+        request waiting for a first companion: once others of its key wait too, the
+        batch runs, and later arrivals gather while it runs. An idle worker stays for
+        one window, so that bursts do not each start a thread.
         """
-        limit = self.settings.max_batch_size
+        limit, window = self.settings.max_batch_size, self.settings.window
         if not self._pending:
-            self._cond.wait(self.settings.window)
+            self._cond.wait(window)
         while self._pending:
             first = self._pending[0]
-            left = first.arrived + self.settings.window - time.monotonic()
             rows = self._rows[first.key]
-            if left <= 0 or rows > first.size or rows >= limit:
+            if rows >= limit:
+                break
+            if self._waking and not first.future.get_loop().is_closed():
+                # The loop is still queueing this iteration's requests; it wakes us after.
+                self._cond.wait(window)
+                continue
+            left = first.arrived + window - time.monotonic()
+            if left <= 0 or rows > first.size:
                 break
             self._cond.wait(left)
         if not self._pending:

@@ -105,14 +105,19 @@ def test_coalesced_rollouts_read_like_solo_rollouts_in_every_form():
                 torch.testing.assert_close(part.predictions[key], value, rtol=1e-5, atol=1e-6)
 
 
-def queued(batcher: _Batcher, keys: list[str]) -> list[_Request]:
+@pytest.fixture
+def loop():
     loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def queued(batcher: _Batcher, loop, keys: list[str]) -> list[_Request]:
     job = Job("test", lambda payloads, sizes: list(payloads))
     requests = [_Request(job, key, 1, i, loop.create_future(), False) for i, key in enumerate(keys)]
     for request in requests:
         batcher._pending.append(request)
         batcher._rows[request.key] = batcher._rows.get(request.key, 0) + 1
-    loop.close()
     return requests
 
 
@@ -120,10 +125,10 @@ def refuse_to_wait(timeout=None):
     raise AssertionError(f"waited {timeout}")
 
 
-def test_a_request_with_company_runs_without_waiting_out_the_window():
+def test_a_request_with_company_runs_without_waiting_out_the_window(loop):
     batcher = _Batcher(BatchSettings(window=1.0))
     batcher._cond.wait = refuse_to_wait
-    first, second, other = queued(batcher, ["a", "a", "b"])
+    first, second, other = queued(batcher, loop, ["a", "a", "b"])
     with batcher._cond:
         assert batcher._next_batch() == [first, second]
     with batcher._cond, pytest.raises(AssertionError, match="waited"):
@@ -131,11 +136,23 @@ def test_a_request_with_company_runs_without_waiting_out_the_window():
     assert list(batcher._pending) == [other]
 
 
-def test_a_cancelled_request_is_dropped_when_a_batch_is_taken():
+def test_a_cancelled_request_is_dropped_when_a_batch_is_taken(loop):
     batcher = _Batcher(BatchSettings(window=1.0))
     batcher._cond.wait = refuse_to_wait
-    cancelled, *rest = queued(batcher, ["a", "a", "a"])
+    cancelled, *rest = queued(batcher, loop, ["a", "a", "a"])
     cancelled.future.cancel()
     with batcher._cond:
         assert batcher._next_batch() == rest
     assert not batcher._pending and not batcher._rows
+
+
+def test_nothing_is_taken_while_the_loop_is_still_queueing(loop):
+    batcher = _Batcher(BatchSettings(window=1.0))
+    batcher._cond.wait = refuse_to_wait
+    requests = queued(batcher, loop, ["a", "a"])
+    batcher._waking = True  # the loop has queued requests and will wake the worker
+    with batcher._cond, pytest.raises(AssertionError, match="waited 1.0"):
+        batcher._next_batch()
+    loop.close()  # a closed loop wakes no one: the batch is taken
+    with batcher._cond:
+        assert batcher._next_batch() == requests
