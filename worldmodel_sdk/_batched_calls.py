@@ -9,6 +9,7 @@ import torch
 
 from . import imagine as _imagine
 from . import rollout as _rollout
+from ._caller_rows import split_trajectory
 from ._checked import implementation, inputs_checked
 from ._coalesce import (
     UNBATCHABLE,
@@ -21,7 +22,6 @@ from ._coalesce import (
     obs_layout,
     split_output,
     split_state,
-    split_trajectory,
     state_layout,
 )
 from ._layouts import prepare_rollout

@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -20,7 +19,6 @@ from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload
 from .payloads.outputs import ModelOutput
 from .payloads.state import State
-from .payloads.trajectory import Trajectory
 
 __all__ = [
     "UNBATCHABLE",
@@ -32,8 +30,8 @@ __all__ = [
     "condition_layout",
     "obs_layout",
     "split_output",
+    "meta_copy",
     "split_state",
-    "split_trajectory",
     "state_layout",
 ]
 
@@ -143,7 +141,8 @@ def cat_conditions(conditions: Sequence[ConditionPayload | None]) -> ConditionPa
     )
 
 
-def _meta_copy(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+def meta_copy(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A deep copy of state metadata, so each caller's pieces own theirs."""
     return meta if meta is None else copy.deepcopy(meta)
 
 
@@ -151,7 +150,7 @@ def split_state(state: State, sizes: Sequence[int]) -> list[State]:
     """Split a state along ``B`` into pieces of ``sizes`` rows (each with its own metadata)."""
     parts = {k: torch.split(v, list(sizes)) for k, v in state.tensors.items()}
     return [
-        State({k: pieces[i] for k, pieces in parts.items()}, _meta_copy(state.meta))
+        State({k: pieces[i] for k, pieces in parts.items()}, meta_copy(state.meta))
         for i in range(len(sizes))
     ]
 
@@ -168,130 +167,3 @@ def split_output(output: ModelOutput, sizes: Sequence[int]) -> list[ModelOutput]
         ModelOutput({k: pieces[i] for k, pieces in parts.items()}, states[i])
         for i in range(len(sizes))
     ]
-
-
-def _split_series(value: torch.Tensor | None, sizes: Sequence[int]) -> list[torch.Tensor | None]:
-    """Each caller's rows of ``[T, B, ...]``, contiguous (as a solo call's would be)."""
-    if value is None:
-        return [None] * len(sizes)
-    if len(sizes) == value.shape[1]:
-        # One row per caller: one copy with B leading, and a view of it per caller.
-        return list(value.transpose(0, 1).contiguous().unsqueeze(2).unbind(0))
-    return [piece.contiguous() for piece in torch.split(value, list(sizes), dim=1)]
-
-
-_STATES = Trajectory.__dict__["states"]  # the slot behind Trajectory.states
-
-
-@dataclass(slots=True, eq=False)
-class _Batch:
-    """What the callers of one coalesced trajectory share: its states past the first."""
-
-    states: list[State]
-    stacks: dict[str, torch.Tensor] = field(default_factory=dict)
-
-    def rows(self, offset: int, size: int) -> list[State]:
-        """One caller's rows of every state (views, each with its own metadata)."""
-        return [
-            State({k: v.narrow(0, offset, size) for k, v in s.tensors.items()}, _meta_copy(s.meta))
-            for s in self.states
-        ]
-
-    def stacked(self, key: str) -> torch.Tensor | None:
-        """``[T, B, ...]`` of ``key`` over the states, stacked once for every caller."""
-        stack = self.stacks.get(key)
-        if stack is None:
-            try:
-                stack = torch.stack([s.tensors[key] for s in self.states])
-            except (KeyError, RuntimeError):  # missing somewhere, or shapes differ over time
-                return None
-            self.stacks[key] = stack
-        return stack
-
-
-class _CallerRows(Trajectory):
-    """One caller's rows of a coalesced trajectory; its states are made when first read.
-
-    Splitting eagerly would make one tensor view per state key, step and caller, and
-    one `State` per step and caller, on the compute thread while every caller waits;
-    most callers read ``stacked(key)`` or the predictions instead. The states are
-    made on first access (in the reader's thread) and kept; until then `stacked`
-    narrows one shared stack. A slotted subclass: the states' slot is Trajectory's.
-    """
-
-    __slots__ = ("_batch", "_offset", "_start")
-
-    _batch: _Batch | None
-    _offset: int
-    _start: State
-
-    @property
-    def states(self) -> list[State]:
-        """``T + 1`` states (initial state first), made on first access."""
-        batch = self._batch
-        if batch is not None:
-            _STATES.__set__(self, [self._start, *batch.rows(self._offset, self.batch_size)])
-            self._batch = None
-        return _STATES.__get__(self, Trajectory)  # type: ignore[no-any-return]
-
-    @states.setter
-    def states(self, value: list[State]) -> None:
-        _STATES.__set__(self, value)
-        self._batch = None
-
-    def stacked(self, key: str) -> torch.Tensor:
-        """Stack state tensor ``key`` over time: ``[T + 1, B, ...]``."""
-        batch = self._batch
-        if batch is not None:
-            first = self._start.tensors.get(key)
-            rows = batch.stacked(key) if first is not None else None
-            if (
-                rows is not None
-                and first is not None
-                and _stacks_with(first, rows, self.batch_size)
-            ):
-                rows = rows.narrow(1, self._offset, self.batch_size)
-                return torch.cat([first.unsqueeze(0), rows])
-        return Trajectory.stacked(self, key)
-
-
-def _stacks_with(first: torch.Tensor, rows: torch.Tensor, size: int) -> bool:
-    """Whether ``torch.stack`` would take ``first`` with steps of ``rows`` as they are."""
-    return (
-        first.shape[0] == size
-        and first.shape[1:] == rows.shape[2:]
-        and first.dtype == rows.dtype
-        and first.device == rows.device
-    )
-
-
-def split_trajectory(
-    trajectory: Trajectory,
-    initial: Sequence[State],
-    sizes: Sequence[int],
-    actions: Sequence[torch.Tensor] | None = None,
-) -> list[Trajectory]:
-    """Split a batched trajectory back per caller; each keeps its own initial state.
-
-    ``actions`` gives each caller's own action tensor (rollouts, whose callers passed
-    them); without it the batched actions are split too (imagination).
-    """
-    batch = _Batch(trajectory.states[1:])
-    own = list(actions) if actions is not None else _split_series(trajectory.actions, sizes)
-    rewards = _split_series(trajectory.rewards, sizes)
-    values = _split_series(trajectory.values, sizes)
-    continues = _split_series(trajectory.continues, sizes)
-    predictions = {k: _split_series(v, sizes) for k, v in (trajectory.predictions or {}).items()}
-    result: list[Trajectory] = []
-    offset = 0
-    for i, start in enumerate(initial):
-        # Rows of a checked trajectory: its invariants hold by construction, so the
-        # pieces skip Trajectory.__post_init__.
-        piece = object.__new__(_CallerRows)
-        piece._batch, piece._offset, piece._start = batch, offset, start
-        piece.actions = own[i]  # type: ignore[assignment]
-        piece.rewards, piece.values, piece.continues = rewards[i], values[i], continues[i]
-        piece.predictions = {k: v[i] for k, v in predictions.items()} or None  # type: ignore[misc]
-        result.append(piece)
-        offset += sizes[i]
-    return result

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from worldmodel_sdk import BatchSettings, ContractError, State, Trajectory
-from worldmodel_sdk._coalesce import split_trajectory
+from worldmodel_sdk._caller_rows import split_trajectory
 from worldmodel_sdk.batching import Job, _Batcher, _Request
 from worldmodel_sdk.models import ExampleConfig, ExampleModel
 
@@ -59,8 +59,11 @@ def test_caller_rows_copy_pickle_and_replace_like_a_trajectory():
     whole = batched()
     starts = [State({"h": torch.randn(1, 4), "z": torch.randn(1, 2)}) for _ in range(5)]
     part = split_trajectory(whole, starts, [1] * 5)[2]
-    for other in (copy.deepcopy(part), pickle.loads(pickle.dumps(part))):
+    for other in (copy.copy(part), copy.deepcopy(part), pickle.loads(pickle.dumps(part))):
+        assert type(other) is Trajectory  # a plain one, every field made
         torch.testing.assert_close(other.stacked("z"), part.stacked("z"), rtol=0, atol=0)
+        torch.testing.assert_close(other.predictions["obs"], part.predictions["obs"])
+        torch.testing.assert_close(other.actions, whole.actions[:, 2:3], rtol=0, atol=0)
         assert len(other.states) == 3
     replaced = dataclasses.replace(part, rewards=None)
     torch.testing.assert_close(replaced.stacked("h"), part.stacked("h"), rtol=0, atol=0)
@@ -75,6 +78,11 @@ def test_stacked_falls_back_where_the_states_do_not_stack_as_they_are():
     part = split_trajectory(whole, starts, [1] * 5)[0]
     with pytest.raises(KeyError):
         part.stacked("x")  # the steps have no "x", as Trajectory.stacked finds
+    uneven = batched()
+    uneven.states[2] = State({**uneven.states[2].tensors, "extra": torch.randn(5, 1)})
+    part = split_trajectory(uneven, starts, [1] * 5)[3]
+    assert [list(s.tensors) for s in part.states[1:]] == [["h", "z"], ["h", "z", "extra"]]
+    torch.testing.assert_close(part.states[2]["extra"], uneven.states[2]["extra"][3:4])
     double = State({"h": torch.randn(1, 4, dtype=torch.float64)})
     mixed = split_trajectory(whole, [double] * 5, [1] * 5)[1]
     assert mixed.stacked("h").dtype == Trajectory.stacked(mixed, "h").dtype
