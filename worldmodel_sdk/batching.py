@@ -184,10 +184,10 @@ class _Batcher:
         """Take the oldest request's batch once it has company or its window ends (lock held).
 
         Nothing is taken while the loop is still queueing the requests of an iteration
-        (it wakes the worker when it is done). The window then only keeps a lone
-        request waiting for a first companion: once others of its key wait too, the
-        batch runs, and later arrivals gather while it runs. An idle worker stays for
-        one window, so that bursts do not each start a thread.
+        (it wakes the worker when it is done, or has queued nothing for a window). The
+        window then only keeps a lone request waiting for a first companion: once others
+        of its key wait too, the batch runs, and later arrivals gather while it runs. An
+        idle worker stays for one window, so that bursts do not each start a thread.
         """
         limit, window = self.settings.max_batch_size, self.settings.window
         if not self._pending:
@@ -197,10 +197,13 @@ class _Batcher:
             rows = self._rows[first.key]
             if rows >= limit:
                 break
-            if self._waking and not first.future.get_loop().is_closed():
-                # The loop is still queueing this iteration's requests; it wakes us after.
-                self._cond.wait(window)
-                continue
+            if self._waking:
+                # The loop is still queueing this iteration's requests and wakes us after;
+                # a loop that has queued nothing for a window (stopped, closed) is not awaited.
+                quiet = self._pending[-1].arrived + window - time.monotonic()
+                if quiet > 0:
+                    self._cond.wait(quiet)
+                    continue
             left = first.arrived + window - time.monotonic()
             if left <= 0 or rows > first.size:
                 break
