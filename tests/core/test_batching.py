@@ -25,7 +25,7 @@ from worldmodel_sdk import (
 from worldmodel_sdk.batching import _BATCHERS, _Batcher
 from worldmodel_sdk.models import ExampleModel
 
-from .batching_models import MODELS, Call, calls, start, tensors_of
+from .batching_models import MODELS, Call, batcher_threads_end, calls, start, tensors_of
 
 
 def assert_same(got, want, where: str) -> None:
@@ -72,14 +72,6 @@ def test_coalesced_calls_equal_solo_calls_under_random_cancellation(name, monkey
     batcher_threads_end()
     assert threading.active_count() == threads
     assert max(sizes) > 10 and len(sizes) < 20
-
-
-def batcher_threads_end() -> None:
-    """Wait for idle workers, which end on their own one window after their last batch."""
-    for thread in threading.enumerate():
-        if thread.name == "wmsdk-batcher":
-            thread.join(timeout=30)
-    assert not [t for t in threading.enumerate() if t.name == "wmsdk-batcher"]
 
 
 class Recorder(WorldModel):

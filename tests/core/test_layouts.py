@@ -21,6 +21,8 @@ from worldmodel_sdk import (
 from worldmodel_sdk import rollout as rollout_module
 from worldmodel_sdk._layouts import _CACHE
 
+from .batching_models import batcher_threads_end
+
 
 class Bounded(WorldModel):
     """Actions bounded in [-1, 1]; records the batch size of every transition."""
@@ -151,6 +153,7 @@ def test_records_do_not_keep_their_model_alive():
         gather(model.async_rollout(State({"h": torch.randn(1, 4)}), torch.zeros(2, 1, 2)))
     assert model in _CACHE
     del model
+    batcher_threads_end()  # the worker holds its last batch until it is done with it
     gc.collect()
     assert not [m for m in _CACHE.keys() if isinstance(m, Bounded)]
 
