@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 
 from . import imagine as _imagine
 from . import rollout as _rollout
+from ._caller_rows import split_trajectory
 from ._checked import implementation, inputs_checked
 from ._coalesce import (
     UNBATCHABLE,
@@ -21,10 +22,10 @@ from ._coalesce import (
     obs_layout,
     split_output,
     split_state,
-    split_trajectory,
     state_layout,
 )
-from .batching import Job, submit
+from ._layouts import prepare_rollout
+from .batching import Failed, Job, submit
 from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload
 from .payloads.outputs import ModelOutput
@@ -48,11 +49,20 @@ async def call_alone(model: WorldModel, fn: Callable[[], _T]) -> _T:
 # -- rollout -------------------------------------------------------------------------------
 
 
-def _run_rollouts(plans: Sequence[_rollout.RolloutPlan], sizes: Sequence[int]) -> list[Trajectory]:
-    if len(plans) == 1:
-        return [_rollout.run(plans[0])]
+def _run_rollouts(
+    plans: Sequence[_rollout.RolloutPlan], sizes: Sequence[int]
+) -> list[Trajectory | Failed]:
     first = plans[0]
-    actions = torch.cat([p.actions for p in plans], dim=1)
+    actions = torch.cat([p.actions for p in plans], dim=1) if len(plans) > 1 else first.actions
+    failed = _failed_values(plans, actions)
+    if failed:
+        kept = [i for i in range(len(plans)) if i not in failed]
+        done = iter(
+            _run_rollouts([plans[i] for i in kept], [sizes[i] for i in kept]) if kept else []
+        )
+        return [failed[i] if i in failed else next(done) for i in range(len(plans))]
+    if len(plans) == 1:
+        return [_rollout.run(first)]
     steps: Sequence[Action]
     if isinstance(first.steps[0], torch.Tensor):
         steps = actions.unbind(0)
@@ -67,24 +77,81 @@ def _run_rollouts(plans: Sequence[_rollout.RolloutPlan], sizes: Sequence[int]) -
         conditions=cat_conditions([p.conditions for p in plans]),
         deterministic=first.deterministic,
     )
-    return split_trajectory(_rollout.run(merged), [p.initial_state for p in plans], sizes)
+    starts = [p.initial_state for p in plans]
+    return [*split_trajectory(_rollout.run(merged), starts, sizes, [p.actions for p in plans])]
+
+
+def _failed_values(
+    plans: Sequence[_rollout.RolloutPlan], actions: torch.Tensor
+) -> dict[int, Failed]:
+    """Check the action values still unchecked: all of the batch's ``actions`` at once.
+
+    Only if that fails is each plan checked alone: a plan whose values fail gets the
+    error its own checks raise, and is left out of the batch.
+    """
+    unchecked = [p for p in plans if p.check_values is not None]
+    if not unchecked:
+        return {}
+    try:
+        check = unchecked[0].check_values
+        assert check is not None
+        check(actions)
+    except Exception:  # noqa: BLE001 - found again, per plan, below
+        pass
+    else:
+        for plan in unchecked:
+            plan.check_values = None
+        return {}
+    failed: dict[int, Failed] = {}
+    for i, plan in enumerate(plans):
+        if plan.check_values is not None:
+            try:
+                plan.check_values(plan.actions)
+            except Exception as error:  # noqa: BLE001 - delivered to this plan's caller
+                failed[i] = Failed(error)
+            plan.check_values = None
+    return failed
 
 
 _ROLLOUT: Job[_rollout.RolloutPlan, Trajectory] = Job("rollout", _run_rollouts)
 
 
-async def rollout(model: WorldModel, plan: _rollout.RolloutPlan) -> Trajectory:
-    """A prepared rollout, coalesced with compatible rollouts waiting on the same model."""
-    key = (
+def _rollout_layout(model: WorldModel, plan: _rollout.RolloutPlan) -> Hashable:
+    """Horizon, mode, and the layouts of state, actions and conditions."""
+    return (
         len(plan.steps),
         plan.decode is None,
-        plan.deterministic,
         state_layout(plan.initial_state),
         action_layout(plan.steps[0]),
         action_layout(plan.actions, lead=2),
         condition_layout(model.contract(), plan.conditions),
     )
-    return await submit(model, _ROLLOUT, key, plan.initial_state.batch_size, plan)
+
+
+def rollout(
+    model: WorldModel,
+    initial_state: State,
+    action_sequence: Any,
+    conditions: ConditionPayload | None,
+    deterministic: bool,
+    mode: str,
+) -> Awaitable[Trajectory]:
+    """A rollout, checked now (in the caller's task) and coalesced with compatible ones.
+
+    Checks a layout the model has validated before only for its action values, on the
+    compute thread and for the whole batch at once (see `worldmodel_sdk._layouts`).
+    """
+    plan, layout = prepare_rollout(
+        model,
+        initial_state,
+        action_sequence,
+        conditions,
+        deterministic,
+        mode,
+        _rollout_layout,
+    )
+    key = (deterministic, layout)
+    return submit(model, _ROLLOUT, key, plan.initial_state.batch_size, plan)
 
 
 # -- imagine -------------------------------------------------------------------------------

@@ -27,6 +27,7 @@ __all__ = [
     "inputs_checked",
     "public_call",
     "tagged",
+    "unbound_implementation",
 ]
 
 
@@ -116,5 +117,10 @@ def implementation(model: object, method: str) -> Callable[..., Any]:
 
     Guarded methods keep the subclass's own function as ``__wm_impl__``.
     """
-    fn = getattr(type(model), method)
-    return cast("Callable[..., Any]", getattr(fn, "__wm_impl__", fn).__get__(model))
+    return cast("Callable[..., Any]", unbound_implementation(type(model), method).__get__(model))
+
+
+def unbound_implementation(cls: type, method: str) -> Any:
+    """The unguarded implementation of a protocol method of ``cls``, not bound to a model."""
+    fn = getattr(cls, method)
+    return getattr(fn, "__wm_impl__", fn)

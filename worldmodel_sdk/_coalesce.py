@@ -19,7 +19,6 @@ from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload
 from .payloads.outputs import ModelOutput
 from .payloads.state import State
-from .payloads.trajectory import Trajectory
 
 __all__ = [
     "UNBATCHABLE",
@@ -31,8 +30,8 @@ __all__ = [
     "condition_layout",
     "obs_layout",
     "split_output",
+    "meta_copy",
     "split_state",
-    "split_trajectory",
     "state_layout",
 ]
 
@@ -142,7 +141,8 @@ def cat_conditions(conditions: Sequence[ConditionPayload | None]) -> ConditionPa
     )
 
 
-def _meta_copy(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+def meta_copy(meta: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A deep copy of state metadata, so each caller's pieces own theirs."""
     return meta if meta is None else copy.deepcopy(meta)
 
 
@@ -150,7 +150,7 @@ def split_state(state: State, sizes: Sequence[int]) -> list[State]:
     """Split a state along ``B`` into pieces of ``sizes`` rows (each with its own metadata)."""
     parts = {k: torch.split(v, list(sizes)) for k, v in state.tensors.items()}
     return [
-        State({k: pieces[i] for k, pieces in parts.items()}, _meta_copy(state.meta))
+        State({k: pieces[i] for k, pieces in parts.items()}, meta_copy(state.meta))
         for i in range(len(sizes))
     ]
 
@@ -167,52 +167,3 @@ def split_output(output: ModelOutput, sizes: Sequence[int]) -> list[ModelOutput]
         ModelOutput({k: pieces[i] for k, pieces in parts.items()}, states[i])
         for i in range(len(sizes))
     ]
-
-
-def _split_series(value: torch.Tensor | None, sizes: Sequence[int]) -> list[torch.Tensor | None]:
-    if value is None:
-        return [None] * len(sizes)
-    return [piece.contiguous() for piece in torch.split(value, list(sizes), dim=1)]
-
-
-def _split_states(states: Sequence[State], sizes: Sequence[int]) -> list[list[State]]:
-    """Per caller, its rows of every state: one stack per key, one view per caller and key."""
-    if not states:
-        return [[] for _ in sizes]
-    keys = list(states[0].tensors)
-    stacked = {k: torch.stack([s.tensors[k] for s in states]) for k in keys}
-    per_key = {k: torch.split(v, list(sizes), dim=1) for k, v in stacked.items()}
-    metas = [s.meta for s in states]
-    out = []
-    for i in range(len(sizes)):
-        steps = {k: per_key[k][i].unbind(0) for k in keys}
-        out.append(
-            [
-                State({k: steps[k][t] for k in keys}, _meta_copy(meta))
-                for t, meta in enumerate(metas)
-            ]
-        )
-    return out
-
-
-def split_trajectory(
-    trajectory: Trajectory, initial: Sequence[State], sizes: Sequence[int]
-) -> list[Trajectory]:
-    """Split a batched trajectory back per caller; each keeps its own initial state."""
-    per_caller = _split_states(trajectory.states[1:], sizes)
-    actions = _split_series(trajectory.actions, sizes)
-    rewards = _split_series(trajectory.rewards, sizes)
-    values = _split_series(trajectory.values, sizes)
-    continues = _split_series(trajectory.continues, sizes)
-    predictions = {k: _split_series(v, sizes) for k, v in (trajectory.predictions or {}).items()}
-    result = []
-    for i, start in enumerate(initial):
-        # Rows of a checked trajectory: its invariants hold by construction, so the
-        # pieces skip Trajectory.__post_init__ (a third of the cost of splitting).
-        piece = object.__new__(Trajectory)
-        piece.states = [start, *per_caller[i]]
-        piece.actions = actions[i]  # type: ignore[assignment]
-        piece.rewards, piece.values, piece.continues = rewards[i], values[i], continues[i]
-        piece.predictions = {k: v[i] for k, v in predictions.items()} or None  # type: ignore[misc]
-        result.append(piece)
-    return result

@@ -6,8 +6,9 @@ oldest request and every waiting request with an equal key (up to
 ``max_batch_size`` rows), concatenates them along ``B``, makes one call and
 splits the result back. Requests made in one event-loop iteration (an
 ``asyncio.gather``) are all queued before the worker looks; a lone request then
-waits at most ``window`` seconds for
-company. The worker thread exists only while requests are waiting or running.
+waits at most ``window`` seconds for company, and a batch runs as soon as it has
+some. The worker thread exists only while requests are waiting or running, and
+for one window after.
 
 Keys never match (so a request runs alone) when the model is in train mode, when
 grad is enabled (coalesced callers would share one autograd graph), when its
@@ -33,7 +34,7 @@ from ._coalesce import UNBATCHABLE
 if TYPE_CHECKING:
     from .model import WorldModel
 
-__all__ = ["BatchSettings", "Job", "submit"]
+__all__ = ["BatchSettings", "Failed", "Job", "submit"]
 
 _P = TypeVar("_P")
 _R = TypeVar("_R")
@@ -67,16 +68,25 @@ class BatchSettings:
             raise ValueError(f"window must be in [0, 1] seconds; got {self.window!r}")
 
 
+@final
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A result slot holding the error of one request of a batch that ran for the others."""
+
+    error: BaseException
+
+
 @dataclass(frozen=True, slots=True)
 class Job(Generic[_P, _R]):
     """One kind of batchable call: how to run many payloads at once.
 
     ``run(payloads, sizes)`` gets the payloads of one batch (all with equal keys)
-    and their row counts, and returns one result per payload, in order.
+    and their row counts, and returns one result per payload, in order: a `Failed`
+    in place of a result raises its error in that caller only.
     """
 
     name: str
-    run: Callable[[Sequence[_P], Sequence[int]], Sequence[_R]]
+    run: Callable[[Sequence[_P], Sequence[int]], Sequence[_R | Failed]]
 
 
 @dataclass(slots=True, eq=False)
@@ -86,15 +96,16 @@ class _Request:
     size: int
     payload: Any
     future: asyncio.Future[Any]
+    grad: bool
     arrived: float = field(default_factory=time.monotonic)
 
 
-def _settle(pairs: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
-    for future, result, error in pairs:
+def _settle(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
+    for future, result in pairs:
         if future.done():
             continue
-        if error is not None:
-            future.set_exception(error)
+        if type(result) is Failed:
+            future.set_exception(result.error)
         else:
             future.set_result(result)
 
@@ -167,23 +178,44 @@ class _Batcher:
                     self._thread = None
                     return
             self._execute(batch)
+            del batch  # the requests hold their loop: keep none of them while idle
 
     def _next_batch(self) -> list[_Request]:
-        """Wait out the window of the oldest request, then take its batch (lock held)."""
-        limit = self.settings.max_batch_size
+        """Take the oldest request's batch once it has company or its window ends (lock held).
+
+        Nothing is taken while the loop is still queueing the requests of an iteration
+        (it wakes the worker when it is done, or has queued nothing for a window). The
+        window then only keeps a lone request waiting for a first companion: once others
+        of its key wait too, the batch runs, and later arrivals gather while it runs. An
+        idle worker stays for one window, so that bursts do not each start a thread.
+        """
+        limit, window = self.settings.max_batch_size, self.settings.window
+        if not self._pending:
+            self._cond.wait(window)
         while self._pending:
             first = self._pending[0]
-            left = first.arrived + self.settings.window - time.monotonic()
-            if left <= 0 or self._rows[first.key] >= limit:
+            rows = self._rows[first.key]
+            if rows >= limit:
+                break
+            if self._waking:
+                # The loop is still queueing this iteration's requests and wakes us after;
+                # a loop that has queued nothing for a window (stopped, closed) is not awaited.
+                quiet = self._pending[-1].arrived + window - time.monotonic()
+                if quiet > 0:
+                    self._cond.wait(quiet)
+                    continue
+            left = first.arrived + window - time.monotonic()
+            if left <= 0 or rows > first.size:
                 break
             self._cond.wait(left)
         if not self._pending:
             return []
-        first = self._pending[0]
         batch: list[_Request] = []
         rows, keep = 0, deque[_Request]()
         for request in self._pending:
-            if request.key == first.key and (not batch or rows + request.size <= limit):
+            if request.future.cancelled():  # its caller is gone and withdraws it soon
+                self._forget(request)
+            elif not batch or (request.key == batch[0].key and rows + request.size <= limit):
                 batch.append(request)
                 rows += request.size
                 self._forget(request)
@@ -193,14 +225,17 @@ class _Batcher:
         return batch
 
     def _execute(self, batch: list[_Request]) -> None:
-        job = batch[0].job
-        pairs: list[tuple[asyncio.Future[Any], Any, BaseException | None]]
+        first = batch[0]
+        pairs: list[tuple[asyncio.Future[Any], Any]]
         try:
-            results = job.run([r.payload for r in batch], [r.size for r in batch])
+            # Requests share a batch only with grad disabled; a lone one keeps its own mode.
+            with torch.set_grad_enabled(first.grad):
+                results = first.job.run([r.payload for r in batch], [r.size for r in batch])
         except Exception as error:  # noqa: BLE001 - delivered to this batch's callers
-            pairs = [(r.future, None, error) for r in batch]
+            failed = Failed(error)
+            pairs = [(r.future, failed) for r in batch]
         else:
-            pairs = [(r.future, result, None) for r, result in zip(batch, results, strict=True)]
+            pairs = [(r.future, result) for r, result in zip(batch, results, strict=True)]
         try:
             batch[0].future.get_loop().call_soon_threadsafe(_settle, pairs)
         except RuntimeError:  # the loop closed while the batch ran: nobody is waiting
@@ -214,6 +249,10 @@ _BATCHERS_LOCK = threading.Lock()
 
 
 def _batcher(model: WorldModel, loop: asyncio.AbstractEventLoop) -> _Batcher:
+    per_loop = _BATCHERS.get(model)
+    batcher = None if per_loop is None else per_loop.get(loop)
+    if batcher is not None and batcher.settings is model.batching:
+        return batcher
     with _BATCHERS_LOCK:
         per_loop = _BATCHERS.get(model)
         if per_loop is None:
@@ -224,23 +263,15 @@ def _batcher(model: WorldModel, loop: asyncio.AbstractEventLoop) -> _Batcher:
         return batcher
 
 
-def _key(model: WorldModel, key: Hashable) -> Hashable:
+def _key(model: WorldModel, key: Hashable, grad: bool) -> Hashable:
     """The request's key; unbatchable in train mode, with grad enabled, or when opted out.
 
     With grad enabled, callers sharing a batch would share one autograd graph: the
     first ``backward()`` would free what the others still need.
     """
-    if model.training or torch.is_grad_enabled() or not type(model).batch_independent:
+    if model.training or grad or not type(model).batch_independent:
         return UNBATCHABLE()
     return key
-
-
-def _with_grad(job: Job[_P, _R], grad: bool) -> Job[_P, _R]:
-    def run(payloads: Sequence[_P], sizes: Sequence[int]) -> Sequence[_R]:
-        with torch.set_grad_enabled(grad):
-            return job.run(payloads, sizes)
-
-    return Job(job.name, run)
 
 
 async def submit(model: WorldModel, job: Job[_P, _R], key: Hashable, size: int, payload: _P) -> _R:
@@ -251,12 +282,14 @@ async def submit(model: WorldModel, job: Job[_P, _R], key: Hashable, size: int, 
     """
     loop = asyncio.get_running_loop()
     batcher = _batcher(model, loop)
+    grad = torch.is_grad_enabled()
     request = _Request(
-        job=_with_grad(job, torch.is_grad_enabled()),
-        key=(job.name, _key(model, key)),
+        job=job,
+        key=(job.name, _key(model, key, grad)),
         size=size,
         payload=payload,
         future=loop.create_future(),
+        grad=grad,
     )
     batcher.put(request)
     try:

@@ -559,10 +559,9 @@ class WorldModel(torch.nn.Module, ABC):
         if type(self).rollout is not WorldModel.rollout:
             args = (initial_state, action_sequence, conditions, deterministic, mode)
             return await _batched.call_alone(self, lambda: self.rollout(*args))
-        plan = _rollout.prepare(
+        return await _batched.rollout(
             self, initial_state, action_sequence, conditions, deterministic, mode
         )
-        return await _batched.rollout(self, plan)
 
     async def async_imagine(
         self,

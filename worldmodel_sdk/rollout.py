@@ -45,6 +45,9 @@ class RolloutPlan:
     actions: torch.Tensor
     conditions: ConditionPayload | None
     deterministic: bool
+    # Set when only the layout was checked (from a record of a validated layout): checks
+    # the values of ``actions``, raising what the full checks would.
+    check_values: Callable[[torch.Tensor], None] | None = None
 
 
 def prepare(

@@ -26,6 +26,7 @@ from .payloads.state import State
 
 __all__ = [
     "check_action",
+    "check_action_values",
     "check_batch",
     "check_conditions",
     "check_finite",
@@ -209,12 +210,22 @@ def _check_single(
             raise ContractError(
                 f"{where} has dtype {value.dtype}; a {kind.name} action holds integers"
             )
-    else:
-        if value.dtype != kind.dtype:
-            raise ContractError(
-                f"{where} has dtype {dtype_name(value.dtype)}; contract expects "
-                f"{dtype_name(kind.dtype)}"
-            )
+    elif value.dtype != kind.dtype:
+        raise ContractError(
+            f"{where} has dtype {dtype_name(value.dtype)}; contract expects "
+            f"{dtype_name(kind.dtype)}"
+        )
+    check_action_values(spec, where, value)
+
+
+def check_action_values(spec: ActionSpec, where: str, value: torch.Tensor) -> None:
+    """The value checks of a single-agent action whose layout has passed: finite, in range.
+
+    Split from the layout checks so that a caller who has cached a layout as valid
+    checks only what it cannot cache, with the same messages.
+    """
+    kind = spec.behaviour
+    if not kind.integer:
         check_finite(where, value)
     if value.numel():
         kind.check_range(where, spec, value, _min_max)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -144,3 +145,11 @@ def tensors_of(result: Any) -> dict[str, torch.Tensor]:
         out[f"states.{key}"] = result.stacked(key)
     out.update({f"predictions.{k}": v for k, v in (result.predictions or {}).items()})
     return out
+
+
+def batcher_threads_end() -> None:
+    """Wait for idle workers, which end on their own one window after their last batch."""
+    for thread in threading.enumerate():
+        if thread.name == "wmsdk-batcher":
+            thread.join(timeout=30)
+    assert not [t for t in threading.enumerate() if t.name == "wmsdk-batcher"]

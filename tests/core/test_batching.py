@@ -25,7 +25,7 @@ from worldmodel_sdk import (
 from worldmodel_sdk.batching import _BATCHERS, _Batcher
 from worldmodel_sdk.models import ExampleModel
 
-from .batching_models import MODELS, Call, calls, start, tensors_of
+from .batching_models import MODELS, Call, batcher_threads_end, calls, start, tensors_of
 
 
 def assert_same(got, want, where: str) -> None:
@@ -69,6 +69,7 @@ def test_coalesced_calls_equal_solo_calls_under_random_cancellation(name, monkey
                 assert isinstance(result, asyncio.CancelledError), (i, result)
             else:
                 assert_same(result, call.solo(), f"{name} caller {i}")
+    batcher_threads_end()
     assert threading.active_count() == threads
     assert max(sizes) > 10 and len(sizes) < 20
 
@@ -285,10 +286,7 @@ def test_a_loop_closing_during_a_batch_leaves_no_thread_behind():
 
     with pytest.raises(TimeoutError):
         asyncio.run(main())
-    for thread in threading.enumerate():
-        if thread.name == "wmsdk-batcher":
-            thread.join(timeout=30)
-    assert not [t for t in threading.enumerate() if t.name == "wmsdk-batcher"]
+    batcher_threads_end()
 
 
 def test_the_worker_uses_the_callers_torch_thread_count():
@@ -307,3 +305,28 @@ def test_the_worker_uses_the_callers_torch_thread_count():
     finally:
         torch.set_num_threads(before)
     assert seen == [1]
+
+
+def test_one_worker_serves_bursts_that_follow_each_other():
+    workers = []
+
+    class Threads(Recorder):
+        def transition(self, state, action, conditions=None, deterministic=False):
+            workers.append(threading.current_thread())
+            return super().transition(state, action, conditions, deterministic)
+
+    model = Threads().eval()
+    model.batching = BatchSettings(window=0.5)
+
+    async def main():
+        for _ in range(3):
+            await asyncio.gather(
+                *(model.async_transition(start_h(), torch.randn(1, 2)) for _ in range(4))
+            )
+
+    with torch.no_grad():
+        asyncio.run(main())
+    # Each burst has company, so none waits out the long window; the idle worker does.
+    assert [b for b, _, _ in model.seen] == [4, 4, 4]
+    assert len(set(workers)) == 1 and workers[0] is not threading.current_thread()
+    batcher_threads_end()

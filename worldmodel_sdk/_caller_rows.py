@@ -1,0 +1,188 @@
+"""Each caller's rows of a coalesced trajectory, made when first read.
+
+Splitting a batched trajectory eagerly makes, per caller, one `State` and one
+tensor view per step and state key and one copy per predicted series, on the
+compute thread while every caller of the batch waits: for 64 callers and 15 steps,
+thousands of objects, most of which a caller never reads (it reads
+``stacked(key)``, its rewards or its predictions). `split_trajectory` hands each
+caller a `Trajectory` whose fields are made on first read, in the reader's thread,
+and kept; until its states are made, ``stacked(key)`` cuts the caller's rows out
+of one stack shared by the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import torch
+
+from ._coalesce import meta_copy
+from .payloads.state import State
+from .payloads.trajectory import Trajectory
+
+__all__ = ["split_trajectory"]
+
+_V = TypeVar("_V")
+
+
+@dataclass(slots=True, eq=False)
+class _Batch:
+    """What the callers of one coalesced trajectory share: the trajectory itself."""
+
+    whole: Trajectory
+    stacks: dict[str, torch.Tensor | None] = field(default_factory=dict)
+
+    def make(self, name: str, rows: _CallerRows) -> Any:
+        """The caller's value of field ``name``: views and copies of its rows."""
+        offset, size = rows._offset, rows._size
+        if name == "states":
+            return [rows._start, *self.states(offset, size)]
+        if name == "predictions":
+            predictions = self.whole.predictions
+            if predictions is None:
+                return None
+            return {k: _series(v, offset, size) for k, v in predictions.items()}
+        return _series(getattr(self.whole, name), offset, size)
+
+    def states(self, offset: int, size: int) -> list[State]:
+        """A caller's rows of every state past the first (views; metadata copied)."""
+        steps = self.whole.states[1:]
+        names = steps[0].tensors.keys() if steps else set()
+        stacks = {k: self.stacked(k) for k in names}
+        if any(stack is None for stack in stacks.values()) or any(
+            s.tensors.keys() != names for s in steps
+        ):
+            return [_rows(s, offset, size) for s in steps]
+        # One view per key for all steps at once: far fewer calls than one per step.
+        per_step = {
+            k: stack.narrow(1, offset, size).unbind(0)
+            for k, stack in stacks.items()
+            if stack is not None
+        }
+        return [
+            State({k: per_step[k][t] for k in s.tensors}, meta_copy(s.meta))
+            for t, s in enumerate(steps)
+        ]
+
+    def stacked(self, key: str) -> torch.Tensor | None:
+        """``[T, B, ...]`` of state tensor ``key`` past the first state, stacked once."""
+        if key not in self.stacks:
+            try:
+                self.stacks[key] = torch.stack([s.tensors[key] for s in self.whole.states[1:]])
+            except (KeyError, RuntimeError):  # missing somewhere, or shapes differ over time
+                self.stacks[key] = None
+        return self.stacks[key]
+
+
+def _rows(state: State, offset: int, size: int) -> State:
+    tensors = {k: v.narrow(0, offset, size) for k, v in state.tensors.items()}
+    return State(tensors, meta_copy(state.meta))
+
+
+def _series(value: torch.Tensor | None, offset: int, size: int) -> torch.Tensor | None:
+    """A caller's rows of ``[T, B, ...]``, contiguous as a solo call's would be."""
+    return None if value is None else value.narrow(1, offset, size).contiguous()
+
+
+class _Field(Generic[_V]):
+    """A `Trajectory` field of `_CallerRows`, made on first read and kept in its slot."""
+
+    __slots__ = ("name", "slot")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.slot = Trajectory.__dict__[name]  # the member descriptor of the slot
+
+    def made(self, rows: _CallerRows) -> bool:
+        try:
+            self.slot.__get__(rows, Trajectory)
+        except AttributeError:
+            return False
+        return True
+
+    def __get__(self, rows: _CallerRows | None, owner: type | None = None) -> _V:
+        if rows is None:
+            return self  # type: ignore[return-value]
+        try:
+            return self.slot.__get__(rows, Trajectory)  # type: ignore[no-any-return]
+        except AttributeError:
+            value = rows._batch.make(self.name, rows)
+            self.slot.__set__(rows, value)
+            return value  # type: ignore[no-any-return]
+
+    def __set__(self, rows: _CallerRows, value: _V) -> None:
+        self.slot.__set__(rows, value)
+
+
+_STATES = _Field[list[State]]("states")
+
+
+class _CallerRows(Trajectory):
+    """One caller's rows of a coalesced trajectory (see the module docstring).
+
+    Copies and pickles are plain `Trajectory` objects with every field made.
+    """
+
+    __slots__ = ("_batch", "_offset", "_size", "_start")
+
+    _batch: _Batch
+    _offset: int
+    _size: int
+    _start: State
+
+    states = _STATES
+    actions = _Field[torch.Tensor]("actions")
+    rewards = _Field["torch.Tensor | None"]("rewards")
+    values = _Field["torch.Tensor | None"]("values")
+    continues = _Field["torch.Tensor | None"]("continues")
+    predictions = _Field["dict[str, torch.Tensor] | None"]("predictions")
+
+    def stacked(self, key: str) -> torch.Tensor:
+        """Stack state tensor ``key`` over time: ``[T + 1, B, ...]``."""
+        if not _STATES.made(self):
+            first = self._start.tensors.get(key)
+            rows = self._batch.stacked(key) if first is not None else None
+            if rows is not None and first is not None and _stacks_with(first, rows, self._size):
+                return torch.cat([first.unsqueeze(0), rows.narrow(1, self._offset, self._size)])
+        return Trajectory.stacked(self, key)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        fields = (self.states, self.actions, self.rewards, self.values, self.continues)
+        return (Trajectory, (*fields, self.predictions))
+
+
+def _stacks_with(first: torch.Tensor, rows: torch.Tensor, size: int) -> bool:
+    """Whether ``torch.stack`` would take ``first`` with steps of ``rows`` as they are."""
+    return (
+        first.shape[0] == size
+        and first.shape[1:] == rows.shape[2:]
+        and first.dtype == rows.dtype
+        and first.device == rows.device
+    )
+
+
+def split_trajectory(
+    trajectory: Trajectory,
+    initial: Sequence[State],
+    sizes: Sequence[int],
+    actions: Sequence[torch.Tensor] | None = None,
+) -> list[Trajectory]:
+    """Split a batched trajectory back per caller; each keeps its own initial state.
+
+    ``actions`` gives each caller's own action tensor (rollouts, whose callers passed
+    them); without it each caller's actions are its rows of the batch's (imagination).
+    The pieces skip `Trajectory`'s checks: they are rows of a checked trajectory.
+    """
+    batch = _Batch(trajectory)
+    result: list[Trajectory] = []
+    offset = 0
+    for i, start in enumerate(initial):
+        rows = object.__new__(_CallerRows)
+        rows._batch, rows._offset, rows._size, rows._start = batch, offset, sizes[i], start
+        if actions is not None:
+            rows.actions = actions[i]
+        result.append(rows)
+        offset += sizes[i]
+    return result
