@@ -75,11 +75,16 @@ def _rewards_and_continues(
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Rewards and continue flags ``[N, L + 1]`` (team) or ``[N, L + 1, A]`` (per agent)."""
     rewards = continues = None
-    agents = list(contract.agents) if contract.agents else None
 
     def by_agent(values: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``[N, L, A]`` in the contract's agent order (the windows' order otherwise)."""
-        return torch.stack([values[n] for n in (agents or list(values))], dim=-1)
+        """``[N, L, A]`` in the contract's agent order (the windows' order otherwise).
+
+        Agents that are not the contract's keep the windows' order: the batch check
+        then names the agents that do not match, as it does for the observations.
+        """
+        agents = list(contract.agents)
+        order = agents if sorted(agents) == sorted(values) else list(values)
+        return torch.stack([values[n] for n in order], dim=-1)
 
     if windows.rewards is not None:
         stacked = by_agent(windows.rewards)
