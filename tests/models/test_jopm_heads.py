@@ -82,8 +82,8 @@ def test_loss_without_rewards_names_what_is_missing() -> None:
         match="^"
         + re.escape(
             "batch.rewards missing: the reward and continue heads train on recorded rewards and "
-            "termination flags (a dataset without them, such as one read from traces, trains a "
-            "JOPM) [JOPMWithHeads.loss]"
+            "termination flags (a dataset without them, such as one read from trace files "
+            "without them, trains a JOPM) [JOPMWithHeads.loss]"
         ),
     ):
         model.loss(batch)
