@@ -12,6 +12,7 @@ from .data.windows import WindowBatch
 from .errors import ContractError
 from .model import WorldModel
 from .payloads.action import ActionPayload
+from .payloads.condition import ConditionPayload
 from .payloads.outputs import WorldModelInput
 
 __all__ = ["episodes_to_input", "select_input", "to_device"]
@@ -98,7 +99,7 @@ def _rewards_and_continues(
 
 
 def select_input(batch: WorldModelInput, index: torch.Tensor) -> WorldModelInput:
-    """The rows ``index`` of every tensor of ``batch`` (a minibatch)."""
+    """The rows ``index`` of every tensor of ``batch`` (a minibatch), side conditions included."""
 
     def pick(value: torch.Tensor | None) -> torch.Tensor | None:
         return None if value is None else value[index]
@@ -124,7 +125,11 @@ def select_input(batch: WorldModelInput, index: torch.Tensor) -> WorldModelInput
         actions=actions,
         rewards=pick(batch.rewards),
         continues=pick(batch.continues),
-        conditions=batch.conditions,
+        conditions=None
+        if batch.conditions is None
+        else ConditionPayload(
+            {k: v[index] for k, v in batch.conditions.tensors.items()}, batch.conditions.extras
+        ),
         mask=pick(batch.mask),
         sequence=batch.sequence,
     )
