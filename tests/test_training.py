@@ -5,7 +5,7 @@ import re
 import pytest
 import torch
 
-from worldmodel_sdk import ContractError, WorldModelInput
+from worldmodel_sdk import ConditionPayload, ContractError, WorldModelInput
 from worldmodel_sdk.data import read_traces, write_traces
 from worldmodel_sdk.models import JOPM, RDLM, VAE, JOPMConfig, RDLMConfig, VAEConfig
 from worldmodel_sdk.training import SearchDim, episodes_to_input, fit, optimize, select_input
@@ -202,3 +202,23 @@ def test_callbacks_log_to_csv_and_stop_training(tmp_path) -> None:
         match=re.escape("EarlyStopping: 'nope' is not in the epoch record; available: ["),
     ):
         fit(small_vae(), vae_batch(), epochs=1, callbacks=[EarlyStopping("nope")], progress=False)
+
+
+def test_minibatches_and_the_validation_split_keep_each_rows_conditions() -> None:
+    from .core.goal_models import GoalRSSM
+
+    torch.manual_seed(0)
+    goal = torch.arange(8.0).reshape(8, 1, 1).expand(8, 4, 2)
+    batch = WorldModelInput(
+        obs={"obs": goal[..., :1].expand(8, 4, 3).contiguous()},
+        actions=torch.randint(4, (8, 4)),
+        rewards=torch.randn(8, 4),
+        continues=torch.ones(8, 4),
+        conditions=ConditionPayload({"goal": goal.contiguous()}),
+        sequence=True,
+    )
+    rows = select_input(batch, torch.tensor([5, 2]))
+    assert rows.conditions is not None
+    assert rows.conditions.tensors["goal"][:, 0, 0].tolist() == [5.0, 2.0]
+    result = fit(GoalRSSM(), batch, epochs=1, batch_size=4, progress=False)
+    assert result.epochs_run == 1

@@ -12,6 +12,7 @@ from .data.windows import WindowBatch
 from .errors import ContractError
 from .model import WorldModel
 from .payloads.action import ActionPayload
+from .payloads.condition import ConditionPayload
 from .payloads.outputs import WorldModelInput
 
 __all__ = ["episodes_to_input", "select_input", "to_device"]
@@ -75,11 +76,16 @@ def _rewards_and_continues(
 ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
     """Rewards and continue flags ``[N, L + 1]`` (team) or ``[N, L + 1, A]`` (per agent)."""
     rewards = continues = None
-    agents = list(contract.agents) if contract.agents else None
 
     def by_agent(values: dict[str, torch.Tensor]) -> torch.Tensor:
-        """``[N, L, A]`` in the contract's agent order (the windows' order otherwise)."""
-        return torch.stack([values[n] for n in (agents or list(values))], dim=-1)
+        """``[N, L, A]`` in the contract's agent order (the windows' order otherwise).
+
+        Agents that are not the contract's keep the windows' order: the batch check
+        then names the agents that do not match, as it does for the observations.
+        """
+        agents = list(contract.agents)
+        order = agents if sorted(agents) == sorted(values) else list(values)
+        return torch.stack([values[n] for n in order], dim=-1)
 
     if windows.rewards is not None:
         stacked = by_agent(windows.rewards)
@@ -93,7 +99,7 @@ def _rewards_and_continues(
 
 
 def select_input(batch: WorldModelInput, index: torch.Tensor) -> WorldModelInput:
-    """The rows ``index`` of every tensor of ``batch`` (a minibatch)."""
+    """The rows ``index`` of every tensor of ``batch`` (a minibatch), side conditions included."""
 
     def pick(value: torch.Tensor | None) -> torch.Tensor | None:
         return None if value is None else value[index]
@@ -119,7 +125,11 @@ def select_input(batch: WorldModelInput, index: torch.Tensor) -> WorldModelInput
         actions=actions,
         rewards=pick(batch.rewards),
         continues=pick(batch.continues),
-        conditions=batch.conditions,
+        conditions=None
+        if batch.conditions is None
+        else ConditionPayload(
+            {k: v[index] for k, v in batch.conditions.tensors.items()}, batch.conditions.extras
+        ),
         mask=pick(batch.mask),
         sequence=batch.sequence,
     )

@@ -56,20 +56,27 @@ def _predicted(
     return value.detach().reshape(rows, 1).expand(rows, agents)
 
 
+def _finite(
+    contract: IOContract, decoded: Mapping[str, torch.Tensor], key: str, rows: int, where: str
+) -> np.ndarray:
+    """``decoded[key]`` as float64 ``[rows, A]``, refused if any value is NaN or infinite."""
+    values = _predicted(contract, decoded, key, rows, where).double().cpu().numpy()
+    bad = ~np.isfinite(values)
+    if bad.any():
+        row, column = (int(i) for i in np.argwhere(bad)[0])
+        value = float(values[row, column])
+        if per_agent(contract, key):
+            agent = contract.agents[column]
+            raise ContractError(f"the model predicted {key} {value} for agent {agent!r} [{where}]")
+        raise ContractError(f"the model predicted {key} {value} [{where}]")
+    return np.array(values, dtype=np.float64)
+
+
 def predicted_rewards(
     contract: IOContract, decoded: Mapping[str, torch.Tensor], rows: int, where: str
 ) -> np.ndarray:
     """Rewards ``[rows, A]`` float64 from the ``reward`` prediction, checked to be finite."""
-    rewards = _predicted(contract, decoded, "reward", rows, where).double().cpu().numpy()
-    bad = ~np.isfinite(rewards)
-    if bad.any():
-        row, column = (int(i) for i in np.argwhere(bad)[0])
-        value = float(rewards[row, column])
-        if per_agent(contract, "reward"):
-            agent = contract.agents[column]
-            raise ContractError(f"the model predicted reward {value} for agent {agent!r} [{where}]")
-        raise ContractError(f"the model predicted reward {value} [{where}]")
-    return np.array(rewards, dtype=np.float64)
+    return _finite(contract, decoded, "reward", rows, where)
 
 
 def predicted_terminations(
@@ -79,6 +86,9 @@ def predicted_terminations(
     threshold: float,
     where: str,
 ) -> np.ndarray:
-    """Terminations ``[rows, A]``: where the ``continue`` probability is below ``threshold``."""
-    continues = _predicted(contract, decoded, "continue", rows, where).double().cpu().numpy()
+    """Terminations ``[rows, A]``: where the ``continue`` probability is below ``threshold``.
+
+    A NaN or infinite probability is refused rather than read as "not terminated".
+    """
+    continues = _finite(contract, decoded, "continue", rows, where)
     return np.array(continues < threshold, dtype=np.bool_)

@@ -29,7 +29,6 @@ steps from the row's combined state instead: the chosen member's, or the mean.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any, ClassVar, Literal, cast, final
 
 import torch
@@ -324,7 +323,7 @@ class Ensemble(WorldModel):
         for member in self._members:
             part = batch
             if self.training and self.config.bootstrap:
-                part = _rows(batch, torch.randint(size, (size,)))
+                part = select_input(batch, torch.randint(size, (size,)))
             outs.append(member.loss(part))
         total = torch.stack([o.total for o in outs]).mean()
         components = {
@@ -359,17 +358,6 @@ def _variance(stack: torch.Tensor) -> torch.Tensor:
     """
     shifted = stack - stack[:1]
     return (shifted - shifted.mean(0)).pow(2).mean(0)
-
-
-def _rows(batch: WorldModelInput, index: torch.Tensor) -> WorldModelInput:
-    """Rows ``index`` of every tensor of ``batch``, side conditions included."""
-    picked = select_input(batch, index)
-    if batch.conditions is None:
-        return picked
-    conditions = ConditionPayload(
-        {k: v[index] for k, v in batch.conditions.tensors.items()}, batch.conditions.extras
-    )
-    return replace(picked, conditions=conditions)
 
 
 def _subclass(member_class: type[WorldModel]) -> type[Ensemble]:

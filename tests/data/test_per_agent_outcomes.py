@@ -125,6 +125,12 @@ def test_flags_are_read_per_agent(tmp_path: Path) -> None:
             "joint truncated] entry like step 0; got a list of 2 items",
         ),
         (
+            [FULL_STEP[:4], FULL_STEP[:4]],
+            "step 0: expected a [joint observation, joint action] pair, optionally followed by "
+            "the joint reward, or by the joint reward, joint terminated and joint truncated "
+            "(2, 3 or 5 items); got a list of 4 items",
+        ),
+        (
             [[*OBS_ACTION, [0.5]], [*OBS_ACTION, [0.5]]],
             "step 0: joint reward has 1 agents; expected 2 (agent_0, agent_1)",
         ),
@@ -154,6 +160,30 @@ def test_malformed_outcomes_name_file_step_and_part(
     path.write_text(json.dumps(steps))
     with pytest.raises(ContractError, match=f"^{re.escape(f'{path}, {message}')}$"):
         read_trace(path, SPEC)
+
+
+def test_a_step_0_of_no_valid_size_names_every_layout_without_a_spec(tmp_path: Path) -> None:
+    path = tmp_path / "joint_history_0.json"
+    path.write_text(json.dumps([FULL_STEP[:4], FULL_STEP[:4]]))
+    with pytest.raises(
+        ContractError,
+        match=f"^{re.escape(str(path))}, step 0: expected "
+        + re.escape(
+            "a [joint observation, joint action] pair, optionally followed by the joint reward, "
+            "or by the joint reward, joint terminated and joint truncated (2, 3 or 5 items); "
+            "got a list of 4 items"
+        )
+        + "$",
+    ):
+        read_traces(tmp_path)
+    path.write_text(json.dumps([[5, [1]], [5, [1]]]))
+    with pytest.raises(
+        ContractError,
+        match=f"^{re.escape(str(path))}, step 0: "
+        + re.escape("expected the joint observation and action as lists; got an int and a list")
+        + "$",
+    ):
+        read_traces(tmp_path)
 
 
 def test_flags_without_rewards_are_refused_not_dropped(tmp_path: Path) -> None:

@@ -73,9 +73,12 @@ def test_trace_reading_stays_within_a_memory_cap(tmp_path):
     )  # fmt: skip
     assert child.returncode == 0, child.stderr[-2000:]
     assert child.stdout.splitlines() == [
-        "refused: <file>, step 0: expected a [joint observation, joint action] pair; "
-        "got a list of 0 items",
-        "refused: <file>, step 0: expected a [joint observation, joint action] pair of lists",
+        "refused: <file>, step 0: expected a [joint observation, joint action] pair, optionally "
+        "followed by the joint reward, or by the joint reward, joint terminated and joint "
+        "truncated (2, 3 or 5 items); got a list of 0 items",
+        "refused: <file>, step 0: expected a [joint observation, joint action] pair, optionally "
+        "followed by the joint reward, or by the joint reward, joint terminated and joint "
+        "truncated (2, 3 or 5 items); got a list of 0 items",
         "read: 19999",
         "read: 1",
     ]

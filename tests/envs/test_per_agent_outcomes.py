@@ -132,6 +132,11 @@ def _with_prediction(model: JOPMWithHeads, key: str, value: torch.Tensor) -> JOP
             torch.tensor([[0.0, float("nan"), 0.0]]),
             "the model predicted reward nan for agent 'agent_10' [WorldModelEnv.step]",
         ),
+        (
+            "continue",
+            torch.tensor([[1.0, 1.0, float("nan")]]),
+            "the model predicted continue nan for agent 'scout' [WorldModelEnv.step]",
+        ),
     ],
 )
 def test_bad_per_agent_predictions_are_named_and_change_nothing(
@@ -160,6 +165,19 @@ def test_team_prediction_of_the_wrong_size_is_named() -> None:
         + "$",
     ):
         env.step(actions())
+
+
+def test_a_nan_team_continue_is_refused_not_read_as_playing_on() -> None:
+    nan = torch.tensor([float("nan")])
+    model = _with_prediction(heads([1.5], [5.0], per_agent=False), "continue", nan)
+    envs = BatchedWorldModelEnv(model, ComponentFunctions(), sampler, num_envs=1)
+    envs.reset(seed=0)
+    batched = {"agent_2": [1], "agent_10": [[0.5, -0.5]], "scout": [2]}
+    with pytest.raises(
+        ContractError,
+        match="^" + re.escape("the model predicted continue nan [BatchedWorldModelEnv.step]") + "$",
+    ):
+        envs.step(batched)
 
 
 def test_bridges_share_the_per_agent_outcome() -> None:

@@ -92,3 +92,25 @@ def test_batched_env_reports_each_agents_disagreement_per_row() -> None:
     *_, infos = envs.step(actions)  # row 0 ended: it restarts on this step
     assert infos["a_1"]["_disagreement"].tolist() == [False, True, True]
     assert infos["a_1"]["disagreement"][0] == 0.0
+
+
+def test_batched_env_masks_the_disagreement_of_agents_that_had_finished() -> None:
+    model = jopm_ensemble().eval()
+    a_0_ends_in_row_0 = {"a_0": np.array([True, False, False]), "a_1": np.zeros(3, np.bool_)}
+    components = ComponentFunctions(
+        reward_fn=lambda o, a, n: {k: np.zeros(3) for k in n},
+        done_fn=lambda o, a, n: a_0_ends_in_row_0,
+    )
+
+    def sample(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"a_0": rng.normal(size=3), "a_1": rng.normal(size=2)}
+
+    envs = BatchedWorldModelEnv(model, components, sample, num_envs=3)
+    envs.reset(seed=0)
+    actions = {"a_0": np.ones(3, np.int64), "a_1": np.zeros((3, 2), np.float32)}
+    *_, infos = envs.step(actions)
+    assert envs.live()["a_0"].tolist() == [False, True, True]
+    *_, infos = envs.step(actions)  # a_0 of row 0 is gone; a_1 plays on
+    assert infos["a_0"]["_disagreement"].tolist() == [False, True, True]
+    assert infos["a_0"]["disagreement"][0] == 0.0
+    assert infos["a_1"]["_disagreement"].tolist() == [True, True, True]

@@ -14,7 +14,7 @@ from worldmodel_sdk import (
     ContractError,
     load_pretrained,
 )
-from worldmodel_sdk.data import AgentSpec
+from worldmodel_sdk.data import AgentSpec, DatasetSpec, Episode, EpisodeDataset
 from worldmodel_sdk.envs import ComponentFunctions, EpisodeStartSampler, WorldModelEnv
 from worldmodel_sdk.models import JOPM, JOPMConfig, JOPMWithHeads, JOPMWithHeadsConfig
 from worldmodel_sdk.training import FitResult, episodes_to_input, fit
@@ -82,8 +82,8 @@ def test_loss_without_rewards_names_what_is_missing() -> None:
         match="^"
         + re.escape(
             "batch.rewards missing: the reward and continue heads train on recorded rewards and "
-            "termination flags (a dataset without them, such as one read from traces, trains a "
-            "JOPM) [JOPMWithHeads.loss]"
+            "termination flags (a dataset without them, such as one read from trace files "
+            "without them, trains a JOPM) [JOPMWithHeads.loss]"
         ),
     ):
         model.loss(batch)
@@ -284,3 +284,25 @@ def test_per_agent_heads_pass_the_conformance_suite() -> None:
     assert report.ok and not failed, [(r.check, r.message) for r in failed]
     # the loss checks changed the per-agent targets and saw the loss move
     assert report.result("loss.uses_targets").status is Status.PASSED
+
+
+@pytest.mark.parametrize("per_agent", [False, True])
+def test_data_of_other_agents_is_named_not_a_key_error(per_agent: bool) -> None:
+    data, kept = spread_data().subset([0, 1]), ("agent_0", "agent_1")
+
+    def only_kept(episode: Episode) -> Episode:
+        fields = ("obs", "actions", "rewards", "terminated", "truncated")
+        return Episode(**{f: {n: getattr(episode, f)[n] for n in kept} for f in fields})
+
+    spec = DatasetSpec.from_agents([data.spec.agent(name) for name in kept])
+    two = EpisodeDataset(spec, [only_kept(episode) for episode in data])
+    model = JOPMWithHeads(JOPMWithHeadsConfig(per_agent=per_agent, **SMALL))
+    with pytest.raises(
+        ContractError,
+        match=re.escape(
+            "obs agent keys do not match the contract: missing ['agent_2']; expected "
+            "['agent_0', 'agent_1', 'agent_2'], got ['agent_0', 'agent_1'] "
+            "[JOPMWithHeads.validate_batch_contract]"
+        ),
+    ):
+        fit(model, two, window=4, epochs=1, progress=False)

@@ -22,8 +22,10 @@ from .episode import Episode
 from .spec import AgentSpec, DatasetSpec
 
 __all__ = [
+    "ANY_ENTRY",
     "ENTRY_SIZES",
     "INFER_FIRST_STEP",
+    "described",
     "entry_size",
     "episode_from_steps",
     "show",
@@ -113,21 +115,35 @@ _PARTS = (
 )
 
 
+ANY_ENTRY = (
+    "a [joint observation, joint action] pair, optionally followed by the joint reward, "
+    "or by the joint reward, joint terminated and joint truncated (2, 3 or 5 items)"
+)
+"""What step 0 of a file may be (the steps after it have as many items)."""
+
+
 def entry_size(entry: object) -> int:
-    """How many items the steps of a file hold, from its step 0 (2 when not a valid size)."""
-    return len(entry) if isinstance(entry, list) and len(entry) in ENTRY_SIZES else 2
+    """How many items the steps of a file hold, from its step 0 (0 when not a valid size)."""
+    return len(entry) if isinstance(entry, list) and len(entry) in ENTRY_SIZES else 0
+
+
+def described(entry: object) -> str:
+    """What a step is, for messages: ``a list of 4 items``, ``a dict``."""
+    return f"a list of {len(entry)} items" if isinstance(entry, list) else a(entry)
 
 
 def _layout(size: int) -> str:
+    if size == 0:
+        return ANY_ENTRY
     if size == 2:
         return "a [joint observation, joint action] pair"
     return f"a [{', '.join(_PARTS[:size])}] entry like step 0"
 
 
 def _parts(entry: object, spec: DatasetSpec, size: int, *, where: str) -> list[list[object]]:
-    if not isinstance(entry, list) or len(entry) != size:
-        got = f"a list of {len(entry)} items" if isinstance(entry, list) else f"{a(entry)}"
-        raise ContractError(f"{where}: expected {_layout(size)}; got {got}")
+    """The items of a step of ``size`` items (0: step 0 was not a valid entry)."""
+    if not isinstance(entry, list) or len(entry) not in ENTRY_SIZES or len(entry) != size:
+        raise ContractError(f"{where}: expected {_layout(size)}; got {described(entry)}")
     names = ", ".join(spec.agent_names)
     for part, label in zip(entry, _PARTS, strict=False):
         if not isinstance(part, list):

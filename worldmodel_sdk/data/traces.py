@@ -29,14 +29,16 @@ from .._jsonio import DEFAULT_MAX_JSON_BYTES
 from ..errors import ContractError
 from ..naming import natural_sorted
 from ._trace_episode import (
+    ANY_ENTRY,
     ENTRY_SIZES,
     INFER_FIRST_STEP,
+    described,
     episode_from_steps,
     show,
     step_limits,
     whole_steps,
 )
-from ._trace_stream import StepLimits, iter_steps, read_text
+from ._trace_stream import StepLimits, a, iter_steps, read_text
 from ._trace_write import TRACE_PREFIX, trace_pairs, write_trace, write_traces
 from .dataset import EpisodeDataset
 from .episode import Episode
@@ -142,6 +144,16 @@ def _leading_lists(entry: object) -> TypeGuard[list[list[object]]]:
     )
 
 
+def _not_an_entry(entry: object, where: str) -> ContractError:
+    """The error for a step 0 that `_leading_lists` refuses."""
+    if isinstance(entry, list) and len(entry) in ENTRY_SIZES:
+        got = f"{a(entry[0])} and {a(entry[1])}"
+        return ContractError(
+            f"{where}: expected the joint observation and action as lists; got {got}"
+        )
+    return ContractError(f"{where}: expected {ANY_ENTRY}; got {described(entry)}")
+
+
 def _max_discrete(raws: Sequence[tuple[Path, object]], position: int, name: str) -> int:
     largest = 0
     for path, raw in raws:
@@ -198,7 +210,7 @@ def infer_trace_spec(
     where = f"{path}, step 0"
     first = whole_steps(raw, path)[0]
     if not _leading_lists(first):
-        raise ContractError(f"{where}: expected a [joint observation, joint action] pair of lists")
+        raise _not_an_entry(first, where)
     joint_obs, joint_action = first[0], first[1]
     names = _agent_names(len(joint_obs), agents, where)
     if len(joint_action) != len(names):
@@ -291,7 +303,7 @@ def _read_inferring(
 def _provisional_spec(step0: object, path: Path, agents: Sequence[str] | None) -> DatasetSpec:
     where = f"{path}, step 0"
     if not _leading_lists(step0):
-        raise ContractError(f"{where}: expected a [joint observation, joint action] pair of lists")
+        raise _not_an_entry(step0, where)
     joint_obs, joint_action = step0[0], step0[1]
     names = _agent_names(len(joint_obs), agents, where)
     if len(joint_action) != len(names):

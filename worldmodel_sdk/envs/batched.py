@@ -217,25 +217,27 @@ class BatchedWorldModelEnv:
             {n: rewards[:, i] for i, n in enumerate(self.possible_agents)},
             {n: terms[:, i] for i, n in enumerate(self.possible_agents)},
             {n: truncs[:, i] for i, n in enumerate(self.possible_agents)},
-            self._infos(decoded, rows),
+            self._infos(decoded, live),
         )
 
     def _infos(
-        self, decoded: Mapping[str, torch.Tensor], restarted: np.ndarray
+        self, decoded: Mapping[str, torch.Tensor], live: np.ndarray
     ) -> dict[str, dict[str, Any]]:
         """Per agent: ``disagreement`` ``[N]`` on its next observation, and its mask.
 
-        Empty unless the model declares ``epistemic_uncertainty``; rows restarted by
-        this step have none (``_disagreement`` is False there).
+        Empty unless the model declares ``epistemic_uncertainty``. Only agents that
+        played the step (``live`` ``[N, A]`` before it) have one: an agent that had
+        finished, and every agent of a row this step restarted, has ``_disagreement``
+        False, as `WorldModelEnv` reports live agents only.
         """
         if not self.model.supports(Capability.EPISTEMIC_UNCERTAINTY):
             return {n: {} for n in self.possible_agents}
-        valid = ~restarted
         infos: dict[str, dict[str, Any]] = {}
-        for name in self.possible_agents:
+        for i, name in enumerate(self.possible_agents):
             spread = decoded[disagreement_key(name)].reshape(self.num_envs, -1).mean(-1)
+            valid = live[:, i].copy()
             values = np.where(valid, spread.numpy().astype(np.float64), 0.0)
-            infos[name] = {"disagreement": values, "_disagreement": valid.copy()}
+            infos[name] = {"disagreement": values, "_disagreement": valid}
         return infos
 
     def close(self) -> None:

@@ -674,7 +674,7 @@ class JOPMWithHeads(JOPMBase):
             raise ContractError(
                 f"batch.{' and batch.'.join(missing)} missing: the reward and continue heads "
                 "train on recorded rewards and termination flags (a dataset without them, "
-                "such as one read from traces, trains a JOPM)"
+                "such as one read from trace files without them, trains a JOPM)"
             )
         for name in ("rewards", "continues"):
             self._check_target(name, getattr(batch, name))

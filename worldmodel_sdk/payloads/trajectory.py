@@ -103,6 +103,8 @@ class Trajectory:
     def discount_weights(self, discount: float = 0.997) -> torch.Tensor:
         """Continue-masked cumulative discounts ``[T + 1, B]``, one per state.
 
+        Per-agent continues ``[T, B, A]`` give per-agent weights ``[T + 1, B, A]``.
+
         ``w[0] = 1`` and ``w[t + 1] = w[t] * discount * continues[t]``: the weight of
         each imagined state in an actor or critic loss, as DreamerV3 uses, so that
         states after a predicted episode end count less (or not at all). Gradients
