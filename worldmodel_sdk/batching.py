@@ -142,11 +142,13 @@ class _Batcher:
                     return
                 # OpenMP's thread count is per thread: give the worker the loop thread's
                 # torch.get_num_threads(), so torch.set_num_threads() holds for its calls.
+                # Not a daemon: a worker still idling its window when the interpreter
+                # exits would be torn down mid-wait, which aborts the process in torch's
+                # thread-local cleanup. Exit waits for it instead, at most one window.
                 self._thread = threading.Thread(
                     target=self._work,
                     args=(torch.get_num_threads(),),
                     name="wmsdk-batcher",
-                    daemon=True,
                 )
                 self._thread.start()
             else:

@@ -330,3 +330,26 @@ def test_one_worker_serves_bursts_that_follow_each_other():
     assert [b for b, _, _ in model.seen] == [4, 4, 4]
     assert len(set(workers)) == 1 and workers[0] is not threading.current_thread()
     batcher_threads_end()
+
+
+def test_exit_waits_for_the_idle_worker_instead_of_tearing_it_down():
+    # A daemon worker woken by its window's end while the interpreter finalises aborts
+    # the process in torch's thread-local cleanup; exit joins the worker instead.
+    workers = []
+
+    class Threads(Recorder):
+        def transition(self, state, action, conditions=None, deterministic=False):
+            workers.append(threading.current_thread())
+            return super().transition(state, action, conditions, deterministic)
+
+    model = Threads().eval()
+
+    async def main():
+        await asyncio.gather(
+            *(model.async_transition(start_h(), torch.randn(1, 2)) for _ in range(4))
+        )
+
+    with torch.no_grad():
+        asyncio.run(main())
+    assert workers and not workers[0].daemon
+    batcher_threads_end()
