@@ -19,6 +19,7 @@ concatenated along ``B``. The caller's grad mode applies while its request runs.
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 import weakref
@@ -110,6 +111,20 @@ def _settle(pairs: list[tuple[asyncio.Future[Any], Any]]) -> None:
             future.set_result(result)
 
 
+def _worker_threads() -> int:
+    """Torch threads for a compute thread: the caller's count, leaving the loop a CPU.
+
+    The event loop thread runs beside the compute thread; torch helper threads that
+    take every CPU make the two compete, which on a small machine costs more than the
+    extra helper thread gains (see docs/batching.md).
+    """
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(torch.get_num_threads(), cpus - 1))
+
+
 class _Batcher:
     """The queue and worker thread of one model on one event loop."""
 
@@ -140,14 +155,14 @@ class _Batcher:
             if self._thread is None:
                 if not self._pending:
                     return
-                # OpenMP's thread count is per thread: give the worker the loop thread's
-                # torch.get_num_threads(), so torch.set_num_threads() holds for its calls.
+                # OpenMP's thread count is per thread: the worker takes the loop thread's
+                # torch.get_num_threads(), less the CPU the event loop itself needs.
                 # Not a daemon: a worker still idling its window when the interpreter
                 # exits would be torn down mid-wait, which aborts the process in torch's
                 # thread-local cleanup. Exit waits for it instead, at most one window.
                 self._thread = threading.Thread(
                     target=self._work,
-                    args=(torch.get_num_threads(),),
+                    args=(_worker_threads(),),
                     name="wmsdk-batcher",
                 )
                 self._thread.start()

@@ -289,7 +289,13 @@ def test_a_loop_closing_during_a_batch_leaves_no_thread_behind():
     batcher_threads_end()
 
 
-def test_the_worker_uses_the_callers_torch_thread_count():
+@pytest.mark.parametrize(
+    ("caller", "cpus", "worker"),
+    [(1, 2, 1), (2, 4, 2), (3, 2, 1), (4, 4, 3), (2, 1, 1)],
+)
+def test_the_worker_uses_the_callers_torch_threads_less_the_loops_cpu(
+    caller, cpus, worker, monkeypatch
+):
     seen = []
 
     class Threads(Recorder):
@@ -297,14 +303,16 @@ def test_the_worker_uses_the_callers_torch_thread_count():
             seen.append(torch.get_num_threads())
             return super().transition(state, action, conditions, deterministic)
 
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
     model, before = Threads().eval(), torch.get_num_threads()
-    torch.set_num_threads(1)
+    torch.set_num_threads(caller)
     try:
         with torch.no_grad():
             gather(model.async_transition(start_h(), torch.randn(1, 2)))
     finally:
         torch.set_num_threads(before)
-    assert seen == [1]
+    assert seen == [worker]
+    batcher_threads_end()
 
 
 def test_one_worker_serves_bursts_that_follow_each_other():
