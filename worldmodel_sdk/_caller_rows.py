@@ -29,16 +29,25 @@ _V = TypeVar("_V")
 
 @dataclass(slots=True, eq=False)
 class _Batch:
-    """What the callers of one coalesced trajectory share: the trajectory itself."""
+    """What the callers of one coalesced trajectory share: the trajectory, cut once.
+
+    Each state key's steps are cut into every caller's rows in one go, on first
+    read, and kept: a few torch calls per key for the whole batch instead of
+    some per caller.
+    """
 
     whole: Trajectory
+    sizes: tuple[int, ...]
+    even: bool  # every caller has the same number of rows
     stacks: dict[str, torch.Tensor | None] = field(default_factory=dict)
+    cuts: dict[str, Sequence[torch.Tensor]] = field(default_factory=dict)
+    names: list[str] | None = None  # the keys every later step holds, in order; [] if none
 
     def make(self, name: str, rows: _CallerRows) -> Any:
         """The caller's value of field ``name``: views and copies of its rows."""
         offset, size = rows._offset, rows._size
         if name == "states":
-            return [rows._start, *self.states(offset, size)]
+            return [rows._start, *self.states(rows)]
         if name == "predictions":
             predictions = self.whole.predictions
             if predictions is None:
@@ -46,25 +55,47 @@ class _Batch:
             return {k: _series(v, offset, size) for k, v in predictions.items()}
         return _series(getattr(self.whole, name), offset, size)
 
-    def states(self, offset: int, size: int) -> list[State]:
+    def states(self, rows: _CallerRows) -> list[State]:
         """A caller's rows of every state past the first (views; metadata copied)."""
         steps = self.whole.states[1:]
-        names = steps[0].tensors.keys() if steps else set()
-        stacks = {k: self.stacked(k) for k in names}
-        if any(stack is None for stack in stacks.values()) or any(
-            s.tensors.keys() != names for s in steps
-        ):
-            return [_rows(s, offset, size) for s in steps]
-        # One view per key for all steps at once: far fewer calls than one per step.
-        per_step = {
-            k: stack.narrow(1, offset, size).unbind(0)
-            for k, stack in stacks.items()
-            if stack is not None
-        }
+        names = self.step_names()
+        if not names:
+            return [_rows(s, rows._offset, rows._size) for s in steps]
+        per_step = zip(*(self.steps(k, rows._index) for k in names), strict=True)
+        if all(s.meta is None for s in steps):
+            return [State(dict(zip(names, views, strict=True))) for views in per_step]
         return [
-            State({k: per_step[k][t] for k in s.tensors}, meta_copy(s.meta))
-            for t, s in enumerate(steps)
+            State(dict(zip(names, views, strict=True)), meta_copy(s.meta))
+            for s, views in zip(steps, per_step, strict=True)
         ]
+
+    def step_names(self) -> list[str]:
+        """The keys every state past the first holds, in one order, stacking over time.
+
+        ``[]`` if the steps differ in keys or order, a key does not stack, or there are none.
+        """
+        if self.names is None:
+            steps = self.whole.states[1:]
+            names = list(steps[0].tensors) if steps else []
+            same = all(list(s.tensors) == names for s in steps)
+            stack = same and all(self.stacked(k) is not None for k in names)
+            self.names = names if stack else []
+        return self.names
+
+    def steps(self, key: str, index: int) -> Sequence[torch.Tensor]:
+        """Caller ``index``'s rows of state tensor ``key`` at each step past the first."""
+        cut = self.cuts.get(key)
+        if cut is None:
+            stack = self.stacked(key)
+            assert stack is not None  # step_names() holds only keys that stack
+            sizes = self.sizes
+            if self.even:
+                # [T, N * n, ...] -> [T * N, n, ...]: every caller's every step in one call.
+                cut = stack.reshape(-1, sizes[0], *stack.shape[2:]).unbind(0)
+            else:
+                cut = torch.split(stack, list(sizes), dim=1)  # one [T, n, ...] piece per caller
+            self.cuts[key] = cut
+        return cut[index :: len(self.sizes)] if self.even else cut[index].unbind(0)
 
     def stacked(self, key: str) -> torch.Tensor | None:
         """``[T, B, ...]`` of state tensor ``key`` past the first state, stacked once."""
@@ -125,9 +156,10 @@ class _CallerRows(Trajectory):
     Copies and pickles are plain `Trajectory` objects with every field made.
     """
 
-    __slots__ = ("_batch", "_offset", "_size", "_start")
+    __slots__ = ("_batch", "_index", "_offset", "_size", "_start")
 
     _batch: _Batch
+    _index: int
     _offset: int
     _size: int
     _start: State
@@ -175,12 +207,13 @@ def split_trajectory(
     them); without it each caller's actions are its rows of the batch's (imagination).
     The pieces skip `Trajectory`'s checks: they are rows of a checked trajectory.
     """
-    batch = _Batch(trajectory)
+    batch = _Batch(trajectory, tuple(sizes), all(n == sizes[0] for n in sizes))
     result: list[Trajectory] = []
     offset = 0
     for i, start in enumerate(initial):
         rows = object.__new__(_CallerRows)
-        rows._batch, rows._offset, rows._size, rows._start = batch, offset, sizes[i], start
+        rows._batch, rows._index, rows._offset, rows._size = batch, i, offset, sizes[i]
+        rows._start = start
         if actions is not None:
             rows.actions = actions[i]
         result.append(rows)
