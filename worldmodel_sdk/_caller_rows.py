@@ -37,9 +37,11 @@ class _Batch:
     """
 
     whole: Trajectory
+    starts: Sequence[State]  # each caller's own initial state
     sizes: tuple[int, ...]
-    even: bool  # every caller has the same number of rows
+    even: bool  # every caller has the same (non-zero) number of rows
     stacks: dict[str, torch.Tensor | None] = field(default_factory=dict)
+    whole_stacks: dict[str, Sequence[torch.Tensor] | None] = field(default_factory=dict)
     cuts: dict[str, Sequence[torch.Tensor]] = field(default_factory=dict)
     names: list[str] | None = None  # the keys every later step holds, in order; [] if none
 
@@ -96,6 +98,27 @@ class _Batch:
                 cut = torch.split(stack, list(sizes), dim=1)  # one [T, n, ...] piece per caller
             self.cuts[key] = cut
         return cut[index :: len(self.sizes)] if self.even else cut[index].unbind(0)
+
+    def caller_stacks(self, key: str) -> Sequence[torch.Tensor] | None:
+        """Each caller's ``[T + 1, n, ...]`` of ``key``, its own start first, made in one go.
+
+        ``None`` where a caller's stack needs `Trajectory.stacked` (the key does not
+        stack over the steps, a start does not stack with them, uneven sizes).
+        """
+        if key not in self.whole_stacks:
+            stack = self.stacked(key)
+            firsts = [start.tensors.get(key) for start in self.starts]
+            if (
+                stack is None
+                or not self.even
+                or any(f is None or not _stacks_with(f, stack, self.sizes[0]) for f in firsts)
+            ):
+                self.whole_stacks[key] = None
+            else:
+                steps = stack.reshape(stack.shape[0], len(self.sizes), -1, *stack.shape[2:])
+                first = torch.stack(firsts).unsqueeze(1)  # type: ignore[arg-type]
+                self.whole_stacks[key] = torch.cat([first, steps.transpose(0, 1)], 1).unbind(0)
+        return self.whole_stacks[key]
 
     def stacked(self, key: str) -> torch.Tensor | None:
         """``[T, B, ...]`` of state tensor ``key`` past the first state, stacked once."""
@@ -174,6 +197,9 @@ class _CallerRows(Trajectory):
     def stacked(self, key: str) -> torch.Tensor:
         """Stack state tensor ``key`` over time: ``[T + 1, B, ...]``."""
         if not _STATES.made(self):
+            stacks = self._batch.caller_stacks(key)
+            if stacks is not None:
+                return stacks[self._index].clone()  # its own memory, as torch.stack's
             first = self._start.tensors.get(key)
             rows = self._batch.stacked(key) if first is not None else None
             if rows is not None and first is not None and _stacks_with(first, rows, self._size):
@@ -207,7 +233,8 @@ def split_trajectory(
     them); without it each caller's actions are its rows of the batch's (imagination).
     The pieces skip `Trajectory`'s checks: they are rows of a checked trajectory.
     """
-    batch = _Batch(trajectory, tuple(sizes), all(n == sizes[0] for n in sizes))
+    even = bool(sizes) and sizes[0] > 0 and all(n == sizes[0] for n in sizes)
+    batch = _Batch(trajectory, initial, tuple(sizes), even)
     result: list[Trajectory] = []
     offset = 0
     for i, start in enumerate(initial):
