@@ -32,9 +32,9 @@ def solo_rows(traj: Trajectory, start: int, stop: int) -> dict[str, torch.Tensor
     }
 
 
-@pytest.mark.parametrize("sizes", [[1] * 5, [2, 1, 2]])
+@pytest.mark.parametrize("sizes", [[1] * 5, [2, 1, 2], [2, 2, 2]])
 def test_each_caller_reads_its_own_rows_like_a_trajectory(sizes):
-    whole = batched(meta={"step": 1})
+    whole = batched(batch=sum(sizes), meta={"step": 1})
     offsets = [sum(sizes[:i]) for i in range(len(sizes))]
     starts = [State({"h": torch.randn(n, 4), "z": torch.randn(n, 2)}) for n in sizes]
     parts = split_trajectory(whole, starts, sizes)
@@ -42,6 +42,8 @@ def test_each_caller_reads_its_own_rows_like_a_trajectory(sizes):
         want = solo_rows(whole, offset, offset + n)
         assert isinstance(part, Trajectory) and part.batch_size == n and part.horizon == 2
         stacked = part.stacked("h")
+        assert stacked.is_contiguous()  # its own memory, not a view of the batch's
+        assert stacked.untyped_storage().nbytes() == stacked.numel() * stacked.element_size()
         torch.testing.assert_close(stacked[0], start["h"], rtol=0, atol=0)
         torch.testing.assert_close(stacked[1:], want["h"], rtol=0, atol=0)
         for series, name in ((part.rewards, "rewards"), (part.predictions["obs"], "obs")):
