@@ -6,8 +6,11 @@ compute thread while every caller of the batch waits: for 64 callers and 15 step
 thousands of objects, most of which a caller never reads (it reads
 ``stacked(key)``, its rewards or its predictions). `split_trajectory` hands each
 caller a `Trajectory` whose fields are made on first read, in the reader's thread,
-and kept; until its states are made, ``stacked(key)`` cuts the caller's rows out
-of one stack shared by the batch.
+and kept. The first read of a state key cuts it for every caller of the batch at
+once, in a few torch calls (a view per caller and step, and each caller's stack
+over time, its own start first), which the batch keeps; what is left per caller
+is a dict and a `State` per step, and one copy per ``stacked(key)`` made before
+its states.
 """
 
 from __future__ import annotations
