@@ -25,15 +25,16 @@ SMALL = {"latent_dim": 8, "vae_width": 32, "rnn_hidden": 32, "head_width": 32}
 
 
 @functools.cache
-def trained() -> tuple[JOPMWithHeads, FitResult]:
+def trained_on_spread(per_agent: bool, epochs: int) -> tuple[JOPMWithHeads, FitResult]:
     torch.manual_seed(0)
-    model = JOPMWithHeads(JOPMWithHeadsConfig.from_spec(spread_data().spec, **SMALL))
+    config = JOPMWithHeadsConfig.from_spec(spread_data().spec, per_agent=per_agent, **SMALL)
+    model = JOPMWithHeads(config)
     result = fit(
         model,
         spread_data(),
         window=8,
         window_stride=4,
-        epochs=6,
+        epochs=epochs,
         batch_size=32,
         lr=3e-3,
         seed=0,
@@ -41,6 +42,10 @@ def trained() -> tuple[JOPMWithHeads, FitResult]:
         threads=1,
     )
     return model, result
+
+
+def trained() -> tuple[JOPMWithHeads, FitResult]:
+    return trained_on_spread(per_agent=False, epochs=6)
 
 
 def trained_heads() -> JOPMWithHeads:
@@ -137,24 +142,8 @@ def test_env_without_functions_needs_the_heads() -> None:
 AGENTS = ("agent_0", "agent_1", "agent_2")
 
 
-@functools.cache
 def trained_per_agent() -> tuple[JOPMWithHeads, FitResult]:
-    torch.manual_seed(0)
-    config = JOPMWithHeadsConfig.from_spec(spread_data().spec, per_agent=True, **SMALL)
-    model = JOPMWithHeads(config)
-    result = fit(
-        model,
-        spread_data(),
-        window=8,
-        window_stride=4,
-        epochs=4,
-        batch_size=32,
-        lr=3e-3,
-        seed=0,
-        progress=False,
-        threads=1,
-    )
-    return model, result
+    return trained_on_spread(per_agent=True, epochs=4)
 
 
 def per_agent_model() -> JOPMWithHeads:
