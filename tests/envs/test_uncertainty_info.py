@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 import torch
 
 from worldmodel_sdk.envs import (
@@ -11,7 +14,9 @@ from worldmodel_sdk.envs import (
     WorldModelEnv,
     WorldModelVectorEnv,
 )
+from worldmodel_sdk.errors import ContractError
 from worldmodel_sdk.models import ExampleModel
+from worldmodel_sdk.payloads.outputs import ModelOutput
 
 from ..conformance.broken_uncertainty import example_ensemble, jopm_ensemble
 
@@ -114,3 +119,57 @@ def test_batched_env_masks_the_disagreement_of_agents_that_had_finished() -> Non
     assert infos["a_0"]["_disagreement"].tolist() == [False, True, True]
     assert infos["a_0"]["disagreement"][0] == 0.0
     assert infos["a_1"]["_disagreement"].tolist() == [True, True, True]
+
+
+def _drop_disagreement(model: torch.nn.Module, key: str) -> None:
+    """Make ``model.decode`` break its declaration: the prediction ``key`` goes missing."""
+    decode = model.decode
+
+    def without(state: object, *args: object, **kwargs: object) -> ModelOutput:
+        out = decode(state, *args, **kwargs)
+        return ModelOutput({k: v for k, v in out.predictions.items() if k != key}, out.state)
+
+    model.decode = without  # type: ignore[method-assign]
+
+
+def test_a_missing_disagreement_is_refused_before_the_vector_env_commits() -> None:
+    model = example_ensemble().eval()
+    envs = WorldModelVectorEnv(model, 3, starts, done_fn=ends_after_one_step)
+    envs.reset(seed=0)
+    _drop_disagreement(model, "obs.disagreement")
+    state, obs = envs._state, envs._obs.copy()
+    message = "the model declares epistemic_uncertainty but decode returned no 'obs.disagreement'"
+    with pytest.raises(ContractError, match=re.escape(message)) as caught:
+        envs.step(np.zeros((3, 2), np.float32))
+    assert str(caught.value).endswith("[WorldModelVectorEnv.step]")
+    assert envs._state is state and np.array_equal(envs._obs, obs)
+
+
+def test_a_missing_disagreement_is_refused_before_the_agent_envs_commit() -> None:
+    components = ComponentFunctions(
+        reward_fn=lambda o, a, n: {k: np.zeros(np.shape(n[k])[:-1]) for k in n},
+        done_fn=lambda o, a, n: {k: np.zeros(np.shape(n[k])[:-1], np.bool_) for k in n},
+    )
+
+    def sample(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"a_0": rng.normal(size=3), "a_1": rng.normal(size=2)}
+
+    message = "the model declares epistemic_uncertainty but decode returned no 'a_1.disagreement'"
+    model = jopm_ensemble().eval()
+    env = WorldModelEnv(model, components, sample, max_cycles=3)
+    env.reset(seed=0)
+    _drop_disagreement(model, "a_1.disagreement")
+    state, agents = env._state, list(env.agents)
+    with pytest.raises(ContractError, match=re.escape(message)) as caught:
+        env.step({"a_0": 1, "a_1": np.zeros(2, np.float32)})
+    assert str(caught.value).endswith("[WorldModelEnv.step]")
+    assert env._state is state and env.agents == agents and env._steps == 0
+
+    model = jopm_ensemble().eval()
+    envs = BatchedWorldModelEnv(model, components, sample, num_envs=3)
+    envs.reset(seed=0)
+    _drop_disagreement(model, "a_1.disagreement")
+    state = envs._state
+    with pytest.raises(ContractError, match=re.escape(message)):
+        envs.step({"a_0": np.ones(3, np.int64), "a_1": np.zeros((3, 2), np.float32)})
+    assert envs._state is state and envs._steps.tolist() == [0, 0, 0]

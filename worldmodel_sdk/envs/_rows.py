@@ -1,14 +1,17 @@
-"""Row helpers shared by the vector envs: replace rows of a batch state, check predictions."""
+"""Row helpers shared by the model envs: replace rows of a batch state, check predictions."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import torch
 
+from ..capabilities import disagreement_key
 from ..errors import ContractError
 from ..payloads.state import State
 
-__all__ = ["finite", "rows_of"]
+__all__ = ["finite", "rows_of", "spreads"]
 
 
 def rows_of(state: State, rows: np.ndarray, fresh: State) -> State:
@@ -25,3 +28,27 @@ def finite(where: str, name: str, value: np.ndarray) -> np.ndarray:
     if not np.isfinite(value).all():
         raise ContractError(f"the model predicted NaN or inf in {name} [{where}]")
     return value
+
+
+def spreads(
+    where: str, decoded: Mapping[str, torch.Tensor], names: Sequence[str], rows: int
+) -> dict[str, np.ndarray]:
+    """Per prediction name: the disagreement ``[rows]`` on it, the mean over its entries.
+
+    For a model that declares ``epistemic_uncertainty``; computed before an env commits
+    a step, so that a model breaking its declaration changes nothing.
+
+    Raises:
+        ContractError: a disagreement prediction is missing or is NaN or inf.
+    """
+    found: dict[str, np.ndarray] = {}
+    for name in names:
+        key = disagreement_key(name)
+        if key not in decoded:
+            raise ContractError(
+                f"the model declares epistemic_uncertainty but decode returned no {key!r}; "
+                f"got {sorted(decoded)} [{where}]"
+            )
+        spread = decoded[key].reshape(rows, -1).mean(-1).numpy().astype(np.float64)
+        found[name] = finite(where, repr(key), spread)
+    return found

@@ -21,12 +21,12 @@ import torch
 from gymnasium import spaces
 
 from .._outcomes import predicted_rewards, predicted_terminations
-from ..capabilities import Capability, disagreement_key
+from ..capabilities import Capability
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
-from ._rows import finite, rows_of
+from ._rows import finite, rows_of, spreads
 from .components import ComponentFunctions, InitialObsSampler
 from .world_model_env import WorldModelEnv
 
@@ -197,6 +197,11 @@ class BatchedWorldModelEnv:
             terms = predicted_terminations(contract, decoded, self.num_envs, threshold, where)
         else:
             terms = self._per_agent(done_fn(self._obs, chosen, nxt), "done_fn", np.bool_)
+        found = (
+            spreads(where, decoded, self.possible_agents, self.num_envs)
+            if self.model.supports(Capability.EPISTEMIC_UNCERTAINTY)
+            else None
+        )
         self._state, self._obs = state, nxt
         self._steps += 1
         truncs = np.repeat((self._steps >= self.max_cycles)[:, None], terms.shape[1], 1)
@@ -217,27 +222,27 @@ class BatchedWorldModelEnv:
             {n: rewards[:, i] for i, n in enumerate(self.possible_agents)},
             {n: terms[:, i] for i, n in enumerate(self.possible_agents)},
             {n: truncs[:, i] for i, n in enumerate(self.possible_agents)},
-            self._infos(decoded, live),
+            self._infos(found, live),
         )
 
     def _infos(
-        self, decoded: Mapping[str, torch.Tensor], live: np.ndarray
+        self, found: dict[str, np.ndarray] | None, live: np.ndarray
     ) -> dict[str, dict[str, Any]]:
         """Per agent: ``disagreement`` ``[N]`` on its next observation, and its mask.
 
-        Empty unless the model declares ``epistemic_uncertainty``. Only agents that
-        played the step (``live`` ``[N, A]`` before it) have one: an agent that had
-        finished, and every agent of a row this step restarted, has ``_disagreement``
-        False, as `WorldModelEnv` reports live agents only.
+        Empty unless the model declares ``epistemic_uncertainty`` (``found`` holds each
+        agent's disagreement then). Only agents that played the step (``live``
+        ``[N, A]`` before it) have one: an agent that had finished, and every agent of
+        a row this step restarted, has ``_disagreement`` False, as `WorldModelEnv`
+        reports live agents only.
         """
-        if not self.model.supports(Capability.EPISTEMIC_UNCERTAINTY):
+        if found is None:
             return {n: {} for n in self.possible_agents}
         infos: dict[str, dict[str, Any]] = {}
         for i, name in enumerate(self.possible_agents):
-            spread = decoded[disagreement_key(name)].reshape(self.num_envs, -1).mean(-1)
             valid = live[:, i].copy()
-            values = np.where(valid, spread.numpy().astype(np.float64), 0.0)
-            infos[name] = {"disagreement": values, "_disagreement": valid}
+            spread = np.where(valid, found[name], 0.0)
+            infos[name] = {"disagreement": spread, "_disagreement": valid}
         return infos
 
     def close(self) -> None:

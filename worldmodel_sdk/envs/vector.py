@@ -20,11 +20,11 @@ from gymnasium import spaces
 from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
-from ..capabilities import Capability, disagreement_key
+from ..capabilities import Capability
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.state import State
-from ._rows import finite, rows_of
+from ._rows import finite, rows_of, spreads
 from .world_model_env import _LIMIT, _sample_shape
 
 __all__ = ["BatchInitialObs", "BatchStepFn", "WorldModelVectorEnv"]
@@ -219,26 +219,20 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             terms = cont < self.continue_threshold
         else:
             terms = np.asarray(self.done_fn(prev, array, nxt), np.bool_).reshape(-1)
+        found = (
+            spreads(where, decoded, [self._key], self.num_envs)[self._key]
+            if self.model.supports(Capability.EPISTEMIC_UNCERTAINTY)
+            else None
+        )
         self._state, self._obs = state, nxt
         self._steps += 1
         truncs = (self._steps >= self.max_episode_steps) & ~terms
         resetting = self._ended.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else None
         obs, rewards, terms, truncs, infos = self._finish(rewards, terms, truncs)
-        if self.model.supports(Capability.EPISTEMIC_UNCERTAINTY):
-            infos = {**infos, **self._disagreement(decoded, resetting)}
+        if found is not None:
+            valid = np.ones(self.num_envs, np.bool_) if resetting is None else ~resetting
+            infos = {**infos, "disagreement": np.where(valid, found, 0.0), "_disagreement": valid}
         return obs, rewards, terms, truncs, infos
-
-    def _disagreement(
-        self, decoded: dict[str, torch.Tensor], resetting: np.ndarray | None
-    ) -> dict[str, np.ndarray]:
-        """``infos["disagreement"]`` ``[N]``: the disagreement on each row's next observation.
-
-        The mean over the observation's entries; rows restarted by this step have none.
-        """
-        spread = decoded[disagreement_key(self._key)].reshape(self.num_envs, -1).mean(-1)
-        valid = np.ones(self.num_envs, np.bool_) if resetting is None else ~resetting
-        values = np.where(valid, spread.numpy().astype(np.float64), 0.0)
-        return {"disagreement": values, "_disagreement": valid}
 
     def _finish(
         self, rewards: np.ndarray, terms: np.ndarray, truncs: np.ndarray

@@ -26,12 +26,13 @@ from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
 from .._outcomes import predicted_rewards, predicted_terminations
-from ..capabilities import Capability, disagreement_key
+from ..capabilities import Capability
 from ..contract import ActionSpec, TensorSpec
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
+from ._rows import spreads
 from .components import ComponentFunctions, InitialObsSampler, JointObs
 
 __all__ = ["WorldModelEnv"]
@@ -280,6 +281,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         prev, steps, live = self._obs, self._steps + 1, list(self.agents)
         rewards, terminations = self._outcomes(decoded, prev, chosen, nxt, live)
         truncations = {name: steps >= self.max_cycles for name in live}
+        infos = self._infos(decoded, live)
         # Everything is computed: commit the step.
         self._state, self._obs, self._last, self._steps = state, nxt, (prev, chosen, nxt), steps
         self.agents = [n for n in live if not (terminations[n] or truncations[n])]
@@ -288,7 +290,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
             rewards,
             terminations,
             truncations,
-            self._infos(decoded, live),
+            infos,
         )
 
     def _outcomes(
@@ -328,10 +330,8 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         """
         if not self.model.supports(Capability.EPISTEMIC_UNCERTAINTY):
             return {name: {} for name in live}
-        return {
-            name: {"disagreement": float(decoded[disagreement_key(name)][0].mean())}
-            for name in live
-        }
+        found = spreads("WorldModelEnv.step", decoded, live, 1)
+        return {name: {"disagreement": float(found[name][0])} for name in live}
 
     def _joint_action(self, actions: Mapping[str, Any]) -> ActionPayload:
         expected = ", ".join(self.agents)
