@@ -202,14 +202,8 @@ class Ensemble(WorldModel):
                 allow_nonfinite=spec.allow_nonfinite,
                 description=f"variance of {key!r} across the members",
             )
-        return IOContract(
-            observation=inner.observation,
-            action=inner.action,
-            state=state,
-            prediction=prediction,
-            condition=inner.condition,
-            agents=inner.agents,
-        )
+        # Every field of the members' contract, validated again with the two it changes.
+        return IOContract(**{**dict(inner), "state": state, "prediction": prediction})
 
     # -- states ---------------------------------------------------------------------------
 
