@@ -10,8 +10,10 @@ from worldmodel_sdk import (
     ConditionPayload,
     ContractError,
     LossOutput,
+    ModelOutput,
     State,
     Trajectory,
+    WorldModelInput,
 )
 from worldmodel_sdk.payloads.action import flatten_action
 
@@ -244,6 +246,32 @@ def test_state_repr_shows_layout_not_values():
     # Tensors on the meta device have no values at all: repr must never need them.
     huge = State({"h": torch.empty(1 << 20, 1 << 20, device="meta")})
     assert repr(huge) == "State(batch_size=1048576, tensors={'h': float32[1048576, 1048576] meta})"
+
+
+def test_payload_reprs_show_layout_not_values():
+    big = 1 << 30
+    meta = torch.empty(big, 4, device="meta")  # no values at all: repr must never need them
+    assert repr(ActionPayload(kind="continuous", tensor=meta)) == (
+        f"ActionPayload(kind='continuous', tensor=float32[{big}, 4] meta)"
+    )
+    assert repr(ActionPayload(kind="discrete")) == "ActionPayload(kind='discrete', tensor=None)"
+    joint = ActionPayload(kind="joint", agents={"a": torch.zeros(2, dtype=torch.int64)})
+    assert repr(joint) == "ActionPayload(kind='joint', agents={'a': int64[2] cpu})"
+    assert repr(ConditionPayload({"g": meta}, {"acme.goal": "door"})) == (
+        f"ConditionPayload(tensors={{'g': float32[{big}, 4] meta}}, extras={{'acme.goal': 'door'}})"
+    )
+    assert repr(ModelOutput({"obs": meta})) == (
+        f"ModelOutput(predictions={{'obs': float32[{big}, 4] meta}})"
+    )
+    out = ModelOutput({"obs": meta}, State({"h": meta}))
+    assert repr(out).endswith(
+        f"state=State(batch_size={big}, tensors={{'h': float32[{big}, 4] meta}}))"
+    )
+    batch = WorldModelInput({"a": meta}, actions=joint, rewards=meta[:, 0], sequence=True)
+    assert repr(batch) == (
+        f"WorldModelInput(obs={{'a': float32[{big}, 4] meta}}, actions={joint!r}, "
+        f"rewards=float32[{big}] meta, sequence=True)"
+    )
 
 
 def test_trajectory_repr_shows_layout_not_values():

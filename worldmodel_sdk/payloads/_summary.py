@@ -15,7 +15,9 @@ _DTYPE_PREFIX = "torch."
 
 
 def describe(value: object) -> str:
-    """``float32[4, 128] cpu`` for a tensor; the type name for anything else."""
+    """``float32[4, 128] cpu`` for a tensor, ``None`` for None; else the type name."""
+    if value is None:
+        return "None"
     if not isinstance(value, torch.Tensor):
         return type(value).__name__
     dtype = str(value.dtype).removeprefix(_DTYPE_PREFIX)

@@ -9,6 +9,7 @@ import torch
 from ..action_kinds import KINDS, Kind
 from ..contract import ActionSpec, natural_sort_key
 from ..errors import ContractError
+from ._summary import describe, describe_mapping
 
 __all__ = ["API_VERSIONS", "ActionPayload", "check_api_version", "flatten_action"]
 
@@ -42,6 +43,12 @@ class ActionPayload:
     kind: str
     tensor: torch.Tensor | None = None
     agents: dict[str, torch.Tensor] | None = None
+
+    def __repr__(self) -> str:
+        """Kind and tensor summaries (dtype, shape, device), never the values."""
+        if self.agents is not None:
+            return f"ActionPayload(kind={self.kind!r}, agents={describe_mapping(self.agents)})"
+        return f"ActionPayload(kind={self.kind!r}, tensor={describe(self.tensor)})"
 
     @property
     def batch_size(self) -> int:

@@ -12,6 +12,7 @@ import torch
 
 from ..contract import ConditionSpec
 from ..errors import ContractError
+from ._summary import describe_mapping
 from .action import check_api_version
 
 __all__ = ["ConditionPayload", "repeat_per_episode"]
@@ -36,6 +37,10 @@ class ConditionPayload:
 
     tensors: dict[str, torch.Tensor] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        """Tensor summaries (dtype, shape, device) and the extras."""
+        return f"ConditionPayload(tensors={describe_mapping(self.tensors)}, extras={self.extras!r})"
 
     def validate(
         self,

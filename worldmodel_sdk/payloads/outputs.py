@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from ._summary import describe, describe_mapping
 from .action import ActionPayload
 from .condition import ConditionPayload
 from .state import State
@@ -41,6 +42,17 @@ class WorldModelInput:
     mask: torch.Tensor | None = None
     sequence: bool = False
 
+    def __repr__(self) -> str:
+        """Tensor summaries (dtype, shape, device) of the fields that are set."""
+        obs = self.obs
+        parts = [f"obs={describe(obs) if isinstance(obs, torch.Tensor) else describe_mapping(obs)}"]
+        for name in ("actions", "rewards", "continues", "conditions", "mask"):
+            value = getattr(self, name)
+            if value is not None:
+                text = describe(value) if isinstance(value, torch.Tensor) else repr(value)
+                parts.append(f"{name}={text}")
+        return f"WorldModelInput({', '.join(parts)}, sequence={self.sequence})"
+
 
 @dataclass(slots=True, eq=False)
 class ModelOutput:
@@ -53,6 +65,11 @@ class ModelOutput:
 
     predictions: dict[str, torch.Tensor]
     state: State | None = None
+
+    def __repr__(self) -> str:
+        """Prediction summaries (dtype, shape, device), never the values."""
+        state = "" if self.state is None else f", state={self.state!r}"
+        return f"ModelOutput(predictions={describe_mapping(self.predictions)}{state})"
 
     def __getitem__(self, key: str) -> torch.Tensor:
         return self.predictions[key]
