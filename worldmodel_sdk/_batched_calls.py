@@ -164,17 +164,52 @@ def _as_batchable(action: Action) -> Action:
     return action
 
 
+class _EveryPolicyFailed(Exception):
+    """Ends a batched imagination whose callers' policies have all failed."""
+
+
+def _stand_in(template: Action, rows: int) -> Action:
+    """Zeros shaped like ``template`` for ``rows`` rows: the action of a failed caller's rows.
+
+    Its rows are stepped with the others until the batch ends and then dropped; the
+    model is batch-independent (or it would not be coalescing), so they change nothing
+    for the other rows.
+    """
+    if isinstance(template, torch.Tensor):
+        return template.new_zeros((rows, *template.shape[1:]))
+    agents = {k: v.new_zeros((rows, *v.shape[1:])) for k, v in (template.agents or {}).items()}
+    return ActionPayload(kind=template.kind, agents=agents)
+
+
 def _run_imaginations(
     plans: Sequence[_imagine.ImaginePlan], sizes: Sequence[int]
-) -> list[Trajectory]:
+) -> list[Trajectory | Failed]:
+    """One imagination for the batch; a caller whose policy fails gets its own error only.
+
+    From its failing step on, that caller's policy is not called again and its rows take
+    a stand-in action: the other callers' policies are still called once per step.
+    """
     if len(plans) == 1:
         return [_imagine.run(plans[0])]
     first = plans[0]
+    failed: dict[int, Failed] = {}
 
     def act(step: int, state: State) -> Action:
         parts = split_state(state, sizes)
+        actions: list[Action | None] = []
+        for i, (plan, part) in enumerate(zip(plans, parts, strict=True)):
+            action = None
+            if i not in failed:
+                try:
+                    action = _as_batchable(plan.act(step, part))
+                except Exception as error:  # noqa: BLE001 - delivered to this caller only
+                    failed[i] = Failed(error)
+            actions.append(action)
+        if len(failed) == len(plans):
+            raise _EveryPolicyFailed
+        template = next(a for a in actions if a is not None)
         return cat_action(
-            [_as_batchable(p.act(step, s)) for p, s in zip(plans, parts, strict=True)]
+            [_stand_in(template, sizes[i]) if a is None else a for i, a in enumerate(actions)]
         )
 
     merged = _imagine.ImaginePlan(
@@ -186,7 +221,12 @@ def _run_imaginations(
         conditions=cat_conditions([p.conditions for p in plans]),
         deterministic=first.deterministic,
     )
-    return split_trajectory(_imagine.run(merged), [p.initial_state for p in plans], sizes)
+    try:
+        trajectory = _imagine.run(merged)
+    except _EveryPolicyFailed:
+        return [failed[i] for i in range(len(plans))]
+    parts = split_trajectory(trajectory, [p.initial_state for p in plans], sizes)
+    return [failed.get(i, part) for i, part in enumerate(parts)]
 
 
 _IMAGINE: Job[_imagine.ImaginePlan, Trajectory] = Job("imagine", _run_imaginations)

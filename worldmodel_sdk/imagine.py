@@ -54,7 +54,12 @@ def checked_policy(model: WorldModel, policy: Policy, batch: int) -> Act:
     where = f"{type(model).__name__}.imagine"
 
     def act(step: int, state: State) -> ActionPayload | torch.Tensor:
-        action = policy(state)
+        try:
+            action = policy(state)
+        except Exception as error:
+            # The policy's own error, its type kept; the note says where it came from.
+            add_note(error, f"raised by the policy at step {step} [{where}]")
+            raise
         with public_call(where):
             if not isinstance(action, (torch.Tensor, ActionPayload)):
                 raise ContractError(
@@ -65,6 +70,13 @@ def checked_policy(model: WorldModel, policy: Policy, batch: int) -> Act:
         return action
 
     return act
+
+
+def add_note(error: BaseException, note: str) -> None:
+    """``error.add_note(note)`` where Python has it (3.11+); nothing before."""
+    adder = getattr(error, "add_note", None)
+    if adder is not None:
+        adder(note)
 
 
 def prepare(

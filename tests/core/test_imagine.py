@@ -1,5 +1,6 @@
 import asyncio
 import re
+import sys
 
 import pytest
 import torch
@@ -137,3 +138,98 @@ def test_async_imagine_uses_an_overridden_imagine():
     with torch.no_grad():
         traj = asyncio.run(model.async_imagine(state, lambda s: torch.zeros(2, 2), 2))
     assert Counting.made == 1 and traj.horizon == 2
+
+
+NOTES = sys.version_info >= (3, 11)  # exception notes: Python 3.11+
+
+
+class Failing(Recording):
+    """A recording policy that fails at step ``at``: it returns ``bad`` there, or raises it."""
+
+    def __init__(self, model, seed: int, at: int, bad):
+        super().__init__(model, seed)
+        self.at, self.bad = at, bad
+
+    def __call__(self, state):
+        if len(self.seen) == self.at:
+            self.seen.append(state)
+            if isinstance(self.bad, Exception):
+                raise self.bad
+            return self.bad(state)
+        return super().__call__(state)
+
+
+@pytest.mark.parametrize("make", [example_model, jopm], ids=lambda f: f.__name__)
+def test_a_failing_policy_fails_its_caller_only(make):
+    torch.manual_seed(0)
+    model = make().eval()
+    states = [start(model, b) for b in (1, 2, 1, 2)]
+    policies = [
+        Recording(model, 0),
+        Failing(model, 1, 0, ZeroDivisionError("policy bug")),
+        Failing(model, 2, 2, lambda s: [0.0]),
+        Recording(model, 3),
+    ]
+
+    async def main():
+        return await asyncio.gather(
+            *(
+                model.async_imagine(s, p, 4, deterministic=True)
+                for s, p in zip(states, policies, strict=True)
+            ),
+            return_exceptions=True,
+        )
+
+    with torch.no_grad():
+        results = asyncio.run(main())
+        assert isinstance(results[1], ZeroDivisionError) and str(results[1]) == "policy bug"
+        where = f"[{type(model).__name__}.imagine]"
+        assert not NOTES or results[1].__notes__ == [f"raised by the policy at step 0 {where}"]
+        assert isinstance(results[2], ContractError)
+        assert str(results[2]).startswith("policy returned list at step 2; expected")
+        assert str(results[2]).endswith(where)
+        assert [len(p.seen) for p in policies] == [4, 1, 3, 4]  # never called after failing
+        for i in (0, 3):
+            alone = model.imagine(states[i], Recording(model, i), 4, deterministic=True)
+            torch.testing.assert_close(results[i].actions, alone.actions)
+            for key in states[i].tensors:
+                torch.testing.assert_close(results[i].stacked(key), alone.stacked(key))
+
+
+def test_a_batch_whose_policies_all_fail_gives_each_caller_its_own_error():
+    model = example_model().eval()
+    errors = [ValueError("first"), KeyError("second")]
+
+    async def main():
+        return await asyncio.gather(
+            *(
+                model.async_imagine(start(model, 1), Failing(model, 0, at, error), 3)
+                for at, error in enumerate(errors)
+            ),
+            return_exceptions=True,
+        )
+
+    with torch.no_grad():
+        results = asyncio.run(main())
+    assert results == errors
+    assert not NOTES or results[1].__notes__ == [
+        "raised by the policy at step 1 [ExampleModel.imagine]"
+    ]
+
+
+def test_a_raising_policy_keeps_its_error_and_is_told_the_step():
+    model = example_model()
+    state = start(model, 2)
+    calls = []
+
+    def policy(s):
+        calls.append(s)
+        if len(calls) == 3:
+            raise RuntimeError("actor diverged")
+        return torch.zeros(2, 2)
+
+    with pytest.raises(RuntimeError, match="actor diverged") as caught:
+        model.imagine(state, policy, 5)
+    assert not NOTES or caught.value.__notes__ == [
+        "raised by the policy at step 2 [ExampleModel.imagine]"
+    ]
