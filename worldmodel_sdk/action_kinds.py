@@ -31,8 +31,6 @@ __all__ = ["KINDS", "ActionKind", "Kind", "MinMax", "kind_of"]
 # The built-in kinds, for type hints; `KINDS` is what specs and payloads are checked against.
 ActionKind = Literal["continuous", "discrete", "multi_discrete", "joint"]
 MinMax = Callable[[torch.Tensor], tuple[float, float]]
-# Finite bounds that hold every finite float32, for unbounded continuous spaces.
-_FLOAT32_LIMIT = float(torch.finfo(torch.float32).max)
 
 
 class Kind(ABC):
@@ -130,8 +128,9 @@ class _Continuous(Kind):
         import numpy as np
         from gymnasium import spaces
 
-        low = -_FLOAT32_LIMIT if spec.low is None else spec.low
-        high = _FLOAT32_LIMIT if spec.high is None else spec.high
+        # Gymnasium's unbounded Box: infinite bounds (its sample() then draws normally).
+        low = -np.inf if spec.low is None else spec.low
+        high = np.inf if spec.high is None else spec.high
         return spaces.Box(low=low, high=high, shape=spec.shape, dtype=np.float32)
 
 

@@ -58,7 +58,7 @@ def checked_policy(model: WorldModel, policy: Policy, batch: int) -> Act:
             action = policy(state)
         except Exception as error:
             # The policy's own error, its type kept; the note says where it came from.
-            add_note(error, f"raised by the policy at step {step} [{where}]")
+            _add_note(error, f"raised by the policy at step {step} [{where}]")
             raise
         with public_call(where):
             if not isinstance(action, (torch.Tensor, ActionPayload)):
@@ -72,7 +72,7 @@ def checked_policy(model: WorldModel, policy: Policy, batch: int) -> Act:
     return act
 
 
-def add_note(error: BaseException, note: str) -> None:
+def _add_note(error: BaseException, note: str) -> None:
     """``error.add_note(note)`` where Python has it (3.11+); nothing before."""
     adder = getattr(error, "add_note", None)
     if adder is not None:

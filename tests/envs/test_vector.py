@@ -39,7 +39,12 @@ def test_is_a_gymnasium_vector_env_with_batched_spaces_and_arrays():
     assert envs.observation_space.shape == (4, 8) and envs.action_space.shape == (4, 2)
     obs, infos = envs.reset(seed=1)
     assert obs.dtype == np.float32 and envs.observation_space.contains(obs) and infos == {}
-    obs, rewards, terms, truncs, infos = envs.step(envs.action_space.sample())
+    # Unbounded actions: gymnasium's unbounded Box, whose sample() draws moderate values.
+    assert np.isinf(envs.single_action_space.low).all()
+    assert np.isinf(envs.single_action_space.high).all()
+    sampled = envs.action_space.sample()
+    assert np.abs(sampled).max() < 100
+    obs, rewards, terms, truncs, infos = envs.step(sampled)
     assert envs.observation_space.contains(obs)
     assert rewards.shape == (4,) and rewards.dtype == np.float64
     assert terms.dtype == np.bool_ and truncs.dtype == np.bool_
@@ -151,6 +156,9 @@ def test_stable_baselines3_ppo_trains_on_the_vector_env():
     )
     agent.learn(256)
     assert agent.num_timesteps == 256
+    # Stable-Baselines3 needs finite bounds: the unbounded Box gets the float32 limits.
+    limit = np.finfo(np.float32).max
+    assert (agent.action_space.low == -limit).all() and (agent.action_space.high == limit).all()
     with pytest.raises(
         ContractError,
         match=re.escape("needs a WorldModelVectorEnv with autoreset_mode='same_step'"),

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, final
 
 import numpy as np
+from gymnasium import spaces
 from gymnasium.vector import AutoresetMode
 
 try:
@@ -26,6 +27,21 @@ from ..errors import ContractError
 from .vector import WorldModelVectorEnv
 
 __all__ = ["SB3VecEnv"]
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _finite(space: spaces.Space[Any]) -> spaces.Space[Any]:
+    """``space``, with an unbounded Box's infinite bounds as the float32 limits.
+
+    Gymnasium marks an unbounded Box with infinite bounds; Stable-Baselines3 refuses
+    those. The float32 limits bound every finite action, so its clipping changes none.
+    """
+    if not isinstance(space, spaces.Box) or np.isfinite([space.low, space.high]).all():
+        return space
+    low = np.clip(space.low, -_FLOAT32_MAX, _FLOAT32_MAX)
+    high = np.clip(space.high, -_FLOAT32_MAX, _FLOAT32_MAX)
+    return spaces.Box(low=low, high=high, shape=space.shape, dtype=space.dtype)
 
 
 @final
@@ -52,7 +68,9 @@ class SB3VecEnv(VecEnv):
         self.envs = envs
         self.render_mode = None
         self._actions: np.ndarray | None = None
-        super().__init__(envs.num_envs, envs.single_observation_space, envs.single_action_space)
+        super().__init__(
+            envs.num_envs, envs.single_observation_space, _finite(envs.single_action_space)
+        )
 
     def reset(self) -> np.ndarray:
         """Reset every row (with the seed given through ``seed()``, if any)."""
