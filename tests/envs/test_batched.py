@@ -100,3 +100,40 @@ def test_missing_agents_and_bad_shapes_are_contract_errors():
         WorldModelVectorEnv(jopm(), 2, lambda rng, n: np.zeros((n, 3)), done_fn=lambda *a: 0)
     with pytest.raises(ContractError, match=re.escape("num_envs must be an int >= 1; got 0")):
         BatchedWorldModelEnv(jopm(), COMPONENTS, sampler, 0)
+
+
+def test_component_functions_that_return_bad_values_are_refused_before_the_step():
+    def with_rewards(value):
+        return ComponentFunctions(
+            reward_fn=lambda o, a, n: {"agent_2": value, "agent_10": 0.0},
+            done_fn=agent_2_leaves_far,
+        )
+
+    actions = {"agent_2": np.zeros(3, int), "agent_10": np.zeros((3, 2))}
+    source = "ComponentFunctions.reward_fn for agent 'agent_2'"
+    for value, message in (
+        (
+            np.zeros(2),
+            f"{source} returned shape (2,); expected (3,), one value per row, or a scalar",
+        ),
+        (np.array([0.0, np.nan, 0.0]), f"{source} returned NaN or inf"),
+        ("high", f"{source} returned str 'high'; expected numbers, one per row (3,) or a scalar"),
+    ):
+        envs = BatchedWorldModelEnv(jopm(), with_rewards(value), sampler, 3)
+        envs.reset(seed=0)
+        state = envs._state
+        with pytest.raises(
+            ContractError, match=re.escape(f"{message} [BatchedWorldModelEnv.step]")
+        ):
+            envs.step(actions)
+        assert envs._state is state and envs._steps.tolist() == [0, 0, 0]
+    envs = BatchedWorldModelEnv(jopm(), with_rewards(1.5), sampler, 3)  # a scalar is every row's
+    envs.reset(seed=0)
+    assert envs.step(actions)[1]["agent_2"].tolist() == [1.5, 1.5, 1.5]
+
+    single = WorldModelEnv(jopm(), with_rewards(np.zeros(2)), sampler)
+    single.reset(seed=0)
+    message = f"{source} returned shape (2,); expected (1,), one value per row, or a scalar"
+    with pytest.raises(ContractError, match=re.escape(f"{message} [WorldModelEnv.step]")):
+        single.step({"agent_2": 0, "agent_10": np.zeros(2)})
+    assert single._steps == 0

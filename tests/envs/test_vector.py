@@ -164,3 +164,28 @@ def test_stable_baselines3_ppo_trains_on_the_vector_env():
         match=re.escape("needs a WorldModelVectorEnv with autoreset_mode='same_step'"),
     ):
         SB3VecEnv(make())
+
+
+def test_reward_and_done_functions_must_give_one_finite_value_per_row():
+    for kwargs, message in (
+        (
+            {"reward_fn": lambda o, a, n: np.zeros(8)},
+            "reward_fn returned shape (8,); expected (4,)",
+        ),
+        (
+            {"done_fn": lambda o, a, n: np.zeros(3, bool)},
+            "done_fn returned shape (3,); expected (4,)",
+        ),
+        ({"reward_fn": lambda o, a, n: np.full(4, np.nan)}, "reward_fn returned NaN or inf"),
+    ):
+        envs = make(**kwargs)
+        envs.reset(seed=0)
+        state = envs._state
+        with pytest.raises(ContractError, match=re.escape(message)) as caught:
+            envs.step(np.zeros((4, 2), np.float32))
+        assert str(caught.value).endswith("[WorldModelVectorEnv.step]")
+        assert envs._state is state
+    envs = make(done_fn=lambda o, a, n: False)  # a scalar stands for every row
+    envs.reset(seed=0)
+    _, _, terms, _, _ = envs.step(np.zeros((4, 2), np.float32))
+    assert terms.shape == (4,) and not terms.any()

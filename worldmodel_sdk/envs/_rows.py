@@ -11,7 +11,7 @@ from ..capabilities import disagreement_key
 from ..errors import ContractError
 from ..payloads.state import State
 
-__all__ = ["finite", "rows_of", "spreads"]
+__all__ = ["finite", "per_row", "rows_of", "spreads"]
 
 
 def rows_of(state: State, rows: np.ndarray, fresh: State) -> State:
@@ -28,6 +28,31 @@ def finite(where: str, name: str, value: np.ndarray) -> np.ndarray:
     if not np.isfinite(value).all():
         raise ContractError(f"the model predicted NaN or inf in {name} [{where}]")
     return value
+
+
+def per_row(where: str, source: str, value: object, rows: int, dtype: type) -> np.ndarray:
+    """What a reward or done function returned, as ``[rows]`` (a scalar stands for all).
+
+    Raises:
+        ContractError: ``value`` is not numbers, has another shape than ``()`` or
+            ``(rows,)``, or holds NaN or inf; the message names ``source``.
+    """
+    try:
+        array: np.ndarray = np.asarray(value, dtype)
+    except (TypeError, ValueError):
+        raise ContractError(
+            f"{source} returned {type(value).__name__} {value!r:.60}; expected numbers, one "
+            f"per row ({rows},) or a scalar [{where}]"
+        ) from None
+    if array.shape not in ((), (rows,)):
+        raise ContractError(
+            f"{source} returned shape {array.shape}; expected ({rows},), one value per row, "
+            f"or a scalar [{where}]"
+        )
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise ContractError(f"{source} returned NaN or inf [{where}]")
+    out: np.ndarray = np.broadcast_to(array, (rows,)).copy()
+    return out
 
 
 def spreads(

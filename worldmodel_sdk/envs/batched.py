@@ -26,13 +26,16 @@ from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
-from ._rows import finite, rows_of, spreads
+from ._rows import finite, per_row, rows_of, spreads
 from .components import ComponentFunctions, InitialObsSampler
 from .world_model_env import WorldModelEnv
 
 __all__ = ["BatchedWorldModelEnv"]
 
 _Arrays = dict[str, np.ndarray]
+
+
+_WHERE = "BatchedWorldModelEnv.step"
 
 
 @final
@@ -167,14 +170,15 @@ class BatchedWorldModelEnv:
                 raise ContractError(
                     f"ComponentFunctions.{source} returned no value for agent {name!r}"
                 )
-            columns.append(np.broadcast_to(np.asarray(values[name], dtype), (self.num_envs,)))
+            source_of = f"ComponentFunctions.{source} for agent {name!r}"
+            columns.append(per_row(_WHERE, source_of, values[name], self.num_envs, dtype))
         return np.stack(columns, axis=1)
 
     def step(
         self, actions: Mapping[str, Any]
     ) -> tuple[_Arrays, _Arrays, _Arrays, _Arrays, dict[str, dict[str, Any]]]:
         """Step every row with one model call; returns per-agent arrays ``[N, ...]``."""
-        where = "BatchedWorldModelEnv.step"
+        where = _WHERE
         if self._state is None:
             raise ContractError(f"step called before reset() [{where}]")
         payload = self._joint(actions)

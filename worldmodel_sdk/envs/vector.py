@@ -24,7 +24,7 @@ from ..capabilities import Capability
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.state import State
-from ._rows import finite, rows_of, spreads
+from ._rows import finite, per_row, rows_of, spreads
 from .world_model_env import _LIMIT, _sample_shape
 
 __all__ = ["BatchInitialObs", "BatchStepFn", "WorldModelVectorEnv"]
@@ -208,17 +208,17 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             state = self.model.transition(self._state, act, deterministic=self.deterministic)
             decoded = self.model.decode(state).predictions
         nxt = finite(where, f"obs[{self._key!r}]", decoded[self._key].numpy().astype(np.float32))
-        prev, array = self._obs, np.asarray(actions)
+        prev, array, n = self._obs, np.asarray(actions), self.num_envs
         if self.reward_fn is None:
             rewards = decoded["reward"].reshape(self.num_envs).numpy().astype(np.float64)
         else:
-            rewards = np.asarray(self.reward_fn(prev, array, nxt), np.float64).reshape(-1)
+            rewards = per_row(where, "reward_fn", self.reward_fn(prev, array, nxt), n, np.float64)
         finite(where, "reward", rewards)
         if self.done_fn is None:
             cont = decoded["continue"].reshape(self.num_envs).numpy()
             terms = cont < self.continue_threshold
         else:
-            terms = np.asarray(self.done_fn(prev, array, nxt), np.bool_).reshape(-1)
+            terms = per_row(where, "done_fn", self.done_fn(prev, array, nxt), n, np.bool_)
         found = (
             spreads(where, decoded, [self._key], self.num_envs)[self._key]
             if self.model.supports(Capability.EPISTEMIC_UNCERTAINTY)

@@ -32,7 +32,7 @@ from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
-from ._rows import spreads
+from ._rows import per_row, spreads
 from .components import ComponentFunctions, InitialObsSampler, JointObs
 
 __all__ = ["WorldModelEnv"]
@@ -316,10 +316,20 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
             )
         else:
             dones = self._per_agent(done_fn(prev, chosen, nxt), live, "done_fn")
+        if reward_fn is not None:
+            rewards = {n: self._one(rewards[n], "reward_fn", n, np.float64) for n in live}
+        if done_fn is not None:
+            dones = {n: self._one(dones[n], "done_fn", n, np.bool_) for n in live}
         return (
             {name: float(rewards[name]) for name in live},
             {name: bool(dones[name]) for name in live},
         )
+
+    @staticmethod
+    def _one(value: object, source: str, agent: str, dtype: type) -> Any:
+        """One agent's value from a component function, checked like the batched env's."""
+        where, source = "WorldModelEnv.step", f"ComponentFunctions.{source} for agent {agent!r}"
+        return per_row(where, source, value, 1, dtype)[0]
 
     def _infos(
         self, decoded: Mapping[str, torch.Tensor], live: list[str]
