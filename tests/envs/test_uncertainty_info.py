@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
@@ -173,3 +174,35 @@ def test_a_missing_disagreement_is_refused_before_the_agent_envs_commit() -> Non
     with pytest.raises(ContractError, match=re.escape(message)):
         envs.step({"a_0": np.ones(3, np.int64), "a_1": np.zeros((3, 2), np.float32)})
     assert envs._state is state and envs._steps.tolist() == [0, 0, 0]
+
+
+def test_seeded_resets_repeat_a_stochastic_model_in_the_agent_envs() -> None:
+    components = ComponentFunctions(
+        reward_fn=lambda o, a, n: {k: np.zeros(np.shape(n[k])[:-1]) for k in n},
+        done_fn=lambda o, a, n: {k: np.zeros(np.shape(n[k])[:-1], np.bool_) for k in n},
+    )
+    elsewhere = itertools.count()  # other code's global draws, different every time
+
+    def sample(rng: np.random.Generator) -> dict[str, np.ndarray]:
+        return {"a_0": rng.normal(size=3), "a_1": rng.normal(size=2)}
+
+    def batched(seed: int) -> np.ndarray:
+        envs = BatchedWorldModelEnv(jopm_ensemble().eval(), components, sample, 4)
+        envs.deterministic = False  # members drawn per row from torch's generator
+        torch.manual_seed(next(elsewhere))
+        envs.reset(seed=seed)
+        torch.manual_seed(next(elsewhere))
+        actions = {"a_0": np.ones(4, np.int64), "a_1": np.zeros((4, 2), np.float32)}
+        return np.stack([envs.step(actions)[0]["a_1"] for _ in range(3)])
+
+    def single(seed: int) -> np.ndarray:
+        env = WorldModelEnv(jopm_ensemble().eval(), components, sample, deterministic=False)
+        torch.manual_seed(next(elsewhere))
+        env.reset(seed=seed)
+        torch.manual_seed(next(elsewhere))
+        actions = {"a_0": 1, "a_1": np.zeros(2, np.float32)}
+        return np.stack([env.step(actions)[0]["a_1"] for _ in range(3)])
+
+    for run in (batched, single):
+        np.testing.assert_array_equal(run(3), run(3))
+        assert not np.array_equal(run(3), run(4))

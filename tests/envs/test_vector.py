@@ -189,3 +189,22 @@ def test_reward_and_done_functions_must_give_one_finite_value_per_row():
     envs.reset(seed=0)
     _, _, terms, _, _ = envs.step(np.zeros((4, 2), np.float32))
     assert terms.shape == (4,) and not terms.any()
+
+
+def test_seeded_resets_repeat_a_stochastic_model_and_leave_torch_alone():
+    def episode(envs, seed):
+        obs, _ = envs.reset(seed=seed)
+        seen = [obs]
+        for _ in range(3):
+            seen.append(envs.step(np.full((4, 2), 0.5, np.float32))[0])
+        return np.stack(seen)
+
+    first, second = make(deterministic=False), make(deterministic=False)
+    torch.manual_seed(123)
+    outer = torch.get_rng_state()
+    run = episode(first, 1)
+    assert torch.equal(torch.get_rng_state(), outer)  # the global generator is untouched
+    torch.manual_seed(7)  # other code drawing in between changes nothing
+    np.testing.assert_array_equal(episode(second, 1), run)
+    assert not np.array_equal(episode(second, 2), run)
+    np.testing.assert_array_equal(episode(first, 1), run)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -11,7 +12,43 @@ from ..capabilities import disagreement_key
 from ..errors import ContractError
 from ..payloads.state import State
 
-__all__ = ["finite", "per_row", "rows_of", "spreads"]
+__all__ = ["ModelDraws", "finite", "per_row", "rows_of", "spreads"]
+
+
+class ModelDraws:
+    """The torch random stream an env's model samples from once the env is seeded.
+
+    Until ``seed`` is called the model draws from torch's global CPU generator, as
+    any torch code does. After ``seed(n)`` it draws from a stream of its own started
+    from ``n`` (the global generator is left as it was), so ``reset(seed=n)`` repeats a
+    stochastic model's episodes exactly. A model call that raises leaves the stream
+    where it was. Only the CPU generator is swapped (a model on an accelerator draws
+    from that device's generator).
+    """
+
+    __slots__ = ("_state",)
+
+    def __init__(self) -> None:
+        self._state: torch.Tensor | None = None
+
+    def seed(self, seed: int) -> None:
+        """Start the stream from ``seed``."""
+        self._state = torch.Generator().manual_seed(seed).get_state()
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Model calls inside draw from this stream (and, as in every env, build no graph)."""
+        with torch.no_grad():
+            if self._state is None:
+                yield
+                return
+            outer = torch.get_rng_state()
+            torch.set_rng_state(self._state)
+            try:
+                yield
+                self._state = torch.get_rng_state()
+            finally:
+                torch.set_rng_state(outer)
 
 
 def rows_of(state: State, rows: np.ndarray, fresh: State) -> State:

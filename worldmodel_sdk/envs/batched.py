@@ -26,7 +26,7 @@ from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
-from ._rows import finite, per_row, rows_of, spreads
+from ._rows import ModelDraws, finite, per_row, rows_of, spreads
 from .components import ComponentFunctions, InitialObsSampler
 from .world_model_env import WorldModelEnv
 
@@ -89,6 +89,7 @@ class BatchedWorldModelEnv:
         self.possible_agents = list(self._single.possible_agents)
         self._specs = self._single._act_specs
         self._rng = np.random.default_rng()
+        self._draws = ModelDraws()
         self._state: State | None = None
         self._obs: _Arrays = {}
         self._live = np.zeros((num_envs, len(self.possible_agents)), np.bool_)
@@ -122,7 +123,7 @@ class BatchedWorldModelEnv:
         }
         tensors = {name: torch.from_numpy(value) for name, value in obs.items()}
         self.model.validate_observation(tensors)
-        with torch.no_grad():
+        with self._draws.active():
             return obs, self.model.encode(tensors, deterministic=self.deterministic)
 
     def reset(
@@ -131,6 +132,7 @@ class BatchedWorldModelEnv:
         """Start every row's episode from sampled initial observations."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+            self._draws.seed(seed)
             for offset, name in enumerate(self.possible_agents):
                 self.action_space(name).seed(seed + offset)
         self._obs, self._state = self._start(self.num_envs)
@@ -182,7 +184,7 @@ class BatchedWorldModelEnv:
         if self._state is None:
             raise ContractError(f"step called before reset() [{where}]")
         payload = self._joint(actions)
-        with torch.no_grad():
+        with self._draws.active():
             state = self.model.transition(self._state, payload, deterministic=self.deterministic)
             decoded = self.model.decode(state).predictions
         nxt = {

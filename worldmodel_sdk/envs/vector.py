@@ -24,7 +24,7 @@ from ..capabilities import Capability
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.state import State
-from ._rows import finite, per_row, rows_of, spreads
+from ._rows import ModelDraws, finite, per_row, rows_of, spreads
 from .world_model_env import _LIMIT, _sample_shape
 
 __all__ = ["BatchInitialObs", "BatchStepFn", "WorldModelVectorEnv"]
@@ -130,6 +130,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._spec = contract.action
         self._rng = np.random.default_rng()
+        self._draws = ModelDraws()
         self._state: State | None = None
         self._obs = np.zeros((num_envs, *shape), np.float32)
         self._steps = np.zeros(num_envs, np.int64)
@@ -145,7 +146,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             )
         obs = {self._key: torch.from_numpy(raw.copy())}
         self.model.validate_observation(obs)
-        with torch.no_grad():
+        with self._draws.active():
             return raw, self.model.encode(obs, deterministic=self.deterministic)
 
     def reset(
@@ -154,6 +155,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         """Start every row (or the rows of ``options["reset_mask"]``) from fresh observations."""
         if seed is not None:
             self._rng = np.random.default_rng(seed)
+            self._draws.seed(seed)
             self.action_space.seed(seed)
         mask = (options or {}).get("reset_mask")
         if mask is None or self._state is None:
@@ -204,7 +206,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         if self._state is None:
             raise ContractError(f"step called before reset() [{where}]")
         act = self._actions(actions)
-        with torch.no_grad():
+        with self._draws.active():
             state = self.model.transition(self._state, act, deterministic=self.deterministic)
             decoded = self.model.decode(state).predictions
         nxt = finite(where, f"obs[{self._key!r}]", decoded[self._key].numpy().astype(np.float32))

@@ -32,7 +32,7 @@ from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
-from ._rows import per_row, spreads
+from ._rows import ModelDraws, per_row, spreads
 from .components import ComponentFunctions, InitialObsSampler, JointObs
 
 __all__ = ["WorldModelEnv"]
@@ -170,6 +170,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
             for name in self.possible_agents
         }
         self._rng = np.random.default_rng()
+        self._draws = ModelDraws()
         self._state: State | None = None
         self._obs: dict[str, np.ndarray] = {}
         self._last: tuple[JointObs, dict[str, Any], JointObs] | None = None
@@ -227,6 +228,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         if seed is not None:
             seed = int(seed)
             self._rng = np.random.default_rng(seed)
+            self._draws.seed(seed)
             for offset, name in enumerate(self.possible_agents):
                 self._act_spaces[name].seed(seed + offset)
         raw = self.initial_obs(self._rng)
@@ -236,7 +238,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
             for name, value in obs.items()
         }
         self.model.validate_observation(obs)
-        with torch.no_grad():
+        with self._draws.active():
             self._state = self.model.encode(obs, deterministic=self.deterministic)
         self._obs = {name: value[0].numpy().astype(np.float32) for name, value in obs.items()}
         self.agents = list(self.possible_agents)
@@ -268,7 +270,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
                 "WorldModelEnv.step called before reset() or after the episode ended"
             )
         payload = self._joint_action(actions)
-        with torch.no_grad():
+        with self._draws.active():
             state = self.model.transition(self._state, payload, deterministic=self.deterministic)
             decoded = self.model.decode(state).predictions
         nxt = {name: decoded[name][0].numpy().astype(np.float32) for name in self.possible_agents}
