@@ -130,20 +130,26 @@ def simple_spread_components(agents: list[str]) -> ComponentFunctions:
     An agent's observation is ``[vel(2), pos(2), landmark offsets(2L), other agents'
     offsets(2(N-1)), communication]``; the reward is minus the sum over landmarks of
     the distance to the nearest agent. Episodes never terminate (they are truncated).
+    The functions take one episode's observations (`WorldModelEnv`: floats out) or
+    a batch of them with a leading env axis (`BatchedWorldModelEnv`: ``[N]`` out).
     """
     count = len(agents)
 
-    def reward_fn(obs: JointObs, action: JointAction, next_obs: JointObs) -> dict[str, float]:
+    def reward_fn(obs: JointObs, action: JointAction, next_obs: JointObs) -> dict[str, Any]:
         first = np.asarray(next_obs[agents[0]], dtype=np.float64)
-        landmarks = first[4 : 4 + 2 * count].reshape(count, 2)
-        others = first[4 + 2 * count : 4 + 2 * count + 2 * (count - 1)].reshape(count - 1, 2)
-        offsets = np.vstack([np.zeros((1, 2)), others])
-        distances = np.linalg.norm(landmarks[:, None, :] - offsets[None, :, :], axis=-1)
-        reward = -float(distances.min(axis=1).sum())
-        return dict.fromkeys(agents, reward)
+        lead = first.shape[:-1]
+        landmarks = first[..., 4 : 4 + 2 * count].reshape(*lead, count, 2)
+        others = first[..., 4 + 2 * count : 4 + 2 * count + 2 * (count - 1)]
+        offsets = np.concatenate(
+            [np.zeros((*lead, 1, 2)), others.reshape(*lead, count - 1, 2)], axis=-2
+        )
+        distances = np.linalg.norm(landmarks[..., :, None, :] - offsets[..., None, :, :], axis=-1)
+        reward = -distances.min(axis=-1).sum(axis=-1)
+        return dict.fromkeys(agents, float(reward) if not lead else reward)
 
-    def done_fn(obs: JointObs, action: JointAction, next_obs: JointObs) -> dict[str, bool]:
-        return dict.fromkeys(agents, False)
+    def done_fn(obs: JointObs, action: JointAction, next_obs: JointObs) -> dict[str, Any]:
+        lead = np.shape(next_obs[agents[0]])[:-1]
+        return dict.fromkeys(agents, False if not lead else np.zeros(lead, np.bool_))
 
     return ComponentFunctions(reward_fn=reward_fn, done_fn=done_fn)
 

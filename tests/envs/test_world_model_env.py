@@ -22,6 +22,7 @@ from worldmodel_sdk import (
     WorldModel,
 )
 from worldmodel_sdk.envs import (
+    BatchedWorldModelEnv,
     ComponentFunctions,
     EpisodeStartSampler,
     SingleAgentEnv,
@@ -340,3 +341,24 @@ def test_step_none_and_bad_seeds_are_contract_errors() -> None:
             env.reset(seed=seed)  # type: ignore[arg-type]
     obs, _ = env.reset(seed=np.int64(3))
     assert set(obs) == set(AGENTS)
+
+
+def test_quickstart_components_score_an_episode_and_a_batch_alike() -> None:
+    base = simple_spread_components(AGENTS)
+    rng = np.random.default_rng(0)
+    batch = {a: rng.normal(size=(5, 18)) for a in AGENTS}
+    rewards = base.reward_fn(batch, {}, batch)
+    dones = base.done_fn(batch, {}, batch)
+    for row in range(5):
+        one = {a: batch[a][row] for a in AGENTS}
+        alone = base.reward_fn(one, {}, one)
+        assert isinstance(alone["agent_0"], float)
+        assert all(rewards[a][row] == pytest.approx(alone[a]) for a in AGENTS)
+        assert base.done_fn(one, {}, one) == dict.fromkeys(AGENTS, False)
+    assert all(dones[a].shape == (5,) and not dones[a].any() for a in AGENTS)
+    torch.manual_seed(0)
+    model = JOPM(JOPMConfig(latent_dim=8, vae_width=16, rnn_hidden=16, head_width=16)).eval()
+    envs = BatchedWorldModelEnv(model, base, EpisodeStartSampler(spread_data()), num_envs=4)
+    envs.reset(seed=0)
+    _, rewards, terms, _, _ = envs.step(envs.sample_actions())
+    assert rewards["agent_0"].shape == (4,) and not terms["agent_0"].any()
