@@ -100,6 +100,15 @@ def test_missing_agents_and_bad_shapes_are_contract_errors():
         WorldModelVectorEnv(jopm(), 2, lambda rng, n: np.zeros((n, 3)), done_fn=lambda *a: 0)
     with pytest.raises(ContractError, match=re.escape("num_envs must be an int >= 1; got 0")):
         BatchedWorldModelEnv(jopm(), COMPONENTS, sampler, 0)
+    with pytest.raises(
+        ContractError,
+        match=re.escape("max_cycles must be an int >= 1; got 0 [BatchedWorldModelEnv]"),
+    ):
+        BatchedWorldModelEnv(jopm(), COMPONENTS, sampler, 2, max_cycles=0)
+    with pytest.raises(
+        ContractError, match=re.escape("max_cycles must be an int >= 1; got -1 [WorldModelEnv]")
+    ):
+        WorldModelEnv(jopm(), COMPONENTS, sampler, max_cycles=-1)
 
 
 def test_component_functions_that_return_bad_values_are_refused_before_the_step():

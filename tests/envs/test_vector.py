@@ -208,3 +208,33 @@ def test_seeded_resets_repeat_a_stochastic_model_and_leave_torch_alone():
     np.testing.assert_array_equal(episode(second, 1), run)
     assert not np.array_equal(episode(second, 2), run)
     np.testing.assert_array_equal(episode(first, 1), run)
+
+
+def test_a_row_restarting_on_the_next_step_ignores_any_action():
+    class Bounded(ExampleModel):
+        def io_contract(self):
+            contract = super().io_contract()
+            action = contract.action.model_copy(update={"low": 1.0, "high": 2.0})
+            return contract.model_copy(update={"action": action})
+
+    torch.manual_seed(0)
+    bounded = Bounded(ExampleConfig(hidden_dim=16, latent_dim=8)).eval()
+    first_row_ends = {"done_fn": lambda o, a, n: np.array([True, False])}
+    for envs in (
+        make(2, **first_row_ends),
+        WorldModelVectorEnv(bounded, 2, starts, **first_row_ends),
+    ):
+        envs.reset(seed=0)
+        envs.step(np.ones((2, 2), np.float32))  # row 0 ends; it restarts on the next step
+        wild = np.array([[np.nan, 1e30], [1.0, 1.0]], np.float32)
+        obs, rewards, terms, _, _ = envs.step(wild)
+        assert rewards[0] == 0.0 and not terms[0] and np.isfinite(obs).all()
+        with pytest.raises(ContractError, match=re.escape("action contains NaN or inf")):
+            envs.step(np.array([[1.0, 1.0], [np.nan, 1.0]], np.float32))  # a live row's is
+
+
+def test_episode_limits_must_be_positive_ints():
+    for bad in (0, -5, None, 2.5, True):
+        message = f"max_episode_steps must be an int >= 1; got {bad!r} [WorldModelVectorEnv]"
+        with pytest.raises(ContractError, match=re.escape(message)):
+            make(max_episode_steps=bad)

@@ -12,7 +12,7 @@ from ..capabilities import disagreement_key
 from ..errors import ContractError
 from ..payloads.state import State
 
-__all__ = ["ModelDraws", "finite", "per_row", "rows_of", "spreads"]
+__all__ = ["ModelDraws", "episode_limit", "finite", "per_row", "rows_of", "spreads"]
 
 
 class ModelDraws:
@@ -49,6 +49,13 @@ class ModelDraws:
                 self._state = torch.get_rng_state()
             finally:
                 torch.set_rng_state(outer)
+
+
+def episode_limit(where: str, name: str, value: object) -> int:
+    """``value`` as a step limit: an int >= 1, else a ContractError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ContractError(f"{name} must be an int >= 1; got {value!r} [{where}]")
+    return int(value)
 
 
 def rows_of(state: State, rows: np.ndarray, fresh: State) -> State:

@@ -26,7 +26,7 @@ from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
-from ._rows import ModelDraws, finite, per_row, rows_of, spreads
+from ._rows import ModelDraws, episode_limit, finite, per_row, rows_of, spreads
 from .components import ComponentFunctions, InitialObsSampler
 from .world_model_env import WorldModelEnv
 
@@ -70,6 +70,7 @@ class BatchedWorldModelEnv:
         deterministic: bool = True,
         continue_threshold: float = 0.5,
     ) -> None:
+        max_cycles = episode_limit("BatchedWorldModelEnv", "max_cycles", max_cycles)
         # A WorldModelEnv checks the model and components and builds the per-agent spaces.
         self._single = WorldModelEnv(
             model,

@@ -24,7 +24,7 @@ from ..capabilities import Capability
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.state import State
-from ._rows import ModelDraws, finite, per_row, rows_of, spreads
+from ._rows import ModelDraws, episode_limit, finite, per_row, rows_of, spreads
 from .world_model_env import _LIMIT, _sample_shape
 
 __all__ = ["BatchInitialObs", "BatchStepFn", "WorldModelVectorEnv"]
@@ -120,12 +120,14 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         (self._key,) = contract.observation
         self.model, self.num_envs = model, num_envs
         self.initial_obs, self.reward_fn, self.done_fn = initial_obs, reward_fn, done_fn
-        self.max_episode_steps, self.deterministic = max_episode_steps, deterministic
+        self.max_episode_steps = episode_limit(where, "max_episode_steps", max_episode_steps)
+        self.deterministic = deterministic
         self.continue_threshold, self.autoreset_mode = continue_threshold, mode
         self.metadata = {**self.metadata, "autoreset_mode": mode}
         shape = self._shape = _sample_shape(self._key, contract.observation[self._key])
         self.single_observation_space = spaces.Box(-_LIMIT, _LIMIT, shape, np.float32)
         self.single_action_space = contract.action.behaviour.space(contract.action)
+        self._stand_in = _valid_action(self.single_action_space)
         self.observation_space = batch_space(self.single_observation_space, num_envs)
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._spec = contract.action
@@ -187,6 +189,11 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                 f"actions has shape {array.shape}; expected {want} (num_envs first) "
                 "[WorldModelVectorEnv.step]"
             )
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._ended.any():
+            # Rows restarting on this step ignore their action: any value is accepted and a
+            # valid stand-in steps the model (the row's step is discarded).
+            array = array.copy()
+            array[self._ended] = self._stand_in
         tensor = torch.as_tensor(
             array, dtype=torch.float32 if spec.kind == "continuous" else torch.int64
         )
@@ -259,3 +266,10 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
     def close_extras(self, **kwargs: Any) -> None:
         """Release the batch state."""
         self._state = None
+
+
+def _valid_action(space: spaces.Space[Any]) -> np.ndarray:
+    """An action every contract accepts: zeros, clipped into a Box's bounds."""
+    if isinstance(space, spaces.Box):
+        return np.clip(np.zeros(space.shape, space.dtype), space.low, space.high)
+    return np.zeros(space.shape or (), np.int64)

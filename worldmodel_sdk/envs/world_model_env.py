@@ -32,7 +32,7 @@ from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
-from ._rows import ModelDraws, per_row, spreads
+from ._rows import ModelDraws, episode_limit, per_row, spreads
 from .components import ComponentFunctions, InitialObsSampler, JointObs
 
 __all__ = ["WorldModelEnv"]
@@ -154,7 +154,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         self.model = model
         self.components = components
         self.initial_obs = initial_obs
-        self.max_cycles = max_cycles
+        self.max_cycles = episode_limit("WorldModelEnv", "max_cycles", max_cycles)
         self.render_mode = render_mode
         self.deterministic = deterministic
         self.continue_threshold = continue_threshold
