@@ -16,12 +16,13 @@ import torch
 
 from ._checked import implementation, inputs_checked, public_call
 from .capabilities import DECODE_CAPABILITIES, Capability
+from .contract import ActionSpec
 from .errors import ContractError
 from .payloads.action import ActionPayload
 from .payloads.condition import ConditionPayload
 from .payloads.state import State
 from .payloads.trajectory import Trajectory
-from .rollout import MODES, finish
+from .rollout import MODES, finish, unpack_joint
 from .validation import check_action, check_conditions, check_state
 
 if TYPE_CHECKING:
@@ -52,6 +53,7 @@ def checked_policy(model: WorldModel, policy: Policy, batch: int) -> Act:
     """Wrap ``policy`` so each action it returns is checked against the contract."""
     spec = model.contract().action
     where = f"{type(model).__name__}.imagine"
+    joint = spec if spec is not None and spec.kind == "joint" else None
 
     def act(step: int, state: State) -> ActionPayload | torch.Tensor:
         try:
@@ -66,10 +68,20 @@ def checked_policy(model: WorldModel, policy: Policy, batch: int) -> Act:
                     f"policy returned {type(action).__name__} at step {step}; expected an "
                     f"ActionPayload or a tensor [B, ...] with B={batch}"
                 )
+            if joint is not None and isinstance(action, torch.Tensor) and action.dim() == 2:
+                action = _unpacked(joint, action)
             check_action(spec, action, {"B": batch}, name=f"policy output at step {step}")
         return action
 
     return act
+
+
+def _unpacked(spec: ActionSpec, packed: torch.Tensor) -> ActionPayload | torch.Tensor:
+    """A packed joint action ``[B, width]`` (a row of `Trajectory.actions`) as its payload."""
+    unpacked = unpack_joint(spec, packed.unsqueeze(0))
+    if not isinstance(unpacked, ActionPayload) or unpacked.agents is None:
+        return packed  # not a packing of this spec: the checks say why
+    return ActionPayload(kind="joint", agents={k: v[0] for k, v in unpacked.agents.items()})
 
 
 def _add_note(error: BaseException, note: str) -> None:

@@ -233,3 +233,19 @@ def test_a_raising_policy_keeps_its_error_and_is_told_the_step():
     assert not NOTES or caught.value.__notes__ == [
         "raised by the policy at step 2 [ExampleModel.imagine]"
     ]
+
+
+def test_a_joint_policy_may_return_the_packed_tensor_it_is_recorded_as():
+    torch.manual_seed(0)
+    model = jopm().eval()
+    state = start(model, 3)
+    with torch.no_grad():
+        recorded = model.imagine(state, Recording(model), 3, deterministic=True)
+        steps = iter(recorded.actions)
+        packed = model.imagine(state, lambda s: next(steps), 3, deterministic=True)
+    torch.testing.assert_close(packed.actions, recorded.actions)
+    for key in state.tensors:
+        torch.testing.assert_close(packed.stacked(key), recorded.stacked(key))
+    wrong = torch.zeros(3, recorded.actions.shape[-1] + 1)
+    with pytest.raises(ContractError, match=re.escape("policy output at step 0")):
+        model.imagine(state, lambda s: wrong, 2)
