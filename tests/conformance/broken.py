@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict
 from torch import nn
@@ -567,13 +568,17 @@ class UnstableDynamics(MultiTiny):
 
 
 class NoisyDynamics(MultiTiny):
-    """Samples in transition even with deterministic=True."""
+    """Samples in transition even with deterministic=True, from a generator of its own
+    (out of reach of torch's seeding, as a seeded env's own stream is)."""
+
+    noise = np.random.default_rng()
 
     def transition(
         self, state: State, action: Any, conditions: Any = None, deterministic: bool = False
     ) -> State:
         z = super().transition(state, action, conditions, deterministic)["z"]
-        return State({"z": z + 0.1 * torch.randn_like(z)})
+        drawn = torch.from_numpy(self.noise.standard_normal(tuple(z.shape), np.float32))
+        return State({"z": z + 0.1 * drawn})
 
 
 class IgnoresAgentAction(MultiTiny):

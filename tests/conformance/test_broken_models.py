@@ -196,6 +196,8 @@ CASES: dict[str, tuple[set[str], str, str]] = {
             "determinism.repeat_train_mode",
             "determinism.rollout",
             "determinism.batch_independence",
+            "determinism.batch_independence_train_mode",
+            "determinism.agent_order",
             "rollout.matches_steps",
             "rollout.latent_mode",
             "rollout.async_matches_sync",
