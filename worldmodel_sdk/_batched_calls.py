@@ -169,15 +169,16 @@ class _EveryPolicyFailed(Exception):
 
 
 def _stand_in(template: Action, rows: int) -> Action:
-    """Zeros shaped like ``template`` for ``rows`` rows: the action of a failed caller's rows.
+    """The action of a failed caller's rows: ``template``'s first row, repeated.
 
-    Its rows are stepped with the others until the batch ends and then dropped; the
-    model is batch-independent (or it would not be coalescing), so they change nothing
-    for the other rows.
+    ``template`` is an action that passed the contract's checks this step. The rows
+    are stepped with the others until the batch ends and then dropped; the model is
+    batch-independent (or it would not be coalescing), so they change nothing for the
+    other rows.
     """
     if isinstance(template, torch.Tensor):
-        return template.new_zeros((rows, *template.shape[1:]))
-    agents = {k: v.new_zeros((rows, *v.shape[1:])) for k, v in (template.agents or {}).items()}
+        return template[:1].expand(rows, *template.shape[1:])
+    agents = {k: v[:1].expand(rows, *v.shape[1:]) for k, v in (template.agents or {}).items()}
     return ActionPayload(kind=template.kind, agents=agents)
 
 

@@ -85,9 +85,9 @@ def _unpacked(spec: ActionSpec, packed: torch.Tensor) -> ActionPayload | torch.T
 
 
 def _add_note(error: BaseException, note: str) -> None:
-    """``error.add_note(note)`` where Python has it (3.11+); nothing before."""
+    """``error.add_note(note)`` where Python has it (3.11+) and the note is not there yet."""
     adder = getattr(error, "add_note", None)
-    if adder is not None:
+    if adder is not None and note not in getattr(error, "__notes__", ()):
         adder(note)
 
 

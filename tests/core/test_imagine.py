@@ -249,3 +249,27 @@ def test_a_joint_policy_may_return_the_packed_tensor_it_is_recorded_as():
     wrong = torch.zeros(3, recorded.actions.shape[-1] + 1)
     with pytest.raises(ContractError, match=re.escape("policy output at step 0")):
         model.imagine(state, lambda s: wrong, 2)
+
+
+def test_a_failed_callers_rows_step_on_an_action_the_contract_accepts():
+    from ..envs.test_vector import bounded
+
+    model = bounded()
+    states = [model.encode(torch.randn(b, 8), deterministic=True) for b in (2, 1)]
+    good = lambda s: torch.full((s.batch_size, 2), 1.5)  # noqa: E731 - a one-line policy
+
+    async def main():
+        return await asyncio.gather(
+            model.async_imagine(
+                states[0], Failing(model, 0, 0, lambda s: [0.0]), 3, deterministic=True
+            ),
+            model.async_imagine(states[1], good, 3, deterministic=True),
+            return_exceptions=True,
+        )
+
+    with torch.no_grad():
+        failed, traj = asyncio.run(main())
+        alone = model.imagine(states[1], good, 3, deterministic=True)
+    assert isinstance(failed, ContractError) and "policy returned list at step 0" in str(failed)
+    assert isinstance(traj, Trajectory)  # zeros for the failed rows would have broken the batch
+    torch.testing.assert_close(traj.stacked("h"), alone.stacked("h"))

@@ -210,27 +210,64 @@ def test_seeded_resets_repeat_a_stochastic_model_and_leave_torch_alone():
     np.testing.assert_array_equal(episode(first, 1), run)
 
 
-def test_a_row_restarting_on_the_next_step_ignores_any_action():
-    class Bounded(ExampleModel):
-        def io_contract(self):
-            contract = super().io_contract()
-            action = contract.action.model_copy(update={"low": 1.0, "high": 2.0})
-            return contract.model_copy(update={"action": action})
+class Bounded(ExampleModel):
+    """`ExampleModel` whose actions must lie in [0.5, 2]; it refuses others itself."""
 
+    def io_contract(self):
+        contract = super().io_contract()
+        action = contract.action.model_copy(update={"low": 0.5, "high": 2.0})
+        return contract.model_copy(update={"action": action})
+
+    def transition(self, state, action, conditions=None, deterministic=False):
+        if bool((action < 0.5).any()):
+            raise ValueError(f"simulator got action {float(action.min())} < low")
+        return super().transition(state, action, conditions, deterministic)
+
+
+def bounded() -> Bounded:
     torch.manual_seed(0)
-    bounded = Bounded(ExampleConfig(hidden_dim=16, latent_dim=8)).eval()
-    first_row_ends = {"done_fn": lambda o, a, n: np.array([True, False])}
+    return Bounded(ExampleConfig(hidden_dim=16, latent_dim=8)).eval()
+
+
+def test_a_row_restarting_on_the_next_step_ignores_any_action():
+    first_row_ends = {
+        "done_fn": lambda o, a, n: np.array([True, False]),
+        "reward_fn": lambda o, a, n: -np.abs(a).sum(-1),  # sees the stand-in, not the NaN
+    }
     for envs in (
         make(2, **first_row_ends),
-        WorldModelVectorEnv(bounded, 2, starts, **first_row_ends),
+        WorldModelVectorEnv(bounded(), 2, starts, **first_row_ends),
     ):
         envs.reset(seed=0)
         envs.step(np.ones((2, 2), np.float32))  # row 0 ends; it restarts on the next step
         wild = np.array([[np.nan, 1e30], [1.0, 1.0]], np.float32)
         obs, rewards, terms, _, _ = envs.step(wild)
-        assert rewards[0] == 0.0 and not terms[0] and np.isfinite(obs).all()
+        assert rewards.tolist() == [0.0, -2.0] and not terms[0] and np.isfinite(obs).all()
         with pytest.raises(ContractError, match=re.escape("action contains NaN or inf")):
             envs.step(np.array([[1.0, 1.0], [np.nan, 1.0]], np.float32))  # a live row's is
+    envs = WorldModelVectorEnv(bounded(), 2, starts, **first_row_ends)
+    envs.reset(seed=0)
+    envs.step(np.ones((2, 2), np.int64))
+    _, rewards, _, _, _ = envs.step(np.ones((2, 2), np.int64))  # the stand-in 0.5 is no int
+    assert rewards.tolist() == [0.0, -2.0]
+
+
+def test_a_refused_step_leaves_the_seeded_stream_where_it_was():
+    calls = []
+
+    def refuses_once(obs, actions, next_obs):
+        calls.append(1)
+        return np.full(4, np.nan) if len(calls) == 2 else np.zeros(4)
+
+    steady = make(deterministic=False, reward_fn=lambda o, a, n: np.zeros(4))
+    flaky = make(deterministic=False, reward_fn=refuses_once)
+    actions = np.zeros((4, 2), np.float32)
+    for envs in (steady, flaky):
+        envs.reset(seed=2**70)  # any non-negative int, as NumPy takes
+        envs.step(actions)
+    with pytest.raises(ContractError, match=re.escape("reward_fn returned NaN or inf")):
+        flaky.step(actions)
+    np.testing.assert_array_equal(flaky.step(actions)[0], steady.step(actions)[0])
 
 
 def test_episode_limits_must_be_positive_ints():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
@@ -21,34 +22,49 @@ class ModelDraws:
     Until ``seed`` is called the model draws from torch's global CPU generator, as
     any torch code does. After ``seed(n)`` it draws from a stream of its own started
     from ``n`` (the global generator is left as it was), so ``reset(seed=n)`` repeats a
-    stochastic model's episodes exactly. A model call that raises leaves the stream
-    where it was. Only the CPU generator is swapped (a model on an accelerator draws
-    from that device's generator).
+    stochastic model's episodes exactly. The draws of a model call count only once the
+    env commits its step (`commit`): a refused step leaves the stream where it was.
+    Only the CPU generator is swapped (a model on an accelerator draws from that
+    device's generator), and only while the env's model runs, one env at a time: torch
+    code in other threads meanwhile draws from the same generator.
     """
 
-    __slots__ = ("_state",)
+    __slots__ = ("_pending", "_state")
 
     def __init__(self) -> None:
         self._state: torch.Tensor | None = None
+        self._pending: torch.Tensor | None = None
 
     def seed(self, seed: int) -> None:
-        """Start the stream from ``seed``."""
-        self._state = torch.Generator().manual_seed(seed).get_state()
+        """Start the stream from ``seed`` (any non-negative int, as NumPy takes)."""
+        (word,) = np.random.SeedSequence(seed).generate_state(1, np.uint64)
+        self._state = torch.Generator().manual_seed(int(word)).get_state()
+        self._pending = None
 
     @contextmanager
     def active(self) -> Iterator[None]:
-        """Model calls inside draw from this stream (and, as in every env, build no graph)."""
+        """Model calls inside draw from the stream (and, as in every env, build no graph)."""
         with torch.no_grad():
             if self._state is None:
                 yield
                 return
-            outer = torch.get_rng_state()
-            torch.set_rng_state(self._state)
-            try:
-                yield
-                self._state = torch.get_rng_state()
-            finally:
-                torch.set_rng_state(outer)
+            with _SWAP:
+                outer = torch.get_rng_state()
+                torch.set_rng_state(self._state)
+                try:
+                    yield
+                    self._pending = torch.get_rng_state()
+                finally:
+                    torch.set_rng_state(outer)
+
+    def commit(self) -> None:
+        """Keep the draws of the last model calls (the env has committed their step)."""
+        if self._pending is not None:
+            self._state, self._pending = self._pending, None
+
+
+_SWAP = threading.Lock()
+"""Held while an env's stream stands in for torch's generator: one env at a time."""
 
 
 def episode_limit(where: str, name: str, value: object) -> int:

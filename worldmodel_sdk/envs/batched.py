@@ -125,7 +125,9 @@ class BatchedWorldModelEnv:
         tensors = {name: torch.from_numpy(value) for name, value in obs.items()}
         self.model.validate_observation(tensors)
         with self._draws.active():
-            return obs, self.model.encode(tensors, deterministic=self.deterministic)
+            state = self.model.encode(tensors, deterministic=self.deterministic)
+        self._draws.commit()
+        return obs, state
 
     def reset(
         self, seed: int | None = None, options: dict[str, Any] | None = None
@@ -210,6 +212,7 @@ class BatchedWorldModelEnv:
             else None
         )
         self._state, self._obs = state, nxt
+        self._draws.commit()
         self._steps += 1
         truncs = np.repeat((self._steps >= self.max_cycles)[:, None], terms.shape[1], 1)
         live = self._live.copy()

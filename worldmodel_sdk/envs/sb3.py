@@ -25,10 +25,9 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from ..errors import ContractError
 from .vector import WorldModelVectorEnv
+from .world_model_env import _LIMIT
 
 __all__ = ["SB3VecEnv"]
-
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def _finite(space: spaces.Space[Any]) -> spaces.Space[Any]:
@@ -39,8 +38,8 @@ def _finite(space: spaces.Space[Any]) -> spaces.Space[Any]:
     """
     if not isinstance(space, spaces.Box) or np.isfinite([space.low, space.high]).all():
         return space
-    low = np.clip(space.low, -_FLOAT32_MAX, _FLOAT32_MAX)
-    high = np.clip(space.high, -_FLOAT32_MAX, _FLOAT32_MAX)
+    low = np.clip(space.low, -_LIMIT, _LIMIT)
+    high = np.clip(space.high, -_LIMIT, _LIMIT)
     return spaces.Box(low=low, high=high, shape=space.shape, dtype=space.dtype)
 
 

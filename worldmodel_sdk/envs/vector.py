@@ -149,7 +149,9 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         obs = {self._key: torch.from_numpy(raw.copy())}
         self.model.validate_observation(obs)
         with self._draws.active():
-            return raw, self.model.encode(obs, deterministic=self.deterministic)
+            state = self.model.encode(obs, deterministic=self.deterministic)
+        self._draws.commit()
+        return raw, state
 
     def reset(
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
@@ -181,7 +183,10 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         self._state = rows_of(self._state, rows, fresh)
         self._steps[rows] = 0
 
-    def _actions(self, actions: Any) -> torch.Tensor:
+    def _actions(
+        self, actions: Any, resetting: np.ndarray | None
+    ) -> tuple[np.ndarray, torch.Tensor]:
+        """The actions as an array and as the tensor the model gets (stand-ins substituted)."""
         array = np.asarray(actions)
         spec, want = self._spec, self.action_space.shape
         if array.shape != want:
@@ -189,11 +194,11 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                 f"actions has shape {array.shape}; expected {want} (num_envs first) "
                 "[WorldModelVectorEnv.step]"
             )
-        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._ended.any():
+        if resetting is not None and resetting.any():
             # Rows restarting on this step ignore their action: any value is accepted and a
             # valid stand-in steps the model (the row's step is discarded).
-            array = array.copy()
-            array[self._ended] = self._stand_in
+            array = array.astype(np.float32 if spec.kind == "continuous" else array.dtype)
+            array[resetting] = self._stand_in
         tensor = torch.as_tensor(
             array, dtype=torch.float32 if spec.kind == "continuous" else torch.int64
         )
@@ -203,7 +208,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
                 "[WorldModelVectorEnv.step]"
             )
         self.model.validate_action(tensor)
-        return tensor
+        return array, tensor
 
     def step(
         self, actions: Any
@@ -212,16 +217,19 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         where = "WorldModelVectorEnv.step"
         if self._state is None:
             raise ContractError(f"step called before reset() [{where}]")
-        act = self._actions(actions)
+        resetting = self._ended.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else None
+        array, act = self._actions(actions, resetting)
         with self._draws.active():
             state = self.model.transition(self._state, act, deterministic=self.deterministic)
             decoded = self.model.decode(state).predictions
         nxt = finite(where, f"obs[{self._key!r}]", decoded[self._key].numpy().astype(np.float32))
-        prev, array, n = self._obs, np.asarray(actions), self.num_envs
+        prev, n = self._obs, self.num_envs
         if self.reward_fn is None:
             rewards = decoded["reward"].reshape(self.num_envs).numpy().astype(np.float64)
         else:
             rewards = per_row(where, "reward_fn", self.reward_fn(prev, array, nxt), n, np.float64)
+        if resetting is not None:
+            rewards[resetting] = 0.0  # a restarting row's step is discarded
         finite(where, "reward", rewards)
         if self.done_fn is None:
             cont = decoded["continue"].reshape(self.num_envs).numpy()
@@ -234,9 +242,9 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             else None
         )
         self._state, self._obs = state, nxt
+        self._draws.commit()
         self._steps += 1
         truncs = (self._steps >= self.max_episode_steps) & ~terms
-        resetting = self._ended.copy() if self.autoreset_mode == AutoresetMode.NEXT_STEP else None
         obs, rewards, terms, truncs, infos = self._finish(rewards, terms, truncs)
         if found is not None:
             valid = np.ones(self.num_envs, np.bool_) if resetting is None else ~resetting

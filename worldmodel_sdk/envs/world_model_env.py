@@ -240,6 +240,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         self.model.validate_observation(obs)
         with self._draws.active():
             self._state = self.model.encode(obs, deterministic=self.deterministic)
+        self._draws.commit()
         self._obs = {name: value[0].numpy().astype(np.float32) for name, value in obs.items()}
         self.agents = list(self.possible_agents)
         self._steps, self._last = 0, None
@@ -286,6 +287,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         infos = self._infos(decoded, live)
         # Everything is computed: commit the step.
         self._state, self._obs, self._last, self._steps = state, nxt, (prev, chosen, nxt), steps
+        self._draws.commit()
         self.agents = [n for n in live if not (terminations[n] or truncations[n])]
         return (
             {name: nxt[name] for name in live},
