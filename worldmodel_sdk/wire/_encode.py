@@ -18,6 +18,7 @@ from __future__ import annotations
 import ctypes
 import os
 import struct
+import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any
@@ -83,6 +84,13 @@ _PACK_CHECKSUM_INTO = CHECKSUM.pack_into
 _HASH = xxhash.xxh3_64_intdigest
 _STRIDED = torch.strided
 _TENSOR = torch.Tensor
+# This process's memory as one read-only byte view. Slicing it at a tensor's address
+# views the tensor's bytes without a ctypes object per tensor, and assigning such a
+# slice into a buffer is one memcpy: for the few-KiB tensors of a small envelope that
+# costs half a ctypes `memmove` call, whose foreign-call overhead is most of such a
+# copy. It is only ever sliced at the address and byte length of a live CPU tensor
+# that `prepare_state` found contiguous, as `memmove` would be called.
+_MEMORY = memoryview((ctypes.c_char * sys.maxsize).from_address(0)).cast("B").toreadonly()
 # An uninitialised bytes object to write the envelope into: bytes(n) would zero-fill
 # n bytes only for us to overwrite them, and bytearray -> bytes would copy them again.
 _new_bytes = ctypes.pythonapi.PyBytes_FromStringAndSize
@@ -109,15 +117,17 @@ class Plan:
     """Preamble + header + zero padding up to the data section."""
     slots: tuple[tuple[int, int, int], ...]
     """Per tensor: its offset in the envelope, its byte length, the zero bytes after it."""
+    spans: tuple[tuple[int, int, int], ...]
+    """Per tensor: its start and end in the envelope, and its byte length."""
     data_end: int
     total: int
     checksum: bool
     small: bool
     """Whether the envelope is assembled in a scratch buffer (see `encode_bytes`)."""
-    scratch: list[tuple[bytearray, int, memoryview, ctypes.c_char]]
-    """Idle scratch envelopes (buffer, its address, a view of it up to ``data_end``, the
-    ctypes object that holds the address): taken by one call at a time, so threads and
-    re-entrant calls never share one."""
+    scratch: list[tuple[bytearray, memoryview]]
+    """Idle scratch envelopes (buffer, a view of it up to ``data_end``, which also keeps it
+    from being resized): taken by one call at a time, so threads and re-entrant calls
+    never share one."""
 
 
 def _slow_prepare(name: object, value: object) -> torch.Tensor:
@@ -154,11 +164,12 @@ def prepare_state(state: State, checksum: bool) -> tuple[Plan, list[torch.Tensor
             and t.is_cpu
             and t.is_contiguous()
             and not t.is_neg()
-            and not t.is_conj()
+            and not ((dtype := t.dtype).is_complex and t.is_conj())  # only complex conjugate
         ):
             t = _slow_prepare(k, t)
+            dtype = t.dtype
         prepared.append(t)
-        signature += (k, t.dtype, t.shape)
+        signature += (k, dtype, t.shape)
     meta = state.meta
     meta_json = "null" if meta is None else _meta_json(meta)
     key = (tuple(signature), meta_json, checksum)
@@ -218,7 +229,8 @@ def _build_plan(signature: tuple[Any, ...], meta_json: str, checksum: bool) -> P
     )
     data_end = start + layout.data_length
     total = data_end + (CHECKSUM_BYTES if checksum else 0)
-    return Plan(prefix, slots, data_end, total, checksum, total <= SCRATCH_LIMIT, [])
+    spans = tuple((at, at + n, n) for at, n, _ in slots)
+    return Plan(prefix, slots, spans, data_end, total, checksum, total <= SCRATCH_LIMIT, [])
 
 
 def encode_into(plan: Plan, prepared: list[torch.Tensor], dst: int, out: memoryview) -> int | None:
@@ -269,10 +281,10 @@ def encode_bytes(plan: Plan, prepared: list[torch.Tensor]) -> bytes:
         return out
     scratch = plan.scratch
     entry = scratch.pop() if scratch else _new_scratch(plan)
-    buffer, dst, body, _ = entry
-    for t, (at, n, _) in zip(prepared, plan.slots, strict=True):
-        if n:
-            _MEMMOVE(dst + at, t.data_ptr(), n)
+    buffer, body = entry
+    for t, (at, end, n) in zip(prepared, plan.spans, strict=True):
+        start = t.data_ptr()  # 0 for an empty tensor, whose slices are empty
+        body[at:end] = _MEMORY[start : start + n]
     if plan.checksum:
         _PACK_CHECKSUM_INTO(buffer, plan.data_end, _HASH(body))
     out = bytes(buffer)
@@ -280,12 +292,11 @@ def encode_bytes(plan: Plan, prepared: list[torch.Tensor]) -> bytes:
     return out
 
 
-def _new_scratch(plan: Plan) -> tuple[bytearray, int, memoryview, ctypes.c_char]:
+def _new_scratch(plan: Plan) -> tuple[bytearray, memoryview]:
     """A scratch envelope for ``plan``: its prefix, then zeros (the padding stays zero)."""
     buffer = bytearray(plan.total)
     buffer[: len(plan.prefix)] = plan.prefix
-    pin = ctypes.c_char.from_buffer(buffer)  # the buffer can no longer be resized
-    return buffer, ctypes.addressof(pin), memoryview(buffer)[: plan.data_end], pin
+    return buffer, memoryview(buffer)[: plan.data_end]
 
 
 def _pieces(plan: Plan, prepared: list[torch.Tensor]) -> Iterator[memoryview]:
@@ -293,7 +304,8 @@ def _pieces(plan: Plan, prepared: list[torch.Tensor]) -> Iterator[memoryview]:
     yield memoryview(plan.prefix)
     for t, (_, n, pad) in zip(prepared, plan.slots, strict=True):
         if n:
-            raw = memoryview((ctypes.c_char * n).from_address(t.data_ptr())).cast("B")
+            start = t.data_ptr()
+            raw = _MEMORY[start : start + n]
             for done in range(0, n, STREAM_BATCH):
                 yield raw[done : done + STREAM_BATCH]
         if pad:
@@ -343,7 +355,8 @@ def encode_to_fd(plan: Plan, prepared: list[torch.Tensor], fd: int) -> int | Non
     size = len(plan.prefix)
     for t, (_, n, pad) in zip(prepared, plan.slots, strict=True):
         if n:
-            raw = memoryview((ctypes.c_char * n).from_address(t.data_ptr())).cast("B")
+            start = t.data_ptr()
+            raw = _MEMORY[start : start + n]
             for done in range(0, n, STREAM_BATCH):
                 piece = raw[done : done + STREAM_BATCH]
                 pending.append(piece)
