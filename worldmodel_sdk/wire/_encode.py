@@ -257,14 +257,16 @@ def encode_into(plan: Plan, prepared: list[torch.Tensor], dst: int, out: memoryv
                 _MEMSET(dst + at + n, 0, pad)
         digest = xxhash.xxh3_64_intdigest(out[:end])
     else:
-        hasher = xxhash.xxh3_64(out[: len(prefix)])
+        # Each chunk is hashed from its source, just read by the copy: a copy this large
+        # (``rep movsb``) leaves its source in cache but not all of its destination.
+        hasher = xxhash.xxh3_64(prefix)
         update = hasher.update
         for t, (at, n, pad) in zip(prepared, plan.slots, strict=True):
             src = t.data_ptr() if n else 0
             for done in range(0, n, CHUNK):
                 size = min(CHUNK, n - done)
                 _MEMMOVE(dst + at + done, src + done, size)
-                update(out[at + done : at + done + size])
+                update(_MEMORY[src + done : src + done + size])
             if pad:
                 _MEMSET(dst + at + n, 0, pad)
                 update(PADS[pad])
