@@ -93,8 +93,11 @@ def create_segment(namespace: str, size: int) -> tuple[str, int]:
     raise FileExistsError(errno.EEXIST, "no free shared-memory segment name", namespace)
 
 
-def _open_regular(name: str) -> int:
+def _open_regular(name: str) -> tuple[int, int]:
     """Open segment ``name`` read-only; refuse anything but a regular file, never block.
+
+    Returns:
+        The file descriptor (the caller closes it) and the segment's size.
 
     ``O_NONBLOCK`` keeps a FIFO planted under a segment name from blocking the open;
     ``shm_open`` itself adds ``O_NOFOLLOW``, so a symlink fails with ``ELOOP``.
@@ -110,14 +113,14 @@ def _open_regular(name: str) -> int:
         raise SerializationError(
             f"shared-memory segment {name!r} is {kind}, not a regular file; refusing to map it"
         ) from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise SerializationError(
-            f"shared-memory segment {name!r} is {describe_mode(mode)}, not a regular file; "
-            "refusing to map it"
+            f"shared-memory segment {name!r} is {describe_mode(info.st_mode)}, not a regular "
+            "file; refusing to map it"
         )
-    return fd
+    return fd, info.st_size
 
 
 def _check_name(name: str, action: str) -> None:
@@ -137,9 +140,8 @@ def open_segment(name: str, size: int) -> mmap.mmap:
     """
     _require_posix()
     _check_name(name, "map")
-    fd = _open_regular(name)
+    fd, actual = _open_regular(name)
     try:
-        actual = os.fstat(fd).st_size
         if actual < size or size <= 0:
             raise SerializationError(
                 f"shared-memory segment {name!r} has {actual} bytes; the descriptor says {size}"

@@ -56,6 +56,7 @@ __all__ = [
     "unlink_descriptor",
 ]
 
+_CHECKSUM = struct.Struct("<Q")
 _MIN_CHECKED_SIZE = 64 + 8  # preamble + "{}"-sized header padded to 64, then the checksum
 _MAX_REPORTED_ERRORS = 5  # problems named when descriptor JSON is rejected
 _MAX_FIELD_CHARS = 40  # of each field name quoted in that message
@@ -214,7 +215,8 @@ def publish_state(
         name = _check_reusable(reuse)
         writer = writer_for(name, plan.total)
         digest = encode_into(plan, prepared, writer.address, writer.view)
-    descriptor = SharedStateDescriptor(
+    # Every field is made here to the descriptor's rules: no validation pass needed.
+    descriptor = SharedStateDescriptor.model_construct(
         name=name,
         size=plan.total,
         checksum=None if digest is None else f"{digest:016x}",
@@ -325,8 +327,8 @@ def _check_stored_checksum(view: memoryview, descriptor: SharedStateDescriptor) 
             f"descriptor size {descriptor.size} is smaller than any checksummed envelope "
             f"({_MIN_CHECKED_SIZE} bytes)"
         )
-    (stored,) = struct.unpack_from("<Q", view, descriptor.size - 8)
-    if f"{stored:016x}" != descriptor.checksum:
+    (stored,) = _CHECKSUM.unpack_from(view, descriptor.size - 8)
+    if stored != int(descriptor.checksum, 16):
         raise SerializationError(
             f"shared-memory segment {descriptor.name!r} holds checksum {stored:016x}; "
             f"the descriptor expects {descriptor.checksum}"
