@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import json
+import mmap
 import re
 import struct
 
@@ -16,7 +17,7 @@ import torch
 
 from worldmodel_sdk.errors import SerializationError
 from worldmodel_sdk.payloads.state import State
-from worldmodel_sdk.wire._layout import PREAMBLE, align
+from worldmodel_sdk.wire._layout import MAGIC, PREAMBLE, align
 
 from .helpers import assert_same, entry, header, raw_envelope
 
@@ -149,3 +150,48 @@ def test_mixed_layouts_round_trip_first_and_from_the_cache() -> None:
             assert list(back.tensors) == list(state.tensors) and back.meta == {"step": 1}
             for name, tensor in state.tensors.items():
                 assert_same(back[name], tensor)
+
+
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [entry("a", "uint8", [1 << 31], 0, 1 << 31)],
+        [entry("a", "float32", [1 << 29], 0, 1 << 31)],
+        [
+            entry("a", "uint8", [3 << 29], 0, 3 << 29),
+            entry("b", "uint8", [3 << 29], 3 << 29, 3 << 29),
+        ],
+    ],
+    ids=["uint8", "float32", "two"],
+)
+def test_data_sections_of_2_gib_and_more_decode_without_a_record(entries: list) -> None:
+    # NumPy sizes a structured dtype with a C int; such layouts build each tensor alone.
+    # An anonymous mapping: only the first page (preamble and header) is ever touched.
+    text = json.dumps(header(*entries), sort_keys=True, separators=(",", ":")).encode()
+    size = sum(e["length"] for e in entries)
+    start = align(PREAMBLE.size + len(text))
+    with mmap.mmap(-1, start + size) as buffer:
+        buffer[: PREAMBLE.size] = PREAMBLE.pack(MAGIC, 1, 0, len(text), size)
+        buffer[PREAMBLE.size : PREAMBLE.size + len(text)] = text
+        for _ in range(2):  # the second read comes from the cache
+            state = read(buffer, verify=False)  # type: ignore[arg-type]
+            shapes = {k: list(v.shape) for k, v in state.tensors.items()}
+            assert shapes == {e["name"]: e["shape"] for e in entries}
+            del state
+
+
+def test_meta_is_encoded_before_any_tensor_is_read() -> None:
+    # Encoding meta may run the caller's code; a tensor it changes is written as changed,
+    # never from the memory it had before (that read freed memory, or crashed).
+    t = torch.arange(4096, dtype=torch.float32)
+
+    class Shrinking(dict):  # type: ignore[type-arg]
+        def items(self):  # type: ignore[no-untyped-def]
+            t.set_(torch.tensor([7.0]))
+            return super().items()
+
+    state = State({"t": t})
+    state.meta = Shrinking(a=1)
+    back = read(State.serialize(state))
+    assert_same(back["t"], torch.tensor([7.0]))
+    assert back.meta == {"a": 1}

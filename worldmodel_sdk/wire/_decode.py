@@ -45,6 +45,9 @@ _DECODER = json.JSONDecoder()
 _OPENED: dict[bytes, Opened] = {}
 _HASH = xxhash.xxh3_64_intdigest
 _frombuffer = np.frombuffer
+_RECORD_LIMIT = 1 << 31
+"""Data sections from this size on get no record: NumPy sizes a structured dtype and
+each of its fields with a C int."""
 _from_numpy = torch.from_numpy
 
 
@@ -82,11 +85,12 @@ def _open(pre: Preamble, layout: Layout, key: bytes | None) -> Opened:
     """
     recipe = []
     fields: dict[str, tuple[np.dtype[Any], int]] = {}
+    small = layout.data_length < _RECORD_LIMIT
     for e in layout.entries:
         dtype = _torch_dtype(e.dtype_name, e.name)
         np_dtype = NUMPY.get(dtype)
         field = None
-        if key is not None and np_dtype is not None and e.length:
+        if key is not None and np_dtype is not None and e.length and small:
             field = f"f{len(fields)}"
             fields[field] = (np.dtype((np_dtype, e.shape)), e.offset)
         recipe.append((e.name, field, dtype, e.numel if e.length else 0, e.offset, e.shape))

@@ -155,6 +155,10 @@ def prepare_state(state: State, checksum: bool) -> tuple[Plan, list[torch.Tensor
     tensors = state.tensors
     if not isinstance(tensors, dict):
         raise SerializationError(f"State.tensors must be a dict; got {type(tensors).__name__}")
+    # Meta first: encoding it may run the caller's code (a dict subclass's items()),
+    # which must not change a tensor after its address and size are taken below.
+    meta = state.meta
+    meta_json = "null" if meta is None else _meta_json(meta)
     prepared = []
     signature: list[Any] = []  # flat: name, dtype, shape of each tensor in turn
     for k, t in tensors.items():
@@ -170,8 +174,6 @@ def prepare_state(state: State, checksum: bool) -> tuple[Plan, list[torch.Tensor
             dtype = t.dtype
         prepared.append(t)
         signature += (k, dtype, t.shape)
-    meta = state.meta
-    meta_json = "null" if meta is None else _meta_json(meta)
     key = (tuple(signature), meta_json, checksum)
     plan = _PLANS.get(key)
     if plan is None:
