@@ -13,7 +13,7 @@ from ..capabilities import disagreement_key
 from ..errors import ContractError
 from ..payloads.state import State
 
-__all__ = ["ModelDraws", "episode_limit", "finite", "per_row", "rows_of", "spreads"]
+__all__ = ["ModelDraws", "finite", "per_row", "positive_int", "rows_of", "spreads"]
 
 
 class ModelDraws:
@@ -67,8 +67,8 @@ _SWAP = threading.Lock()
 """Held while an env's stream stands in for torch's generator: one env at a time."""
 
 
-def episode_limit(where: str, name: str, value: object) -> int:
-    """``value`` as a step limit: an int >= 1, else a ContractError naming ``name``."""
+def positive_int(where: str, name: str, value: object) -> int:
+    """``value`` as a count or step limit: an int >= 1, else a ContractError naming ``name``."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ContractError(f"{name} must be an int >= 1; got {value!r} [{where}]")
     return int(value)

@@ -26,7 +26,7 @@ from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
-from ._rows import ModelDraws, episode_limit, finite, per_row, rows_of, spreads
+from ._rows import ModelDraws, finite, per_row, positive_int, rows_of, spreads
 from .components import ComponentFunctions, InitialObsSampler
 from .world_model_env import WorldModelEnv
 
@@ -70,7 +70,7 @@ class BatchedWorldModelEnv:
         deterministic: bool = True,
         continue_threshold: float = 0.5,
     ) -> None:
-        max_cycles = episode_limit("BatchedWorldModelEnv", "max_cycles", max_cycles)
+        max_cycles = positive_int("BatchedWorldModelEnv", "max_cycles", max_cycles)
         # A WorldModelEnv checks the model and components and builds the per-agent spaces.
         self._single = WorldModelEnv(
             model,
@@ -80,10 +80,7 @@ class BatchedWorldModelEnv:
             deterministic=deterministic,
             continue_threshold=continue_threshold,
         )
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ContractError(
-                f"num_envs must be an int >= 1; got {num_envs!r} [BatchedWorldModelEnv]"
-            )
+        num_envs = positive_int("BatchedWorldModelEnv", "num_envs", num_envs)
         self.model, self.components, self.initial_obs = model, components, initial_obs
         self.num_envs, self.max_cycles = num_envs, max_cycles
         self.deterministic, self.continue_threshold = deterministic, continue_threshold

@@ -24,7 +24,7 @@ from ..capabilities import Capability
 from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.state import State
-from ._rows import ModelDraws, episode_limit, finite, per_row, rows_of, spreads
+from ._rows import ModelDraws, finite, per_row, positive_int, rows_of, spreads
 from .world_model_env import _LIMIT, _sample_shape
 
 __all__ = ["BatchInitialObs", "BatchStepFn", "WorldModelVectorEnv"]
@@ -101,8 +101,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
             model.require(Capability.REWARD_PRED, f"{where} without a reward_fn")
         if done_fn is None:
             model.require(Capability.CONTINUE_PRED, f"{where} without a done_fn")
-        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
-            raise ContractError(f"num_envs must be an int >= 1; got {num_envs!r} [{where}]")
+        num_envs = positive_int(where, "num_envs", num_envs)
         mode = _MODES.get(str(autoreset_mode).lower()) if isinstance(autoreset_mode, str) else None
         if isinstance(autoreset_mode, AutoresetMode) and autoreset_mode != AutoresetMode.DISABLED:
             mode = autoreset_mode
@@ -120,7 +119,7 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         (self._key,) = contract.observation
         self.model, self.num_envs = model, num_envs
         self.initial_obs, self.reward_fn, self.done_fn = initial_obs, reward_fn, done_fn
-        self.max_episode_steps = episode_limit(where, "max_episode_steps", max_episode_steps)
+        self.max_episode_steps = positive_int(where, "max_episode_steps", max_episode_steps)
         self.deterministic = deterministic
         self.continue_threshold, self.autoreset_mode = continue_threshold, mode
         self.metadata = {**self.metadata, "autoreset_mode": mode}
@@ -226,11 +225,11 @@ class WorldModelVectorEnv(VectorEnv[np.ndarray, np.ndarray, np.ndarray]):
         prev, n = self._obs, self.num_envs
         if self.reward_fn is None:
             rewards = decoded["reward"].reshape(self.num_envs).numpy().astype(np.float64)
-        else:
+            if resetting is not None:
+                rewards[resetting] = 0.0  # a restarting row's step is discarded
+            finite(where, "reward", rewards)
+        else:  # checked by per_row, the stand-in action giving restarting rows a value
             rewards = per_row(where, "reward_fn", self.reward_fn(prev, array, nxt), n, np.float64)
-        if resetting is not None:
-            rewards[resetting] = 0.0  # a restarting row's step is discarded
-        finite(where, "reward", rewards)
         if self.done_fn is None:
             cont = decoded["continue"].reshape(self.num_envs).numpy()
             terms = cont < self.continue_threshold

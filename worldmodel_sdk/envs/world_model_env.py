@@ -32,7 +32,7 @@ from ..errors import ContractError
 from ..model import WorldModel
 from ..payloads.action import ActionPayload
 from ..payloads.state import State
-from ._rows import ModelDraws, episode_limit, per_row, spreads
+from ._rows import ModelDraws, per_row, positive_int, spreads
 from .components import ComponentFunctions, InitialObsSampler, JointObs
 
 __all__ = ["WorldModelEnv"]
@@ -154,7 +154,7 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
         self.model = model
         self.components = components
         self.initial_obs = initial_obs
-        self.max_cycles = episode_limit("WorldModelEnv", "max_cycles", max_cycles)
+        self.max_cycles = positive_int("WorldModelEnv", "max_cycles", max_cycles)
         self.render_mode = render_mode
         self.deterministic = deterministic
         self.continue_threshold = continue_threshold
@@ -312,18 +312,16 @@ class WorldModelEnv(ParallelEnv[str, np.ndarray, Any]):  # type: ignore[misc]
             row = predicted_rewards(contract, decoded, 1, where)[0]
             rewards: Mapping[str, Any] = dict(zip(self.possible_agents, row.tolist(), strict=True))
         else:
-            rewards = self._per_agent(reward_fn(prev, chosen, nxt), live, "reward_fn")
+            given = self._per_agent(reward_fn(prev, chosen, nxt), live, "reward_fn")
+            rewards = {n: self._one(given[n], "reward_fn", n, np.float64) for n in live}
         if done_fn is None:
             ended = predicted_terminations(contract, decoded, 1, self.continue_threshold, where)
             dones: Mapping[str, Any] = dict(
                 zip(self.possible_agents, ended[0].tolist(), strict=True)
             )
         else:
-            dones = self._per_agent(done_fn(prev, chosen, nxt), live, "done_fn")
-        if reward_fn is not None:
-            rewards = {n: self._one(rewards[n], "reward_fn", n, np.float64) for n in live}
-        if done_fn is not None:
-            dones = {n: self._one(dones[n], "done_fn", n, np.bool_) for n in live}
+            given = self._per_agent(done_fn(prev, chosen, nxt), live, "done_fn")
+            dones = {n: self._one(given[n], "done_fn", n, np.bool_) for n in live}
         return (
             {name: float(rewards[name]) for name in live},
             {name: bool(dones[name]) for name in live},
