@@ -27,7 +27,7 @@ from .._dtypes import NUMPY
 from ..errors import SerializationError
 from ._dtypes import DTYPE_BY_NAME
 from ._encode import CACHE_LIMIT, CHECKSUM, CHUNK, PADS
-from ._layout import ALIGNMENT, PREAMBLE, Layout, Preamble, open_layout
+from ._layout import PREAMBLE, Layout, Preamble, align, open_layout
 
 __all__ = [
     "Opened",
@@ -132,7 +132,7 @@ def open_envelope(view: memoryview) -> tuple[Opened, dict[str, Any] | None]:
     size = view.nbytes
     if size >= PREAMBLE.size:
         header_length = _HEADER_LENGTH.unpack_from(view, 12)[0]
-        data_start = (PREAMBLE.size + header_length + ALIGNMENT - 1) & -ALIGNMENT
+        data_start = align(PREAMBLE.size + header_length)
         if data_start <= size and header_length <= _CACHED_HEADER_BYTES:
             key = bytes(view[:data_start])
             opened = _OPENED.get(key)
